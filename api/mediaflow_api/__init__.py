@@ -1,0 +1,1 @@
+"""MediaFlow HTTP API (Litestar)."""

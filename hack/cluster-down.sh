@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Stop the local cluster and MinIO. Idempotent. Leaves no processes, mounts, network
+# interfaces or iptables rules of ours behind; keeps state (etcd data, certificates, images,
+# MinIO data) in .local/state so the next cluster-up is quick. `make clean` removes that too.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+[ "$(id -u)" = 0 ] || die "needs root"
+
+# The kubelet goes first so that it does not restart the pods removed below.
+for name in kubelet kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver etcd minio; do
+	stop_pidfile "$RUN_DIR/$name.pid"
+done
+[ -x "$KUBE_BIN/kube-proxy" ] && "$KUBE_BIN/kube-proxy" --cleanup >>"$LOG_DIR/kube-proxy.log" 2>&1 || true
+
+if [ -S "$CONTAINERD_SOCK" ] && [ -f "$RUN_DIR/containerd.pid" ] && kill -0 "$(cat "$RUN_DIR/containerd.pid")" 2>/dev/null; then
+	# Through the CRI, so that CNI tears down each pod's network namespace and veth.
+	log "removing pod sandboxes"
+	"$CRICTL_BIN/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" --timeout 30s rmp --all --force \
+		>>"$LOG_DIR/cluster-down.log" 2>&1 || true
+fi
+stop_pidfile "$RUN_DIR/containerd.pid"
+
+# Shims outlive containerd by design. Ours are the ones started with our socket address.
+for dir in /proc/[0-9]*; do
+	if tr '\0' ' ' <"$dir/cmdline" 2>/dev/null | grep -qF -- "-address $CONTAINERD_SOCK "; then
+		log "stopping leftover shim ${dir#/proc/}"
+		kill -KILL "${dir#/proc/}" 2>/dev/null || true
+	fi
+done
+
+# Mounts made by the kubelet (volumes) and containerd (rootfs, shm), deepest first.
+findmnt -rn -o TARGET | grep -E "^($STATE_DIR|/run/mediaflow)(/|$)" | sort -r | while read -r target; do
+	umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
+done
+rm -rf /run/mediaflow
+
+if ip link show "$POD_BRIDGE" >/dev/null 2>&1; then
+	log "deleting bridge $POD_BRIDGE"
+	ip link delete "$POD_BRIDGE"
+fi
+# Our tagged rules, in every table they may be in.
+for table in filter nat; do
+	iptables -t "$table" -S 2>/dev/null | grep -F -- '--comment mediaflow-local' | sed 's/^-A /-D /' |
+		while read -r rule; do eval "iptables -t $table $rule"; done
+done
+
+stop_pidfile "$RUN_DIR/dockerd.pid" dockerd
+log "cluster stopped"

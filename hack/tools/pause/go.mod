@@ -1,0 +1,3 @@
+module mediaflow.local/hack/tools/pause
+
+go 1.24.0

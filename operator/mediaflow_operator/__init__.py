@@ -1,0 +1,1 @@
+"""MediaFlow operator: Kopf handlers over pure builders and deciders."""

@@ -1,0 +1,1 @@
+"""Kopf-free MediaJob models, constants and the CRD generator."""

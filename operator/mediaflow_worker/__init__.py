@@ -1,0 +1,1 @@
+"""The program inside each MediaJob's Job pod."""
