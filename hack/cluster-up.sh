@@ -13,19 +13,8 @@ source "$HACK_DIR/pki.sh"
 # running NAME: whether the process recorded in $RUN_DIR/NAME.pid is alive.
 running() { [ -f "$RUN_DIR/$1.pid" ] && kill -0 "$(cat "$RUN_DIR/$1.pid")" 2>/dev/null; }
 
-[ "$(id -u)" = 0 ] || die "the local cluster needs root (kubelet, containerd, iptables)"
-# A containerd of ours that is gone (killed, machine restarted) may have left runtime state
-# and mounts behind; they would confuse the next one.
-if [ -d /run/mediaflow ] && ! running containerd; then
-	findmnt -rn -o TARGET | grep -E '^/run/mediaflow/' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
-	rm -rf /run/mediaflow
-fi
-mkdir -p "$LOG_DIR" "$STATE_DIR" "$RUN_DIR" "$CONTAINERD_RUN"
-
-bash "$HACK_DIR/build-binaries.sh"
 export PATH="$KUBE_BIN:$HELM_BIN:$CRICTL_BIN:$PATH"
 kubectl() { command kubectl --kubeconfig "$PKI_DIR/admin.kubeconfig" "$@"; }
-
 
 # start NAME CMD...: start CMD in its own session unless it already runs; log to NAME.log.
 start() {
@@ -62,7 +51,7 @@ host_network() {
 	# addresses so pods can reach it at $NODE_IP: refuse its port from anywhere else.
 	ensure_rule filter FORWARD -i "$POD_BRIDGE" -j ACCEPT
 	ensure_rule filter FORWARD -o "$POD_BRIDGE" -j ACCEPT
-	ensure_rule filter INPUT -p tcp --dport "$MINIO_PORT" ! -i lo ! -i "$POD_BRIDGE" -j DROP
+	ensure_rule filter INPUT -p tcp --dport "$MINIO_PORT" ! -s "$POD_CIDR" -m addrtype ! --src-type LOCAL -j DROP
 }
 
 # ensure_rule TABLE CHAIN RULE...: insert RULE (tagged, so cluster-down can find it) once.
@@ -89,6 +78,9 @@ state = "$CONTAINERD_RUN/state"
 [plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = "$PAUSE_IMAGE"
   enable_unprivileged_ports = false
+  # Root on this VM lacks CAP_SYS_RESOURCE, so no process may lower its oom_score_adj below
+  # containerd's own; without this every sandbox fails ("oom_score_adj: Permission denied").
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -220,6 +212,8 @@ healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 nodePortAddresses: ["$NODE_IP/32"]
 conntrack: {maxPerCore: 0}
+# The default (-999) needs CAP_SYS_RESOURCE, which root lacks on this VM.
+oomScoreAdj: 0
 YAML
 	start kube-proxy "$KUBE_BIN/kube-proxy" --config "$STATE_DIR/kube-proxy.yaml"
 }
@@ -339,16 +333,32 @@ ENV
 	chmod 600 "$LOCAL_DIR/env.tmp" && mv "$LOCAL_DIR/env.tmp" "$LOCAL_DIR/env"
 }
 
-started=$SECONDS
-make_pki
-host_network
-start_containerd
-load_pause_image
-start_etcd
-start_control_plane
-start_node
-start_coredns
-start_minio
-wait_for_node
-write_env
-log "cluster ready in $((SECONDS - started))s: source $LOCAL_DIR/env; kubectl get nodes"
+main() {
+	[ "$(id -u)" = 0 ] || die "the local cluster needs root (kubelet, containerd, iptables)"
+	# A containerd of ours that is gone (killed, machine restarted) may have left runtime state
+	# and mounts behind; they would confuse the next one.
+	if [ -d /run/mediaflow ] && ! running containerd; then
+		findmnt -rn -o TARGET | grep -E '^/run/mediaflow/' | sort -r | xargs -r -n1 umount -l 2>/dev/null || true
+		rm -rf /run/mediaflow
+	fi
+	mkdir -p "$LOG_DIR" "$STATE_DIR" "$RUN_DIR" "$CONTAINERD_RUN"
+
+	bash "$HACK_DIR/build-binaries.sh"
+
+	local started=$SECONDS
+	make_pki
+	host_network
+	start_containerd
+	load_pause_image
+	start_etcd
+	start_control_plane
+	start_node
+	start_coredns
+	start_minio
+	wait_for_node
+	write_env
+	log "cluster ready in $((SECONDS - started))s: source $LOCAL_DIR/env; kubectl get nodes"
+}
+
+# Sourcing this file (to run single steps while debugging) defines the steps only.
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then main "$@"; fi

@@ -84,13 +84,13 @@ def unique_name(prefix: str) -> str:
 
 
 @dataclass
-class TestNamespace:
+class ScratchNamespace:
     name: str
     core: client.CoreV1Api
     batch: client.BatchV1Api
 
 
-def restricted_namespace(api: client.ApiClient, prefix: str) -> Iterator[TestNamespace]:
+def restricted_namespace(api: client.ApiClient, prefix: str) -> Iterator[ScratchNamespace]:
     """A namespace enforcing the `restricted` Pod Security profile, deleted afterwards."""
     core = client.CoreV1Api(api)
     name = unique_name(prefix)
@@ -108,6 +108,6 @@ def restricted_namespace(api: client.ApiClient, prefix: str) -> Iterator[TestNam
         ),
     )
     try:
-        yield TestNamespace(name=name, core=core, batch=client.BatchV1Api(api))
+        yield ScratchNamespace(name=name, core=core, batch=client.BatchV1Api(api))
     finally:
         core.delete_namespace(name, propagation_policy="Foreground")

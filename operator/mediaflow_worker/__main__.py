@@ -1,16 +1,58 @@
 """Entrypoint of the worker (`mediaflow-worker`, or `python -m mediaflow_worker`)."""
 
 import argparse
+import os
+import signal
 import sys
+import time
 from importlib.metadata import version
+
+from .errors import EXIT_INTERNAL, EXIT_OK, TransientError, WorkerError
+from .report import failure_message, log, redact, success_message, write_termination
+
+
+def _stop(signum: int, _frame: object) -> None:
+    # Raised in the main thread, so pipeline's finally blocks kill the tool and clean up.
+    raise TransientError(f"the worker was stopped by signal {signum} before it finished")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mediaflow-worker", description="MediaFlow: the worker.")
+    """Run the job described by the environment; the exit code follows the contract."""
+    parser = argparse.ArgumentParser(
+        prog="mediaflow-worker",
+        description="MediaFlow: the worker. Reads MEDIAFLOW_* environment variables.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('mediaflow')}")
     parser.parse_args(argv)
-    print("mediaflow-worker: the worker is not implemented yet (issue 4)", file=sys.stderr)
-    return 2
+
+    signal.signal(signal.SIGTERM, _stop)
+    started = time.monotonic()
+    termination = os.environ.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log"
+    try:
+        from .pipeline import run
+        from .settings import settings_from_env
+
+        settings = settings_from_env(os.environ)
+        log("start", operation=settings.operation, threads=settings.threads)
+        result = run(settings)
+    except WorkerError as exc:
+        message = redact(str(exc))
+        write_termination(termination, failure_message(exc.reason, message))
+        log("failed", reason=exc.reason, exit=exc.exit_code, message=message)
+        return exc.exit_code
+    except Exception as exc:
+        message = f"internal error in the worker ({type(exc).__name__}); retrying may help"
+        write_termination(termination, failure_message("TransientError", message))
+        log(
+            "failed",
+            reason="TransientError",
+            exit=EXIT_INTERNAL,
+            error=f"{type(exc).__name__}: {redact(str(exc))[:300]}",
+        )
+        return EXIT_INTERNAL
+    write_termination(termination, success_message(result))
+    log("done", seconds=round(time.monotonic() - started, 3), **result)
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from tests.environment import MinioSettings, TestNamespace, kube_client, restricted_namespace
+from tests.environment import MinioSettings, ScratchNamespace, kube_client, restricted_namespace
 
 
 @pytest.fixture(scope="session")
@@ -17,5 +17,5 @@ def minio_settings() -> MinioSettings:
 
 
 @pytest.fixture
-def namespace(kube: client.ApiClient) -> Iterator[TestNamespace]:
+def namespace(kube: client.ApiClient) -> Iterator[ScratchNamespace]:
     yield from restricted_namespace(kube, "mf-test")

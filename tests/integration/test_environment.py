@@ -9,7 +9,7 @@ import textwrap
 
 from kubernetes import client
 
-from tests.environment import MinioSettings, TestNamespace, require_env, unique_name, wait_until
+from tests.environment import MinioSettings, ScratchNamespace, require_env, unique_name, wait_until
 
 IMAGE = os.environ.get("MEDIAFLOW_IMAGE", "mediaflow.local/mediaflow:dev")
 
@@ -35,7 +35,7 @@ def restricted_container(name: str, command: list[str], **kwargs) -> client.V1Co
     )
 
 
-def run_job(ns: TestNamespace, name: str, command: list[str], timeout: float = 180) -> str:
+def run_job(ns: ScratchNamespace, name: str, command: list[str], timeout: float = 180) -> str:
     """Run a one-pod Job to completion and return its pod's log; fail with the log otherwise."""
     job = client.V1Job(
         metadata=client.V1ObjectMeta(name=name),
@@ -79,7 +79,7 @@ def test_node_is_ready_and_runs_the_pinned_version(kube: client.ApiClient) -> No
 
 
 def test_job_runs_the_media_tools_of_the_project_image_as_non_root(
-    namespace: TestNamespace,
+    namespace: ScratchNamespace,
 ) -> None:
     logs = run_job(
         namespace,
@@ -93,7 +93,7 @@ def test_job_runs_the_media_tools_of_the_project_image_as_non_root(
     assert uid != "uid=0", logs
 
 
-def test_pod_resolves_a_service_by_dns_name(namespace: TestNamespace) -> None:
+def test_pod_resolves_a_service_by_dns_name(namespace: ScratchNamespace) -> None:
     ns = namespace
     labels = {"app": "web"}
     token = secrets.token_hex(8)
@@ -152,7 +152,7 @@ def test_pod_resolves_a_service_by_dns_name(namespace: TestNamespace) -> None:
 
 
 def test_pod_puts_an_object_through_a_presigned_url(
-    namespace: TestNamespace, minio_settings: MinioSettings
+    namespace: ScratchNamespace, minio_settings: MinioSettings
 ) -> None:
     from datetime import timedelta
 

@@ -1,0 +1,214 @@
+"""Dimensions, frame counts and EXIF orientation read from image headers, before any decoder runs.
+
+These parsers read a few bytes and allocate nothing in proportion to what a header claims, so a
+PNG that declares 20000x20000 is refused in microseconds.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from .errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image's header says."""
+
+    width: int
+    height: int
+    frames: int = 1
+    orientation: int = 1  # EXIF orientation, 1..8
+    animated: bool = False
+
+
+class HeaderError(InvalidInput):
+    """The header is corrupt or truncated."""
+
+
+def _need(data: bytes, size: int, what: str) -> None:
+    if len(data) < size:
+        raise HeaderError(f"the {what} header is truncated")
+
+
+def exif_orientation(exif: bytes) -> int:
+    """Orientation (1..8) from an EXIF TIFF structure (with or without the `Exif\\0\\0` prefix)."""
+    if exif.startswith(b"Exif\x00\x00"):
+        exif = exif[6:]
+    if len(exif) < 8 or exif[:4] not in (b"II*\x00", b"MM\x00*"):
+        return 1
+    order = "<" if exif[:2] == b"II" else ">"
+    (ifd,) = struct.unpack_from(order + "I", exif, 4)
+    if ifd + 2 > len(exif):
+        return 1
+    (count,) = struct.unpack_from(order + "H", exif, ifd)
+    for i in range(min(count, 512)):
+        entry = ifd + 2 + 12 * i
+        if entry + 12 > len(exif):
+            break
+        tag, kind, _n = struct.unpack_from(order + "HHI", exif, entry)
+        if tag == 0x0112 and kind == 3:  # Orientation, SHORT
+            (value,) = struct.unpack_from(order + "H", exif, entry + 8)
+            return value if 1 <= value <= 8 else 1
+    return 1
+
+
+def png_header(data: bytes) -> ImageHeader:
+    """PNG: IHDR, plus acTL (APNG frame count) and eXIf (orientation) if before IDAT."""
+    _need(data, 33, "PNG")
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        raise HeaderError("the PNG signature or IHDR chunk is missing")
+    width, height = struct.unpack_from(">II", data, 16)
+    frames, orientation, pos = 1, 1, 8
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if kind == b"IDAT" or kind == b"IEND":
+            break
+        body = data[pos + 8 : pos + 8 + length]
+        if kind == b"acTL" and len(body) >= 4:
+            frames = max(1, struct.unpack_from(">I", body)[0])
+        elif kind == b"eXIf":
+            orientation = exif_orientation(body)
+        pos += 12 + length
+    return ImageHeader(width, height, frames, orientation, animated=False)
+
+
+_SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def jpeg_header(stream: BinaryIO) -> ImageHeader:
+    """JPEG: walk the segments up to SOFn; APP1 Exif gives the orientation."""
+    if stream.read(2) != b"\xff\xd8":
+        raise HeaderError("the JPEG start-of-image marker is missing")
+    orientation = 1
+    while True:
+        byte = stream.read(1)
+        if not byte:
+            raise HeaderError("the JPEG ends before its frame header")
+        if byte != b"\xff":
+            continue  # tolerate garbage between segments, as decoders do
+        marker = stream.read(1)
+        while marker == b"\xff":
+            marker = stream.read(1)
+        if not marker:
+            raise HeaderError("the JPEG ends before its frame header")
+        code = marker[0]
+        if code in (0x01, *range(0xD0, 0xD9)):
+            continue  # markers without a length
+        raw = stream.read(2)
+        _need(raw, 2, "JPEG segment")
+        (length,) = struct.unpack(">H", raw)
+        if length < 2:
+            raise HeaderError("a JPEG segment has an impossible length")
+        if code in _SOF_MARKERS:
+            body = stream.read(5)
+            _need(body, 5, "JPEG frame")
+            _precision, height, width = struct.unpack(">BHH", body)
+            return ImageHeader(width, height, 1, orientation)
+        if code == 0xDA:
+            raise HeaderError("the JPEG has image data before its frame header")
+        if code == 0xE1 and orientation == 1:
+            body = stream.read(length - 2)
+            if body.startswith(b"Exif\x00\x00"):
+                orientation = exif_orientation(body)
+        else:
+            stream.seek(length - 2, 1)
+
+
+def gif_header(stream: BinaryIO, stop_after: int) -> ImageHeader:
+    """GIF: logical screen size and the number of frames, counted up to `stop_after` + 1."""
+    head = stream.read(13)
+    _need(head, 13, "GIF")
+    if head[:6] not in (b"GIF87a", b"GIF89a"):
+        raise HeaderError("the GIF signature is missing")
+    width, height, flags = struct.unpack_from("<HHB", head, 6)
+    if flags & 0x80:
+        stream.seek(3 << ((flags & 7) + 1), 1)
+    frames = 0
+
+    def skip_sub_blocks() -> None:
+        while True:
+            size = stream.read(1)
+            if not size:
+                raise HeaderError("the GIF is truncated")
+            if size[0] == 0:
+                return
+            stream.seek(size[0], 1)
+
+    while frames <= stop_after:
+        intro = stream.read(1)
+        if not intro or intro == b"\x3b":
+            break
+        if intro == b"\x21":  # extension: label, then sub-blocks
+            stream.read(1)
+            skip_sub_blocks()
+        elif intro == b"\x2c":  # image descriptor
+            desc = stream.read(9)
+            _need(desc, 9, "GIF image")
+            frames += 1
+            if desc[8] & 0x80:
+                stream.seek(3 << ((desc[8] & 7) + 1), 1)
+            stream.read(1)  # LZW minimum code size
+            skip_sub_blocks()
+        else:
+            break  # trailing garbage: decoders stop here too
+    if frames == 0:
+        raise HeaderError("the GIF holds no image")
+    return ImageHeader(width, height, frames, 1, animated=frames > 1)
+
+
+def webp_header(data: bytes) -> ImageHeader:
+    """WebP: VP8, VP8L or VP8X canvas size and the animation flag."""
+    _need(data, 30, "WebP")
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise HeaderError("the WebP RIFF header is missing")
+    kind = data[12:16]
+    if kind == b"VP8X":
+        flags = data[20]
+        width = 1 + int.from_bytes(data[24:27], "little")
+        height = 1 + int.from_bytes(data[27:30], "little")
+        animated = bool(flags & 0x02)
+        return ImageHeader(width, height, 2 if animated else 1, 1, animated)
+    if kind == b"VP8 ":
+        if data[23:26] != b"\x9d\x01\x2a":
+            raise HeaderError("the WebP VP8 frame header is corrupt")
+        width, height = struct.unpack_from("<HH", data, 26)
+        return ImageHeader(width & 0x3FFF, height & 0x3FFF)
+    if kind == b"VP8L":
+        if data[20] != 0x2F:
+            raise HeaderError("the WebP lossless header is corrupt")
+        bits = int.from_bytes(data[21:25], "little")
+        return ImageHeader((bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1)
+    raise HeaderError("the WebP holds no known image chunk")
+
+
+def bmp_header(data: bytes) -> ImageHeader:
+    """BMP: the DIB header's width and height (negative height means top-down)."""
+    _need(data, 26, "BMP")
+    if data[:2] != b"BM":
+        raise HeaderError("the BMP signature is missing")
+    (dib,) = struct.unpack_from("<I", data, 14)
+    if dib == 12:
+        width, height = struct.unpack_from("<HH", data, 18)
+    else:
+        width, height = struct.unpack_from("<ii", data, 18)
+    return ImageHeader(abs(width), abs(height))
+
+
+def read_image_header(path: str, name: str, max_frames: int) -> ImageHeader | None:
+    """Header of an image file of type `name` (jpeg, png, ...); None if we have no parser."""
+    with open(path, "rb") as stream:
+        if name == "jpeg":
+            return jpeg_header(stream)
+        if name == "gif":
+            return gif_header(stream, stop_after=max_frames)
+        head = stream.read(256 * 1024)
+    if name == "png":
+        return png_header(head)
+    if name == "webp":
+        return webp_header(head)
+    if name == "bmp":
+        return bmp_header(head)
+    return None

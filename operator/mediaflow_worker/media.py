@@ -1,0 +1,76 @@
+"""Allowed input types: what libmagic calls them, and which ffmpeg demuxer each one is forced to."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .errors import InvalidInput
+
+
+@dataclass(frozen=True)
+class MediaType:
+    """An accepted input type."""
+
+    name: str  # short name: jpeg, png, ..., mp4, webm, matroska, avi, mpegts
+    kind: str  # "image" or "video"
+    demuxer: str  # forced with -f, and the only entry of -format_whitelist
+
+
+IMAGE_TYPES: dict[str, MediaType] = {
+    "image/jpeg": MediaType("jpeg", "image", "jpeg_pipe"),
+    "image/png": MediaType("png", "image", "png_pipe"),
+    "image/gif": MediaType("gif", "image", "gif"),
+    "image/webp": MediaType("webp", "image", "webp_pipe"),
+    "image/avif": MediaType("avif", "image", "mov"),
+    "image/bmp": MediaType("bmp", "image", "bmp_pipe"),
+    "image/x-ms-bmp": MediaType("bmp", "image", "bmp_pipe"),
+    "image/tiff": MediaType("tiff", "image", "tiff_pipe"),
+}
+VIDEO_TYPES: dict[str, MediaType] = {
+    "video/mp4": MediaType("mp4", "video", "mov"),
+    "video/quicktime": MediaType("mov", "video", "mov"),
+    "video/x-m4v": MediaType("mp4", "video", "mov"),
+    "video/webm": MediaType("webm", "video", "matroska"),
+    "video/x-matroska": MediaType("matroska", "video", "matroska"),
+    "video/x-msvideo": MediaType("avi", "video", "avi"),
+    "video/mp2t": MediaType("mpegts", "video", "mpegts"),
+}
+
+_TS_PACKET = 188
+
+
+def looks_like_mpegts(head: bytes) -> bool:
+    """True if `head` starts with at least 5 MPEG-TS packets (sync byte every 188 bytes).
+
+    libmagic 5.44 calls MPEG-TS `application/octet-stream`, so the sync pattern is checked here.
+    """
+    packets = min(len(head) // _TS_PACKET, 16)
+    return packets >= 5 and all(head[i * _TS_PACKET] == 0x47 for i in range(packets))
+
+
+def classify(mime: str, head: bytes, kind: str) -> MediaType:
+    """The accepted type for a sniffed MIME type, or InvalidInput naming what was found."""
+    if mime == "application/octet-stream" and looks_like_mpegts(head):
+        mime = "video/mp2t"
+    table = IMAGE_TYPES if kind == "image" else VIDEO_TYPES
+    if mime in table:
+        return table[mime]
+    if kind == "image":
+        allowed = "JPEG, PNG, GIF, WebP, AVIF, BMP or TIFF"
+    else:
+        allowed = "MP4/MOV, WebM, Matroska, AVI or MPEG-TS"
+    if mime.startswith("audio/"):
+        found = f"an audio-only file ({mime})"
+    else:
+        found = f"{mime} content"
+    raise InvalidInput(f"the input is {found}, not {allowed}; names and declared types are ignored")
+
+
+def sniff(path: str, kind: str) -> MediaType:
+    """Sniff the file's type with libmagic and check it against the `kind` allowlist."""
+    import magic  # deferred: loading libmagic's database costs time only this step needs
+
+    mime = magic.from_file(path, mime=True)
+    with open(path, "rb") as stream:
+        head = stream.read(_TS_PACKET * 16)
+    return classify(mime, head, kind)

@@ -1,0 +1,295 @@
+"""One job end to end: fetch, sniff, inspect, convert, verify, upload (the I/O around plans.py)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from mediaflow_operator.resources.options import (
+    ImageConvertOptions,
+    ImageResizeOptions,
+    Operation,
+    OptionsError,
+    VideoConvertOptions,
+    VideoResizeOptions,
+    VideoRotateOptions,
+    VideoThumbnailOptions,
+    VideoTrimOptions,
+    parse_options,
+)
+
+from . import plans
+from .errors import InternalError, InvalidInput
+from .headers import read_image_header, webp_header
+from .media import MediaType, sniff
+from .probe import Limits, MediaInfo, check_image, check_video, ffprobe_args, parse_probe_output
+from .progress import ProgressTracker
+from .report import log
+from .settings import Settings
+from .tools import run_tool
+from .transfer import fetch, upload
+
+PROBE_TIMEOUT = 120.0
+IMAGE_TIMEOUT = 1800.0
+
+
+def probe(path: Path, media: MediaType, limits: Limits, work: Path) -> MediaInfo:
+    """ffprobe with the forced demuxer; an unreadable file is invalid input."""
+    result = run_tool(
+        ffprobe_args(str(path), media, limits.max_pixels), work, timeout=PROBE_TIMEOUT
+    )
+    if result.returncode != 0:
+        raise InvalidInput(f"the {media.name} file cannot be read: {result.stderr_tail}")
+    return parse_probe_output(result.stdout)
+
+
+def _converted(result_code: int, what: str, tail: str) -> None:
+    if result_code != 0:
+        raise InvalidInput(f"the {what} could not be converted: {tail or 'decoder error'}")
+
+
+# ---------------------------------------------------------------- images
+
+
+def process_image(
+    op: Operation, opts: Any, src: Path, media: MediaType, settings: Settings, work: Path
+) -> tuple[Path, str, tuple[int, int]]:
+    """Convert or resize an image; returns (output, format, expected size)."""
+    limits = settings.limits
+    header = read_image_header(str(src), media.name, limits.max_frames)
+    if header is None:  # TIFF and AVIF: ffprobe, with -max_pixels guarding the decoder
+        info = probe(src, media, limits, work)
+        if not info.has_video or not info.width or not info.height:
+            raise InvalidInput(f"the {media.name} file holds no picture")
+        width, height, frames, orientation, animated = info.width, info.height, 1, 1, False
+    else:
+        width, height, frames = header.width, header.height, header.frames
+        orientation, animated = header.orientation, header.animated
+    check_image(width, height, frames, limits)
+    if media.name == "webp" and animated:
+        raise InvalidInput("animated WebP input is not supported; send a GIF or a still image")
+    log("inspected", type=media.name, width=width, height=height, frames=frames)
+    if op is Operation.IMAGE_CONVERT:
+        assert isinstance(opts, ImageConvertOptions)  # noqa: S101
+        job = plans.image_job_for_convert(media, opts, width, height, orientation, animated)
+    else:
+        assert isinstance(opts, ImageResizeOptions)  # noqa: S101
+        job = plans.image_job_for_resize(media, opts, width, height, orientation, animated)
+    fmt = job.out_format.value
+    dst = work / f"output.{fmt}"
+    threads, max_pixels = settings.threads, limits.max_pixels
+    log("convert", tool=job.tool, format=fmt, filters=job.filters)
+    if job.tool == "cwebp":
+        res = run_tool(
+            plans.cwebp_args(str(src), str(dst), job.quality, job.lossless, threads),
+            work,
+            timeout=IMAGE_TIMEOUT,
+        )
+    elif job.tool == "avifenc":
+        res = run_tool(
+            plans.avifenc_args(str(src), str(dst), job.quality, threads),
+            work,
+            timeout=IMAGE_TIMEOUT,
+        )
+    elif job.tool == "ffmpeg+avifenc":
+        frame = work / "frame.png"
+        res = run_tool(
+            plans.image_ffmpeg_args(job, str(src), str(frame), threads, max_pixels, intermediate=True),
+            work,
+            timeout=IMAGE_TIMEOUT,
+        )
+        _converted(res.returncode, "image", res.stderr_tail)
+        src.unlink()
+        res = run_tool(
+            plans.avifenc_args(str(frame), str(dst), job.quality, threads),
+            work,
+            timeout=IMAGE_TIMEOUT,
+        )
+        frame.unlink(missing_ok=True)
+    else:
+        res = run_tool(
+            plans.image_ffmpeg_args(job, str(src), str(dst), threads, max_pixels),
+            work,
+            timeout=IMAGE_TIMEOUT,
+        )
+    _converted(res.returncode, "image", res.stderr_tail)
+    return dst, fmt, job.out_size
+
+
+# ---------------------------------------------------------------- videos
+
+
+def _encode(job: plans.VideoJob, info: MediaInfo, src: Path, dst: Path, settings: Settings, work):
+    tracker = ProgressTracker(job.duration)
+
+    def on_line(line: str) -> None:
+        percent = tracker.feed(line)
+        if percent is not None:
+            log("progress", percent=percent)
+
+    args = plans.video_ffmpeg_args(
+        job, info, str(src), str(dst), settings.threads, settings.limits.max_pixels
+    )
+    log("convert", tool="ffmpeg", container=job.container.value, codec=job.codec.value)
+    res = run_tool(args, work, on_line=on_line)
+    _converted(res.returncode, "video", res.stderr_tail)
+
+
+def process_video(
+    op: Operation, opts: Any, src: Path, media: MediaType, settings: Settings, work: Path
+) -> tuple[Path, str, tuple[int, int]]:
+    """Run a video operation; returns (output, format, expected size)."""
+    info = probe(src, media, settings.limits, work)
+    check_video(info, settings.limits)
+    assert info.width and info.height and info.duration  # noqa: S101 - check_video
+    log(
+        "inspected",
+        type=media.name,
+        width=info.width,
+        height=info.height,
+        duration=info.duration,
+        rotation=info.rotation,
+        audio=info.audio_codec,
+    )
+    size = (plans.even(info.width), plans.even(info.height))
+    crop = plans.even_crop_filters(info.width, info.height)
+    if isinstance(opts, VideoConvertOptions):
+        job = plans.video_convert_job(media, info, opts)
+    elif isinstance(opts, VideoRotateOptions):
+        if opts.metadata_only:
+            if media.name not in ("mp4", "mov"):
+                raise InvalidInput(
+                    "metadataOnly rotation needs an MP4 or MOV input; this one is "
+                    f"{media.name}; set metadataOnly to false to re-encode"
+                )
+            dst = work / "output.mp4"
+            args = plans.metadata_rotation_args(
+                media, info, opts.degrees, str(src), str(dst), settings.limits.max_pixels
+            )
+            res = run_tool(args, work)
+            _converted(res.returncode, "video", res.stderr_tail)
+            return dst, "mp4", plans.rotated_size(info.width, info.height, opts.degrees)
+        rw, rh = plans.rotated_size(info.width, info.height, opts.degrees)
+        filters = plans.ROTATE_FILTERS[opts.degrees] + plans.even_crop_filters(rw, rh)
+        job = plans.default_video_job(media, info, filters, (plans.even(rw), plans.even(rh)))
+    elif isinstance(opts, VideoResizeOptions):
+        w, h = plans.video_resize_size(info.width, info.height, opts)
+        job = plans.default_video_job(media, info, [f"scale={w}:{h}", "setsar=1"], (w, h))
+    elif isinstance(opts, VideoTrimOptions):
+        start, end = opts.start_seconds, opts.end_seconds
+        if start >= info.duration:
+            raise InvalidInput(
+                f"start {opts.start} is past the end of the video ({info.duration:.3f} s)"
+            )
+        job = plans.default_video_job(media, info, crop, size)
+        job = plans.VideoJob(
+            **{
+                **job.__dict__,
+                "start": start,
+                "duration": min(end, info.duration) - start,
+                "copy_audio": False,
+            }
+        )
+    else:
+        assert isinstance(opts, VideoThumbnailOptions)  # noqa: S101
+        if opts.timestamp_seconds >= info.duration:
+            raise InvalidInput(
+                f"timestamp {opts.timestamp} is past the end of the video ({info.duration:.3f} s)"
+            )
+        fmt = opts.format.value
+        dst = work / f"output.{fmt}"
+        args = plans.thumbnail_args(
+            media,
+            opts.format,
+            opts.timestamp_seconds,
+            str(src),
+            str(dst),
+            settings.threads,
+            settings.limits.max_pixels,
+        )
+        res = run_tool(args, work)
+        _converted(res.returncode, "video", res.stderr_tail)
+        if not dst.exists() or dst.stat().st_size == 0:
+            raise InvalidInput(f"the video has no frame at {opts.timestamp}")
+        return dst, fmt, (info.width, info.height)
+    dst = work / f"output.{job.container.value}"
+    _encode(job, info, src, dst, settings, work)
+    log("progress", percent=100.0)
+    return dst, job.container.value, job.out_size
+
+
+# ---------------------------------------------------------------- verification
+
+_MIME_ALIASES = {"image/x-ms-bmp": "image/bmp", "video/quicktime": "video/mp4"}
+
+
+def verify(path: Path, fmt: str, expected: tuple[int, int], limits: Limits, work: Path) -> dict:
+    """Check the output decodes, is `fmt` and has the `expected` size; returns the result."""
+    import magic
+
+    if not path.exists() or path.stat().st_size == 0:
+        raise InvalidInput("the conversion produced no output from this input")
+    mime = magic.from_file(str(path), mime=True)
+    content_type = plans.CONTENT_TYPES[fmt]
+    if _MIME_ALIASES.get(mime, mime) != content_type:
+        raise InternalError(f"the output is {mime}, expected {content_type}")
+    width: int | None
+    height: int | None
+    duration = None
+    header = webp_header(path.read_bytes()[:64]) if fmt == "webp" else None
+    if header is not None and header.animated:
+        # ffmpeg 5.1 cannot decode animated WebP; its header is checked instead.
+        width, height = header.width, header.height
+    else:
+        demuxer = plans.OUTPUT_DEMUXERS[fmt]
+        args = ffprobe_args(str(path), MediaType(fmt, "", demuxer), limits.max_pixels)
+        if fmt not in ("mp4", "webm", "mkv"):
+            args.insert(-1, "-count_frames")  # decodes every frame: proof it decodes
+        res = run_tool(args, work, timeout=PROBE_TIMEOUT)
+        if res.returncode != 0:
+            raise InternalError(f"the output does not decode: {res.stderr_tail}")
+        info = parse_probe_output(res.stdout)
+        width, height = info.width, info.height
+        if fmt in ("mp4", "webm", "mkv"):
+            duration = info.duration
+    if (width, height) != expected:
+        raise InternalError(f"the output is {width}x{height}, expected {expected[0]}x{expected[1]}")
+    return {
+        "size": path.stat().st_size,
+        "contentType": content_type,
+        "format": fmt,
+        "width": width,
+        "height": height,
+        "duration": round(duration, 3) if duration is not None else None,
+    }
+
+
+# ---------------------------------------------------------------- the job
+
+
+def run(settings: Settings) -> dict:
+    """Do the whole job; raise a WorkerError on failure. The work directory is always cleaned."""
+    try:
+        opts = parse_options(settings.operation, settings.options)
+    except OptionsError as exc:
+        raise InvalidInput(str(exc)) from None
+    op = Operation(settings.operation)
+    Path(settings.work_dir).mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="mediaflow-", dir=settings.work_dir))
+    try:
+        src = work / "input"
+        size = fetch(
+            settings.input_url, src, settings.limits.max_input_bytes, settings.fetch_timeout
+        )
+        media = sniff(str(src), "video" if op.is_video else "image")
+        log("sniffed", type=media.name, size=size)
+        process = process_video if op.is_video else process_image
+        dst, fmt, expected = process(op, opts, src, media, settings, work)
+        src.unlink(missing_ok=True)
+        result = verify(dst, fmt, expected, settings.limits, work)
+        upload(dst, settings.output_url, result["contentType"])
+        return result
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

@@ -1,0 +1,61 @@
+"""JSON log lines on stdout and the termination message; both keep URL signatures out."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+TERMINATION_LIMIT = 4096  # Kubernetes truncates the termination message here
+MESSAGE_LIMIT = 1000
+_QUERY = re.compile(r"(https?://[^\s?#'\"]*)\?[^\s'\"]*")
+
+
+def redact_url(url: str) -> str:
+    """scheme://host/path: the query (presigned signature) and userinfo are dropped."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparseable URL>"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def redact(text: str) -> str:
+    """Remove URL query strings from free text (exception messages quote URLs)."""
+    return _QUERY.sub(r"\1?<redacted>", text)
+
+
+def log(event: str, **fields: Any) -> None:
+    """Write one JSON log line to stdout."""
+    record = {"event": event, **fields}
+    sys.stdout.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
+    sys.stdout.flush()
+
+
+def failure_message(reason: str, message: str) -> str:
+    """Termination message of a failure, always under the 4096-byte limit."""
+    message = redact(" ".join(message.split()))
+    if len(message) > MESSAGE_LIMIT:
+        message = message[: MESSAGE_LIMIT - 1] + "…"
+    return json.dumps({"reason": reason, "message": message})
+
+
+def success_message(result: dict[str, Any]) -> str:
+    """Termination message of a success."""
+    text = json.dumps(result, separators=(",", ":"))
+    assert len(text.encode()) < TERMINATION_LIMIT  # noqa: S101 - fixed small fields
+    return text
+
+
+def write_termination(path: str, text: str) -> None:
+    """Write the termination message; failing to is logged, never fatal."""
+    try:
+        Path(path).write_text(text)
+    except OSError as exc:
+        log("termination-log-unwritable", path=path, error=exc.strerror)

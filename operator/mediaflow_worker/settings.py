@@ -1,0 +1,74 @@
+"""The worker's settings, read from `MEDIAFLOW_*` environment variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .errors import WorkerError
+from .probe import Limits
+
+
+class ConfigError(WorkerError):
+    """The pod was started with a broken environment (an operator bug, not the user's)."""
+
+    exit_code = 78  # sysexits EX_CONFIG
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the worker reads from its environment."""
+
+    operation: str
+    options: str
+    input_url: str
+    output_url: str
+    work_dir: str = "/work"
+    termination_log: str = "/dev/termination-log"
+    threads: int = 1
+    fetch_timeout: float = 900.0
+    limits: Limits = field(default_factory=Limits)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int = 1) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be an integer, not {raw!r}") from None
+    if value < low:
+        raise ConfigError(f"{name} must be at least {low}")
+    return value
+
+
+def settings_from_env(env: Mapping[str, str]) -> Settings:
+    """Settings from an environment mapping; ConfigError names the broken variable."""
+    missing = [
+        name
+        for name in ("MEDIAFLOW_OPERATION", "MEDIAFLOW_INPUT_URL", "MEDIAFLOW_OUTPUT_URL")
+        if not env.get(name)
+    ]
+    if missing:
+        raise ConfigError(f"the worker needs {', '.join(missing)} in its environment")
+    defaults = Limits()
+    limits = Limits(
+        max_input_bytes=_int(env, "MEDIAFLOW_MAX_INPUT_BYTES", defaults.max_input_bytes),
+        max_pixels=_int(env, "MEDIAFLOW_MAX_PIXELS", defaults.max_pixels),
+        max_frames=_int(env, "MEDIAFLOW_MAX_FRAMES", defaults.max_frames),
+        max_duration_seconds=_int(
+            env, "MEDIAFLOW_MAX_DURATION_SECONDS", int(defaults.max_duration_seconds)
+        ),
+    )
+    return Settings(
+        operation=env["MEDIAFLOW_OPERATION"],
+        options=env.get("MEDIAFLOW_OPTIONS", "") or "{}",
+        input_url=env["MEDIAFLOW_INPUT_URL"],
+        output_url=env["MEDIAFLOW_OUTPUT_URL"],
+        work_dir=env.get("MEDIAFLOW_WORK_DIR") or "/work",
+        termination_log=env.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log",
+        threads=_int(env, "MEDIAFLOW_THREADS", 1),
+        fetch_timeout=_int(env, "MEDIAFLOW_FETCH_TIMEOUT_SECONDS", 900),
+        limits=limits,
+    )
