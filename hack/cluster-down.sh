@@ -11,7 +11,7 @@ for name in kubelet kube-proxy coredns kube-scheduler kube-controller-manager ku
 done
 [ -x "$KUBE_BIN/kube-proxy" ] && "$KUBE_BIN/kube-proxy" --cleanup >>"$LOG_DIR/kube-proxy.log" 2>&1 || true
 
-if [ -S "$CONTAINERD_SOCK" ] && [ -f "$RUN_DIR/containerd.pid" ] && kill -0 "$(cat "$RUN_DIR/containerd.pid")" 2>/dev/null; then
+if [ -S "$CONTAINERD_SOCK" ] && [ -f "$RUN_DIR/containerd.pid" ] && alive "$(cat "$RUN_DIR/containerd.pid")"; then
 	# Through the CRI, so that CNI tears down each pod's network namespace and veth.
 	log "removing pod sandboxes"
 	"$CRICTL_BIN/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" --timeout 30s rmp --all --force \
@@ -28,7 +28,7 @@ for dir in /proc/[0-9]*; do
 done
 
 # Mounts made by the kubelet (volumes) and containerd (rootfs, shm), deepest first.
-findmnt -rn -o TARGET | grep -E "^($STATE_DIR|/run/mediaflow)(/|$)" | sort -r | while read -r target; do
+{ findmnt -rn -o TARGET | grep -E "^($STATE_DIR|/run/mediaflow)(/|$)" || true; } | sort -r | while read -r target; do
 	umount "$target" 2>/dev/null || umount -l "$target" 2>/dev/null || true
 done
 rm -rf /run/mediaflow
@@ -39,8 +39,8 @@ if ip link show "$POD_BRIDGE" >/dev/null 2>&1; then
 fi
 # Our tagged rules, in every table they may be in.
 for table in filter nat; do
-	iptables -t "$table" -S 2>/dev/null | grep -F -- '--comment mediaflow-local' | sed 's/^-A /-D /' |
-		while read -r rule; do eval "iptables -t $table $rule"; done
+	{ iptables -t "$table" -S 2>/dev/null | grep -F -- '--comment mediaflow-local' || true; } |
+		sed 's/^-A /-D /' | while read -r rule; do eval "iptables -t $table $rule"; done
 done
 
 stop_pidfile "$RUN_DIR/dockerd.pid" dockerd

@@ -11,7 +11,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HACK_DIR/pki.sh"
 
 # running NAME: whether the process recorded in $RUN_DIR/NAME.pid is alive.
-running() { [ -f "$RUN_DIR/$1.pid" ] && kill -0 "$(cat "$RUN_DIR/$1.pid")" 2>/dev/null; }
+running() { [ -f "$RUN_DIR/$1.pid" ] && alive "$(cat "$RUN_DIR/$1.pid")"; }
 
 export PATH="$KUBE_BIN:$HELM_BIN:$CRICTL_BIN:$PATH"
 kubectl() { command kubectl --kubeconfig "$PKI_DIR/admin.kubeconfig" "$@"; }
@@ -23,6 +23,15 @@ start() {
 	log "starting $name"
 	setsid "$@" >>"$LOG_DIR/$name.log" 2>&1 </dev/null &
 	echo $! >"$RUN_DIR/$name.pid"
+}
+
+# write_file PATH: write stdin to PATH unless PATH already holds exactly that. Components
+# watch their configuration (kube-proxy exits when its file is rewritten), so a second
+# cluster-up must not touch an unchanged file.
+write_file() {
+	local tmp; tmp=$(mktemp "$1.XXXXXX")
+	cat >"$tmp"
+	if cmp -s "$tmp" "$1"; then rm -f "$tmp"; else mv "$tmp" "$1"; fi
 }
 
 # wait_for WHAT SECONDS CMD...: retry CMD until it succeeds; on timeout, show the log.
@@ -63,7 +72,7 @@ ensure_rule() {
 
 start_containerd() {
 	mkdir -p "$STATE_DIR/containerd" "$STATE_DIR/cni/net.d" "$STATE_DIR/cni/ipam"
-	cat >"$STATE_DIR/containerd.toml" <<TOML
+	write_file "$STATE_DIR/containerd.toml" <<TOML
 version = 2
 root = "$STATE_DIR/containerd"
 state = "$CONTAINERD_RUN/state"
@@ -93,7 +102,7 @@ state = "$CONTAINERD_RUN/state"
     conf_dir = "$STATE_DIR/cni/net.d"
 TOML
 	# No masquerading: pod traffic has nowhere to go but this machine.
-	cat >"$STATE_DIR/cni/net.d/10-mediaflow.conflist" <<JSON
+	write_file "$STATE_DIR/cni/net.d/10-mediaflow.conflist" <<JSON
 {
   "cniVersion": "1.0.0",
   "name": "mediaflow",
@@ -170,7 +179,7 @@ start_control_plane() {
 
 start_node() {
 	mkdir -p "$STATE_DIR/kubelet"
-	cat >"$STATE_DIR/kubelet.yaml" <<YAML
+	write_file "$STATE_DIR/kubelet.yaml" <<YAML
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: $NODE_IP
@@ -201,7 +210,7 @@ YAML
 	start kubelet "$KUBE_BIN/kubelet" --config "$STATE_DIR/kubelet.yaml" \
 		--kubeconfig "$PKI_DIR/kubelet.kubeconfig" --root-dir "$STATE_DIR/kubelet" \
 		--hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
-	cat >"$STATE_DIR/kube-proxy.yaml" <<YAML
+	write_file "$STATE_DIR/kube-proxy.yaml" <<YAML
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $PKI_DIR/kube-proxy.kubeconfig}
@@ -267,7 +276,7 @@ ports:
 - {name: dns, port: 53, protocol: UDP}
 - {name: dns-tcp, port: 53, protocol: TCP}
 YAML
-	cat >"$STATE_DIR/Corefile" <<COREFILE
+	write_file "$STATE_DIR/Corefile" <<COREFILE
 $CLUSTER_DOMAIN:53 in-addr.arpa:53 ip6.arpa:53 {
     bind $NODE_IP
     errors
@@ -308,6 +317,8 @@ start_minio() {
 }
 
 wait_for_node() {
+	wait_for kubelet 60 curl -fsS http://127.0.0.1:10248/healthz
+	wait_for kube-proxy 60 curl -fsS http://127.0.0.1:10256/healthz
 	wait_for kubelet 120 kubectl wait --for=condition=Ready "node/$NODE_NAME" --timeout=1s
 	# Pods can be created once the service account controller made the default account.
 	wait_for kube-controller-manager 60 kubectl -n default get serviceaccount default

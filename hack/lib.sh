@@ -63,16 +63,19 @@ ensure_docker() {
 	die "dockerd did not start; see $LOG_DIR/dockerd.log"
 }
 
+# alive PID: the process exists and is not a zombie waiting to be reaped.
+alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
 # stop_pidfile FILE [NAME]: stop the process whose PID we recorded, wait for it, remove FILE.
 stop_pidfile() {
 	local file=$1 name=${2:-$(basename "$1" .pid)} pid
 	[ -f "$file" ] || return 0
 	pid=$(cat "$file")
-	if kill -0 "$pid" 2>/dev/null; then
+	if alive "$pid"; then
 		log "stopping $name (pid $pid)"
 		kill -TERM "$pid" 2>/dev/null || true
-		for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$pid" 2>/dev/null || true
+		for _ in $(seq 150); do alive "$pid" || break; sleep 0.1; done
+		alive "$pid" && kill -KILL "$pid" 2>/dev/null
 	fi
 	rm -f "$file"
 }
