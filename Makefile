@@ -47,6 +47,14 @@ clean: cluster-down ## Stop everything and delete .local/ (state, logs, credenti
 
 ##@ Development
 
+.PHONY: crds
+crds: ## Generate crds/ and the chart's crds/ from the MediaJob models
+	$(UV) run --frozen python -m mediaflow_operator.resources.crd --write
+
+.PHONY: run-operator
+run-operator: ## Run the operator from this tree against the local cluster
+	@bash hack/run-operator.sh
+
 .PHONY: lint
 lint: ## Lint and check formatting (ruff)
 	$(UV) run --frozen ruff check .

@@ -340,6 +340,12 @@ export MINIO_SECRET_KEY=$MINIO_ROOT_PASSWORD
 export MINIO_BUCKET=$MINIO_BUCKET
 export MINIO_REGION=us-east-1
 export MEDIAFLOW_IMAGE=$MEDIAFLOW_IMAGE
+# The operator's settings when run from this machine (hack/run-operator.sh, the tests).
+export MEDIAFLOW_S3_ENDPOINT=http://$NODE_IP:$MINIO_PORT
+export MEDIAFLOW_S3_PUBLIC_ENDPOINT=http://127.0.0.1:$MINIO_PORT
+export MEDIAFLOW_S3_ACCESS_KEY=$MINIO_ROOT_USER
+export MEDIAFLOW_S3_SECRET_KEY=$MINIO_ROOT_PASSWORD
+export MEDIAFLOW_S3_BUCKET=$MINIO_BUCKET
 ENV
 	chmod 600 "$LOCAL_DIR/env.tmp" && mv "$LOCAL_DIR/env.tmp" "$LOCAL_DIR/env"
 }

@@ -4,15 +4,37 @@ import argparse
 import sys
 from importlib.metadata import version
 
+import kopf
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="mediaflow-operator", description="MediaFlow: the operator."
+        prog="mediaflow-operator",
+        description="MediaFlow operator: runs MediaJobs as Kubernetes Jobs. Settings come from "
+        "MEDIAFLOW_* environment variables (see mediaflow_operator/config.py).",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('mediaflow')}")
-    parser.parse_args(argv)
-    print("mediaflow-operator: the operator is not implemented yet (issue 3)", file=sys.stderr)
-    return 2
+    parser.add_argument(
+        "--namespace",
+        action="append",
+        help="watch only this namespace (repeatable); default: every namespace",
+    )
+    parser.add_argument("--liveness-port", type=int, default=None, help="default: 8080")
+    parser.add_argument("--verbose", action="store_true", help="log at debug level")
+    args = parser.parse_args(argv)
+
+    from mediaflow_operator import handlers  # noqa: F401  (registers the handlers)
+    from mediaflow_operator.config import OperatorSettings
+
+    port = args.liveness_port or OperatorSettings.model_fields["liveness_port"].default
+    kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON)
+    kopf.run(
+        standalone=True,
+        clusterwide=not args.namespace,
+        namespaces=args.namespace or (),
+        liveness_endpoint=f"http://0.0.0.0:{port}/healthz",
+    )
+    return 0
 
 
 if __name__ == "__main__":

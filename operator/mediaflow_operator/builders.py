@@ -1,0 +1,243 @@
+"""Pure builders: MediaJob in, Kubernetes objects and object-storage names out."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.utils.quantity import parse_quantity
+
+from mediaflow_operator.config import OperatorSettings
+from mediaflow_operator.resources import constants as c
+from mediaflow_operator.resources.mediajob import MediaJobSpec
+
+WORK_DIR = "/work"
+WORKER_CONTAINER = "worker"
+WORKER_UID = 10001
+# Room for the input, the output and a decoder's intermediate files, plus slack.
+WORK_DIR_FACTOR = 3
+WORK_DIR_SLACK = 256 * 1024**2
+
+EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
+
+
+class SpecError(ValueError):
+    """The MediaJob can never run as specified; the message says why, for its owner."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class MediaJobRef:
+    """What identifies a MediaJob."""
+
+    name: str
+    namespace: str
+    uid: str
+
+    @classmethod
+    def from_body(cls, body: Any) -> MediaJobRef:
+        meta = body["metadata"]
+        return cls(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
+
+
+def job_name(ref: MediaJobRef) -> str:
+    """The one Job name of a MediaJob: stable across restarts, unique per MediaJob object."""
+    return f"{ref.name[:54].rstrip('-.')}-{ref.uid.replace('-', '')[:8]}"
+
+
+def result_prefix(ref: MediaJobRef) -> str:
+    """Where a MediaJob's results live: `<namespace>/results/<uid>/`."""
+    return f"{ref.namespace}/results/{ref.uid}/"
+
+
+def result_key(ref: MediaJobRef) -> str:
+    """The object key of the result. The worker picks the output container for some
+    operations (rotate keeps a WebM a WebM), so the key has no extension; download URLs
+    name the file with the right one (see download_filename)."""
+    return f"{result_prefix(ref)}output"
+
+
+def download_filename(ref: MediaJobRef, fmt: str | None) -> str:
+    """The file name a browser saves a result as, e.g. `photo-convert.webp`."""
+    ext = EXTENSIONS.get(fmt or "", fmt or "bin")
+    return f"{ref.name}.{ext}"
+
+
+def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:
+    """Refuse inputs outside what the MediaJob's namespace may read."""
+    source = spec.input.object
+    if source is None:
+        return
+    if source.bucket not in (None, bucket):
+        raise SpecError(
+            "InputNotAllowed",
+            f"input.object.bucket {source.bucket!r} is not allowed; MediaJobs read from {bucket!r}",
+        )
+    prefix = f"{ref.namespace}/"
+    if not source.key.startswith(prefix) or source.key.startswith(f"{prefix}results/"):
+        raise SpecError(
+            "InputNotAllowed",
+            f"input.object.key must be under {prefix!r} (this MediaJob's namespace), "
+            f"and not under {prefix}results/",
+        )
+
+
+@dataclass(frozen=True)
+class PodResources:
+    cpu: str
+    memory: str
+    threads: int
+    deadline_seconds: int
+
+
+def pod_resources(spec: MediaJobSpec, settings: OperatorSettings) -> PodResources:
+    """CPU, memory and deadline of the pod: the class defaults, or the spec's within policy."""
+    defaults = settings.resource_class(video=spec.operation.is_video)
+    cpu = spec.resources.cpu if spec.resources and spec.resources.cpu else defaults.cpu
+    memory = spec.resources.memory if spec.resources and spec.resources.memory else defaults.memory
+    if parse_quantity(cpu) > parse_quantity(settings.max_cpu):
+        raise SpecError("ResourcesNotAllowed", f"resources.cpu {cpu} is over {settings.max_cpu}")
+    if parse_quantity(cpu) < parse_quantity("100m"):
+        raise SpecError("ResourcesNotAllowed", f"resources.cpu {cpu} is under 100m")
+    if parse_quantity(memory) > parse_quantity(settings.max_memory):
+        raise SpecError(
+            "ResourcesNotAllowed", f"resources.memory {memory} is over {settings.max_memory}"
+        )
+    if parse_quantity(memory) < parse_quantity("128Mi"):
+        raise SpecError("ResourcesNotAllowed", f"resources.memory {memory} is under 128Mi")
+    threads = max(1, math.floor(parse_quantity(cpu)))
+    return PodResources(cpu, memory, threads, defaults.deadline_seconds)
+
+
+def work_dir_bytes(input_size: int | None, settings: OperatorSettings) -> int:
+    """Size of the pod's scratch volume: a multiple of the input, or of the largest input."""
+    size = input_size if input_size is not None else settings.max_input_bytes
+    return size * WORK_DIR_FACTOR + WORK_DIR_SLACK
+
+
+def worker_env(
+    spec: MediaJobSpec,
+    *,
+    input_url: str,
+    output_url: str,
+    settings: OperatorSettings,
+    threads: int,
+) -> list[dict[str, str]]:
+    """The worker's inputs, per the contract in DESIGN.md."""
+    options = spec.options
+    values = {
+        "MEDIAFLOW_OPERATION": spec.operation.value,
+        "MEDIAFLOW_OPTIONS": options.model_dump_json(by_alias=True, exclude_none=True)
+        if options is not None
+        else "{}",
+        "MEDIAFLOW_INPUT_URL": input_url,
+        "MEDIAFLOW_OUTPUT_URL": output_url,
+        "MEDIAFLOW_WORK_DIR": WORK_DIR,
+        "MEDIAFLOW_MAX_INPUT_BYTES": str(settings.max_input_bytes),
+        "MEDIAFLOW_THREADS": str(threads),
+        "HOME": WORK_DIR,
+        "TMPDIR": WORK_DIR,
+    }
+    return [{"name": k, "value": v} for k, v in values.items()]
+
+
+def build_job(
+    ref: MediaJobRef,
+    spec: MediaJobSpec,
+    settings: OperatorSettings,
+    *,
+    input_url: str,
+    output_url: str,
+    input_size: int | None,
+) -> dict[str, Any]:
+    """The hardened batch/v1 Job that runs one MediaJob (DESIGN.md decision 4)."""
+    res = pod_resources(spec, settings)
+    scratch = work_dir_bytes(input_size, settings)
+    labels = {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_MEDIAJOB: ref.name}
+    quantities = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": str(scratch)}
+    container = {
+        "name": WORKER_CONTAINER,
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["mediaflow-worker"],
+        "env": worker_env(
+            spec,
+            input_url=input_url,
+            output_url=output_url,
+            settings=settings,
+            threads=res.threads,
+        ),
+        "resources": {"requests": quantities, "limits": quantities},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+        "terminationMessagePolicy": "File",
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {
+            "name": job_name(ref),
+            "namespace": ref.namespace,
+            "labels": labels,
+            "ownerReferences": [
+                {
+                    "apiVersion": c.API_VERSION,
+                    "kind": c.KIND,
+                    "name": ref.name,
+                    "uid": ref.uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "backoffLimit": settings.backoff_limit,
+            "activeDeadlineSeconds": res.deadline_seconds,
+            "podFailurePolicy": {
+                "rules": [
+                    {
+                        # Invalid or missing input never gets better: fail at once.
+                        "action": "FailJob",
+                        "onExitCodes": {
+                            "containerName": WORKER_CONTAINER,
+                            "operator": "In",
+                            "values": [c.EXIT_INVALID_INPUT, c.EXIT_INPUT_NOT_FOUND],
+                        },
+                    },
+                    {
+                        # Evictions and preemptions are not the input's fault.
+                        "action": "Ignore",
+                        "onPodConditions": [{"type": "DisruptionTarget"}],
+                    },
+                ]
+            },
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": settings.worker_service_account,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": WORKER_UID,
+                        "runAsGroup": WORKER_UID,
+                        "fsGroup": WORKER_UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    "containers": [container],
+                    "volumes": [{"name": "work", "emptyDir": {"sizeLimit": str(scratch)}}],
+                },
+            },
+        },
+    }

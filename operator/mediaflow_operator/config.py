@@ -1,0 +1,73 @@
+"""Operator settings, read once at start-up from `MEDIAFLOW_*` environment variables."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ResourceClass(BaseSettings):
+    """CPU, memory and time given to one class of conversion pod."""
+
+    cpu: str
+    memory: str
+    deadline_seconds: int
+
+
+class OperatorSettings(BaseSettings):
+    """Every setting of the operator; each maps to `MEDIAFLOW_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIAFLOW_", extra="ignore")
+
+    # The worker pods.
+    image: str = Field(
+        default="mediaflow.local/mediaflow:dev", description="Image of the worker pods."
+    )
+    image_pull_policy: str = Field(default="IfNotPresent", description="Worker pull policy.")
+    worker_service_account: str = Field(
+        default="default", description="Service account of worker pods (its token is not mounted)."
+    )
+    image_cpu: str = Field(default="500m", description="CPU of image conversion pods.")
+    image_memory: str = Field(default="512Mi", description="Memory of image conversion pods.")
+    image_deadline_seconds: int = Field(default=300, ge=10, description="Image pod time limit.")
+    video_cpu: str = Field(default="1", description="CPU of video conversion pods.")
+    video_memory: str = Field(default="1Gi", description="Memory of video conversion pods.")
+    video_deadline_seconds: int = Field(default=3600, ge=10, description="Video pod time limit.")
+    max_cpu: str = Field(default="4", description="Most CPU a MediaJob may ask for.")
+    max_memory: str = Field(default="8Gi", description="Most memory a MediaJob may ask for.")
+    max_input_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest input accepted.")
+    backoff_limit: int = Field(default=2, ge=0, le=10, description="Retries of transient errors.")
+
+    # Object storage: pods and the operator use the internal endpoint; users get URLs signed
+    # for the public one.
+    s3_endpoint: str = Field(description="Internal S3 endpoint URL, e.g. http://minio:9000.")
+    s3_public_endpoint: str | None = Field(
+        default=None, description="Endpoint URL users reach; default: the internal one."
+    )
+    s3_access_key: str = Field(description="S3 access key.")
+    s3_secret_key: str = Field(description="S3 secret key.")
+    s3_bucket: str = Field(default="mediaflow", description="Bucket for inputs and results.")
+    s3_region: str = Field(default="us-east-1", description="Region (URLs are signed offline).")
+    result_url_ttl_seconds: int = Field(
+        default=24 * 3600, ge=60, le=7 * 24 * 3600, description="Validity of result URLs."
+    )
+
+    # Operation.
+    progress_interval_seconds: float = Field(
+        default=3.0, ge=1, description="How often running video jobs' progress is read."
+    )
+    liveness_port: int = Field(default=8080, description="Port of the /healthz endpoint.")
+
+    def resource_class(self, *, video: bool) -> ResourceClass:
+        """The default resources of image or video conversion pods."""
+        if video:
+            return ResourceClass(
+                cpu=self.video_cpu,
+                memory=self.video_memory,
+                deadline_seconds=self.video_deadline_seconds,
+            )
+        return ResourceClass(
+            cpu=self.image_cpu,
+            memory=self.image_memory,
+            deadline_seconds=self.image_deadline_seconds,
+        )

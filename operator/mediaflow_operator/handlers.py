@@ -1,0 +1,415 @@
+"""Kopf handlers: thin I/O around the pure builders (builders.py) and deciders (deciders.py).
+
+Status is written by the operator through the status subresource, never returned from a
+handler (a returned value becomes an unschema'd status field that gets pruned).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import kopf
+from kubernetes import client
+from kubernetes import config as kube_config
+from kubernetes.client.exceptions import ApiException
+from pydantic import ValidationError
+
+from mediaflow_operator import deciders
+from mediaflow_operator.builders import (
+    MediaJobRef,
+    SpecError,
+    build_job,
+    check_input,
+    download_filename,
+    job_name,
+    pod_resources,
+    result_key,
+    result_prefix,
+)
+from mediaflow_operator.config import OperatorSettings
+from mediaflow_operator.resources import constants as c
+from mediaflow_operator.resources.mediajob import MediaJobSpec, Phase
+from mediaflow_operator.storage import Storage
+
+ANNOTATION_CANCEL = f"{c.GROUP}/cancel"
+ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
+FINALIZER = f"{c.GROUP}/cleanup"
+RESOURCE = (c.GROUP, c.VERSION, c.PLURAL)
+ACTIVE = {None, Phase.PENDING.value, Phase.RUNNING.value}
+
+
+class Clients:
+    """API clients, built once at start-up and kept on Kopf's memo."""
+
+    def __init__(self, settings: OperatorSettings) -> None:
+        try:
+            kube_config.load_incluster_config()
+        except kube_config.ConfigException:
+            kube_config.load_kube_config()
+        self.settings = settings
+        self.batch = client.BatchV1Api()
+        self.core = client.CoreV1Api()
+        self.custom = client.CustomObjectsApi()
+        self.storage = Storage(settings)
+
+    def read_mediajob(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.custom.get_namespaced_custom_object(
+                *RESOURCE[:2], namespace, RESOURCE[2], name
+            )
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        """Merge-patch status, on the condition that nobody changed the object meanwhile."""
+        meta = body["metadata"]
+        return self.custom.patch_namespaced_custom_object_status(
+            *RESOURCE[:2],
+            meta["namespace"],
+            RESOURCE[2],
+            meta["name"],
+            {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status},
+        )
+
+    def pods_of(self, namespace: str, name: str) -> list[dict[str, Any]]:
+        selector = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY},{c.LABEL_MEDIAJOB}={name}"
+        pods = self.core.list_namespaced_pod(namespace, label_selector=selector)
+        return [client.ApiClient().sanitize_for_serialization(p) for p in pods.items]
+
+    def read_job(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            job = self.batch.read_namespaced_job(name, namespace)
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+        return client.ApiClient().sanitize_for_serialization(job)
+
+    def delete_job(self, namespace: str, name: str) -> None:
+        try:
+            self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
+        except ApiException as error:
+            if error.status != 404:
+                raise
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    # Our own names for Kopf's bookkeeping; changing them later re-handles every object.
+    settings.persistence.finalizer = FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=c.GROUP, key="last-handled-configuration"
+    )
+    # Users see the Events we post on purpose, not every log line of every handler.
+    settings.posting.level = logging.ERROR
+    settings.execution.max_workers = 8
+    memo.clients = Clients(OperatorSettings())
+
+
+def fail(
+    clients: Clients, body: dict[str, Any], *, reason: str, message: str, accepted: bool
+) -> None:
+    """Record a MediaJob that can never run (or stopped) as Failed, with an Event."""
+    now = datetime.now(UTC)
+    generation = body["metadata"].get("generation")
+    status = dict(body.get("status") or {})
+    conditions = status.get("conditions") or []
+    if not accepted:
+        conditions = deciders.set_condition(
+            conditions,
+            type_=c.CONDITION_ACCEPTED,
+            status="False",
+            reason=reason,
+            message=message,
+            generation=generation,
+            now=now,
+        )
+    conditions = deciders.set_condition(
+        conditions,
+        type_=c.CONDITION_SUCCEEDED,
+        status="False",
+        reason=reason,
+        message=message,
+        generation=generation,
+        now=now,
+    )
+    clients.patch_status(
+        body,
+        {
+            "phase": Phase.FAILED.value,
+            "conditions": conditions,
+            "observedGeneration": generation,
+            "completionTime": deciders.now_iso(now),
+            "message": message,
+        },
+    )
+    kopf.warn(body, reason=reason, message=message)
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE, retries=10, backoff=2)
+def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """Exactly one Job per MediaJob: create it, or adopt the one a previous run created."""
+    clients: Clients = memo.clients
+    settings = clients.settings
+    current = clients.read_mediajob(body.metadata.namespace, body.metadata.name)
+    if current is None or (current.get("status") or {}).get("phase") not in ACTIVE:
+        return
+    ref = MediaJobRef.from_body(current)
+    try:
+        spec = MediaJobSpec.model_validate(current["spec"])
+        check_input(ref, spec, clients.storage.bucket)
+        resources = pod_resources(spec, settings)
+    except ValidationError as error:
+        fail(clients, current, reason="InvalidSpec", message=str(error), accepted=False)
+        return
+    except SpecError as error:
+        fail(clients, current, reason=error.reason, message=str(error), accepted=False)
+        return
+
+    name = job_name(ref)
+    existing = clients.read_job(ref.namespace, name)
+    if existing is None:
+        input_size = None
+        if spec.input.object is not None:
+            input_size = clients.storage.size(spec.input.object.key)
+            if input_size is None:
+                message = f"input object {spec.input.object.key!r} does not exist"
+                fail(clients, current, reason="InputNotFound", message=message, accepted=False)
+                return
+            if input_size > settings.max_input_bytes:
+                message = (
+                    f"input is {input_size} bytes; the largest accepted is "
+                    f"{settings.max_input_bytes}"
+                )
+                fail(clients, current, reason="InputTooLarge", message=message, accepted=False)
+                return
+        # Valid while the pod may still run (all retries), plus a margin.
+        url_ttl = timedelta(seconds=resources.deadline_seconds * (settings.backoff_limit + 1) + 600)
+        input_url = (
+            clients.storage.pod_get_url(spec.input.object.key, url_ttl)
+            if spec.input.object is not None
+            else spec.input.url
+        )
+        output_url = clients.storage.pod_put_url(result_key(ref), url_ttl)
+        job = build_job(
+            ref,
+            spec,
+            settings,
+            input_url=input_url,
+            output_url=output_url,
+            input_size=input_size,
+        )
+        # Status first: the Job's own events must never be overtaken by this write.
+        generation = current["metadata"].get("generation")
+        now = datetime.now(UTC)
+        conditions = deciders.set_condition(
+            (current.get("status") or {}).get("conditions") or [],
+            type_=c.CONDITION_ACCEPTED,
+            status="True",
+            reason="JobCreated",
+            message=f"Job {name} runs the conversion",
+            generation=generation,
+            now=now,
+        )
+        conditions = deciders.set_condition(
+            conditions,
+            type_=c.CONDITION_SUCCEEDED,
+            status="Unknown",
+            reason="Pending",
+            message="waiting for the conversion pod to start",
+            generation=generation,
+            now=now,
+        )
+        clients.patch_status(
+            current,
+            {
+                "phase": Phase.PENDING.value,
+                "jobName": name,
+                "observedGeneration": generation,
+                "conditions": conditions,
+                "message": "waiting for the conversion pod to start",
+            },
+        )
+        try:
+            clients.batch.create_namespaced_job(ref.namespace, job)
+            kopf.info(current, reason="JobCreated", message=f"created Job {name}")
+        except ApiException as error:
+            if error.status != 409:
+                raise
+            existing = clients.read_job(ref.namespace, name)
+    if existing is not None:
+        owners = existing["metadata"].get("ownerReferences") or []
+        if not any(o.get("uid") == ref.uid for o in owners):
+            raise kopf.PermanentError(f"Job {name} exists and belongs to something else")
+        logger.info("Job %s already exists; adopting it", name)
+        reconcile(clients, ref.namespace, ref.name, job=existing)
+
+
+@kopf.on.event("batch", "v1", "jobs", labels={c.LABEL_MANAGED_BY: c.MANAGED_BY})
+def job_event(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
+    """Every change of a MediaJob's Job updates the MediaJob's status at once."""
+    name = (body.metadata.labels or {}).get(c.LABEL_MEDIAJOB)
+    if not name or type == "DELETED":
+        return
+    job = dict(body)
+    reconcile(memo.clients, body.metadata.namespace, name, job=job)
+
+
+def reconcile(clients: Clients, namespace: str, name: str, *, job: dict[str, Any] | None) -> None:
+    """Bring a MediaJob's status in line with its Job and pods; post an Event on change."""
+    mediajob = clients.read_mediajob(namespace, name)
+    if mediajob is None or mediajob["metadata"].get("deletionTimestamp"):
+        return
+    if job is not None:
+        owners = job["metadata"].get("ownerReferences") or []
+        if not any(o.get("uid") == mediajob["metadata"]["uid"] for o in owners):
+            return
+    current = mediajob.get("status") or {}
+    pods = clients.pods_of(namespace, name)
+    status = deciders.decide_status(
+        current,
+        generation=mediajob["metadata"].get("generation"),
+        job=job,
+        pods=pods,
+        now=datetime.now(UTC),
+    )
+    ref = MediaJobRef.from_body(mediajob)
+    if status.get("phase") == Phase.SUCCEEDED.value and "url" not in (status.get("result") or {}):
+        result = dict(status["result"])
+        fmt = next((deciders.termination_message(p)[0] or {} for p in pods if p), {}).get("format")
+        url, expires_at = clients.storage.result_url(result_key(ref), download_filename(ref, fmt))
+        result.update(
+            bucket=clients.storage.bucket,
+            key=result_key(ref),
+            url=url,
+            urlExpiresAt=deciders.now_iso(expires_at),
+        )
+        status["result"] = result
+    if status == current:
+        return
+    try:
+        clients.patch_status(mediajob, status)
+    except ApiException as error:
+        if error.status == 409:  # changed meanwhile: the next event or timer tick decides again
+            return
+        raise
+    if status.get("phase") != current.get("phase"):
+        phase = status.get("phase")
+        message = status.get("message") or ""
+        if phase == Phase.FAILED.value:
+            reason = next(
+                (x["reason"] for x in status["conditions"] if x["type"] == c.CONDITION_SUCCEEDED),
+                "Failed",
+            )
+            kopf.warn(mediajob, reason=reason, message=message)
+        else:
+            kopf.info(mediajob, reason=phase or "Updated", message=message)
+
+
+@kopf.timer(
+    *RESOURCE,
+    interval=3.0,
+    initial_delay=3.0,
+    when=lambda status, **_: status.get("phase") in (Phase.PENDING.value, Phase.RUNNING.value),
+)
+def watch_progress(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Video progress from the worker's log; and a safety net for missed Job events."""
+    clients: Clients = memo.clients
+    ref = MediaJobRef.from_body(body)
+    job = clients.read_job(ref.namespace, job_name(ref))
+    reconcile(clients, ref.namespace, ref.name, job=job)
+    if body.spec.get("operation", "").startswith("Video") and body.status.get("phase") == "Running":
+        pods = [
+            p
+            for p in clients.pods_of(ref.namespace, ref.name)
+            if (p.get("status") or {}).get("phase") == "Running"
+        ]
+        if not pods:
+            return
+        log = clients.core.read_namespaced_pod_log(
+            pods[0]["metadata"]["name"], ref.namespace, container="worker", tail_lines=20
+        )
+        progress = deciders.progress_from_log(log)
+        mediajob = clients.read_mediajob(ref.namespace, ref.name)
+        if (
+            progress is not None
+            and mediajob is not None
+            and (mediajob.get("status") or {}).get("phase") == Phase.RUNNING.value
+            and (mediajob.get("status") or {}).get("progress") != progress
+        ):
+            try:
+                clients.patch_status(mediajob, {"progress": progress})
+            except ApiException as error:
+                if error.status != 409:
+                    raise
+
+
+@kopf.timer(
+    *RESOURCE,
+    interval=10.0,
+    when=lambda spec, status, **_: (
+        spec.get("ttlSecondsAfterFinished") is not None and status.get("completionTime") is not None
+    ),
+)
+def expire(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """Delete finished MediaJobs whose ttlSecondsAfterFinished has passed."""
+    finished = deciders.parse_time(body.status.get("completionTime"))
+    ttl = body.spec["ttlSecondsAfterFinished"]
+    if finished and datetime.now(UTC) >= finished + timedelta(seconds=ttl):
+        logger.info("ttlSecondsAfterFinished (%ss) passed; deleting", ttl)
+        clients: Clients = memo.clients
+        clients.custom.delete_namespaced_custom_object(
+            *RESOURCE[:2], body.metadata.namespace, RESOURCE[2], body.metadata.name
+        )
+
+
+@kopf.on.field(*RESOURCE, field=("metadata", "annotations", ANNOTATION_CANCEL), value="true")
+def cancel(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """`mediaflow.io/cancel: "true"` stops a pending or running MediaJob for good."""
+    clients: Clients = memo.clients
+    mediajob = clients.read_mediajob(body.metadata.namespace, body.metadata.name)
+    if mediajob is None or (mediajob.get("status") or {}).get("phase") not in ACTIVE:
+        return
+    ref = MediaJobRef.from_body(mediajob)
+    now = datetime.now(UTC)
+    conditions = deciders.set_condition(
+        (mediajob.get("status") or {}).get("conditions") or [],
+        type_=c.CONDITION_SUCCEEDED,
+        status="False",
+        reason="Cancelled",
+        message="cancelled on request",
+        generation=mediajob["metadata"].get("generation"),
+        now=now,
+    )
+    clients.patch_status(
+        mediajob,
+        {
+            "phase": Phase.CANCELLED.value,
+            "conditions": conditions,
+            "completionTime": deciders.now_iso(now),
+            "message": "cancelled on request",
+        },
+    )
+    clients.delete_job(ref.namespace, job_name(ref))
+    clients.storage.delete_prefix(result_prefix(ref))
+    kopf.info(mediajob, reason="Cancelled", message="cancelled on request; the pod is stopped")
+
+
+@kopf.on.delete(*RESOURCE, retries=20, backoff=3)
+def cleanup(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -> None:
+    """Deleting a MediaJob deletes its Job (and so its pods) and its objects."""
+    clients: Clients = memo.clients
+    ref = MediaJobRef.from_body(body)
+    clients.delete_job(ref.namespace, job_name(ref))
+    removed = clients.storage.delete_prefix(result_prefix(ref))
+    source = (body.spec.get("input") or {}).get("object") or {}
+    if body.metadata.annotations.get(ANNOTATION_DELETE_INPUT) == "true" and source.get("key"):
+        clients.storage.delete(source["key"])
+        removed += 1
+    logger.info("deleted Job %s and %d objects", job_name(ref), removed)

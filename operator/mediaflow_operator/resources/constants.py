@@ -1,0 +1,24 @@
+"""Names shared by the API, the operator, the worker and the CRD generator."""
+
+GROUP = "mediaflow.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "MediaJob"
+PLURAL = "mediajobs"
+SINGULAR = "mediajob"
+SHORT_NAMES = ["mj"]
+CATEGORIES = ["mediaflow"]
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+# Labels on every Job (and its pods) made for a MediaJob.
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "mediaflow-operator"
+LABEL_MEDIAJOB = f"{GROUP}/mediajob"
+
+# Condition types and the phases derived from them.
+CONDITION_ACCEPTED = "Accepted"
+CONDITION_SUCCEEDED = "Succeeded"
+
+# Worker exit codes (the contract in DESIGN.md): invalid input and missing input are final.
+EXIT_INVALID_INPUT = 65
+EXIT_INPUT_NOT_FOUND = 66

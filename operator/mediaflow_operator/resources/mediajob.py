@@ -1,0 +1,327 @@
+"""The MediaJob resource: spec and status models, the single source of the CRD schema.
+
+Validation lives in two places that must agree: pydantic validators (used by the API and the
+operator) and CEL rules (`x-kubernetes-validations`, enforced by the API server at admission
+for `kubectl apply`). Both are declared here, next to each other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic.alias_generators import to_camel
+
+from mediaflow_operator.resources.options import (
+    OPTIONS_MODELS,
+    ImageConvertOptions,
+    ImageResizeOptions,
+    Operation,
+    VideoConvertOptions,
+    VideoResizeOptions,
+    VideoRotateOptions,
+    VideoThumbnailOptions,
+    VideoTrimOptions,
+)
+
+
+def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
+    """One CEL validation rule with the message a person sees when it fails."""
+    entry = {"rule": rule, "message": message}
+    if field_path:
+        entry["fieldPath"] = field_path
+    return entry
+
+
+def validations(*rules: dict[str, str]) -> ConfigDict:
+    """Model config carrying CEL rules into the generated schema."""
+    config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="forbid")
+    if rules:
+        config["json_schema_extra"] = {"x-kubernetes-validations": list(rules)}
+    return config
+
+
+# CEL rules for the option blocks, mirroring the pydantic validators in options.py.
+OPTIONS_CEL: dict[type[BaseModel], list[dict[str, str]]] = {
+    ImageConvertOptions: [
+        cel(
+            "!has(self.lossless) || !self.lossless || self.format == 'webp'",
+            "lossless is only supported for format webp",
+        )
+    ],
+    ImageResizeOptions: [
+        cel("has(self.width) || has(self.height)", "at least one of width and height is required"),
+        cel(
+            "!has(self.fit) || self.fit == 'inside' || (has(self.width) && has(self.height))",
+            "fit cover, contain and fill need both width and height",
+        ),
+    ],
+    VideoConvertOptions: [
+        cel(
+            "!has(self.codec) || self.container == 'mkv'"
+            " || (self.container == 'mp4' && self.codec in ['h264', 'h265', 'av1'])"
+            " || (self.container == 'webm' && self.codec in ['vp9', 'av1'])",
+            "codec does not fit the container: mp4 takes h264, h265 or av1; webm takes vp9 or "
+            "av1; mkv takes any",
+        ),
+        cel(
+            "!has(self.crf) || self.crf <= 51"
+            " || (has(self.codec) ? self.codec in ['vp9', 'av1'] : self.container == 'webm')",
+            "crf for h264 and h265 must be between 0 and 51",
+        ),
+    ],
+    VideoResizeOptions: [
+        cel("has(self.width) || has(self.height)", "at least one of width and height is required"),
+    ],
+    VideoTrimOptions: [
+        # Timestamps are zero-padded HH:MM:SS[.mmm]: padded to the same length they compare
+        # as strings in time order.
+        cel(
+            "(size(self.end) == 8 ? self.end + '.000' : self.end)"
+            " > (size(self.start) == 8 ? self.start + '.000' : self.start)",
+            "end must be after start",
+        ),
+    ],
+}
+
+# Options block field of the spec for each operation, e.g. ImageConvert -> imageConvert.
+OPTIONS_FIELD: dict[Operation, str] = {op: op.value[0].lower() + op.value[1:] for op in Operation}
+
+OBJECT_KEY_PATTERN = r"^[^\x00-\x1f\x7f\\]+$"
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi)?$"
+
+
+class ObjectInput(BaseModel):
+    """An object already in object storage."""
+
+    model_config = validations(
+        cel("!self.key.startsWith('/')", "key must not start with '/'"),
+        cel("!self.key.contains('..')", "key must not contain '..'"),
+    )
+
+    key: str = Field(
+        min_length=1,
+        max_length=1024,
+        pattern=OBJECT_KEY_PATTERN,
+        description="Object key. A MediaJob may read only keys under '<its namespace>/'.",
+    )
+    bucket: str | None = Field(
+        default=None,
+        pattern=BUCKET_PATTERN,
+        max_length=63,
+        description="Bucket. Default: the bucket the operator is configured with.",
+    )
+
+
+class MediaInput(BaseModel):
+    """Where the input media comes from: exactly one of object and url."""
+
+    model_config = validations(
+        cel("has(self.object) != has(self.url)", "set exactly one of input.object and input.url")
+    )
+
+    object: ObjectInput | None = Field(
+        default=None, description="Read the input from object storage."
+    )
+    url: str | None = Field(
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#@]+(/[^\s]*)?$",
+        description="Download the input from this http or https URL.",
+    )
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.object is None) == (self.url is None):
+            raise ValueError("set exactly one of input.object and input.url")
+        return self
+
+
+class ResourceOverrides(BaseModel):
+    """CPU and memory for the conversion pod, within the operator's limits."""
+
+    model_config = validations()
+
+    cpu: str | None = Field(
+        default=None,
+        pattern=QUANTITY_PATTERN,
+        max_length=16,
+        description="CPU request and limit, e.g. '500m' or '2'. Default: the operator's value "
+        "for the operation's class (image or video).",
+    )
+    memory: str | None = Field(
+        default=None,
+        pattern=QUANTITY_PATTERN,
+        max_length=16,
+        description="Memory request and limit, e.g. '512Mi'. Default: the operator's value for "
+        "the operation's class.",
+    )
+
+
+def _options_rules() -> list[dict[str, str]]:
+    rules = []
+    for op, field in OPTIONS_FIELD.items():
+        required = any(f.is_required() for f in OPTIONS_MODELS[op].model_fields.values())
+        rules.append(
+            cel(
+                f"!has(self.{field}) || self.operation == '{op.value}'",
+                f"{field} is only allowed with operation {op.value}",
+            )
+        )
+        if required:
+            rules.append(
+                cel(
+                    f"self.operation != '{op.value}' || has(self.{field})",
+                    f"operation {op.value} needs spec.{field}",
+                )
+            )
+    return rules
+
+
+class MediaJobSpec(BaseModel):
+    """What to convert and how. Immutable once created."""
+
+    model_config = validations(
+        cel("self == oldSelf", "spec is immutable; delete the MediaJob and create a new one"),
+        *_options_rules(),
+    )
+
+    input: MediaInput = Field(description="The media to convert.")
+    operation: Operation = Field(description="What to do with the input.")
+    image_convert: ImageConvertOptions | None = Field(
+        default=None, description="Options of ImageConvert."
+    )
+    image_resize: ImageResizeOptions | None = Field(
+        default=None, description="Options of ImageResize."
+    )
+    video_convert: VideoConvertOptions | None = Field(
+        default=None, description="Options of VideoConvert."
+    )
+    video_rotate: VideoRotateOptions | None = Field(
+        default=None, description="Options of VideoRotate."
+    )
+    video_resize: VideoResizeOptions | None = Field(
+        default=None, description="Options of VideoResize."
+    )
+    video_trim: VideoTrimOptions | None = Field(default=None, description="Options of VideoTrim.")
+    video_thumbnail: VideoThumbnailOptions | None = Field(
+        default=None, description="Options of VideoThumbnail."
+    )
+    resources: ResourceOverrides | None = Field(
+        default=None, description="CPU and memory for the conversion pod."
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        le=2_592_000,
+        description="Delete the MediaJob and its result this many seconds after it finished "
+        "(at most 30 days). Default: keep it until deleted.",
+    )
+
+    @model_validator(mode="after")
+    def _options_match_operation(self) -> Self:
+        for op, field in OPTIONS_FIELD.items():
+            attr = field_name(field)
+            if getattr(self, attr) is not None and op is not self.operation:
+                raise ValueError(f"{field} is only allowed with operation {op.value}")
+        if self.options is None:
+            raise ValueError(
+                f"operation {self.operation.value} needs spec.{OPTIONS_FIELD[self.operation]}"
+            )
+        return self
+
+    @property
+    def options(self) -> BaseModel | None:
+        """The options of the operation, defaulted when every option has a default."""
+        given = getattr(self, field_name(OPTIONS_FIELD[self.operation]))
+        if given is not None:
+            return given
+        model = OPTIONS_MODELS[self.operation]
+        if any(f.is_required() for f in model.model_fields.values()):
+            return None
+        return model()
+
+
+def field_name(alias: str) -> str:
+    """The python attribute for a camelCase field alias."""
+    return "".join("_" + c.lower() if c.isupper() else c for c in alias)
+
+
+class Phase(StrEnum):
+    """Where a MediaJob is in its life, derived from its conditions for display."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    CANCELLED = "Cancelled"
+
+
+class Condition(BaseModel):
+    """A metav1.Condition."""
+
+    model_config = validations()
+
+    type: str = Field(max_length=316, description="Type of condition: Accepted or Succeeded.")
+    status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
+    observed_generation: int | None = Field(
+        default=None, ge=0, description="The .metadata.generation the condition was set for."
+    )
+    last_transition_time: datetime = Field(description="When the condition last changed status.")
+    reason: str = Field(
+        max_length=1024, description="CamelCase reason for the condition's last transition."
+    )
+    message: str = Field(
+        default="", max_length=32768, description="Human-readable details of the transition."
+    )
+
+
+class MediaJobResult(BaseModel):
+    """The converted file."""
+
+    model_config = validations()
+
+    bucket: str = Field(description="Bucket holding the result.")
+    key: str = Field(description="Object key of the result.")
+    size: int = Field(ge=0, description="Size in bytes.")
+    content_type: str = Field(description="MIME type of the result.")
+    width: int | None = Field(default=None, description="Width in pixels.")
+    height: int | None = Field(default=None, description="Height in pixels.")
+    duration: float | None = Field(default=None, description="Duration in seconds (video).")
+    url: str | None = Field(
+        default=None, description="Presigned download URL (signed for the public endpoint)."
+    )
+    url_expires_at: datetime | None = Field(default=None, description="When url stops working.")
+
+
+class MediaJobStatus(BaseModel):
+    """Observed state, written by the operator only."""
+
+    model_config = validations()
+
+    phase: Phase | None = Field(
+        default=None, description="Pending, Running, Succeeded, Failed or Cancelled."
+    )
+    conditions: list[Condition] = Field(
+        default_factory=list, description="Accepted and Succeeded, with observedGeneration."
+    )
+    observed_generation: int | None = Field(
+        default=None, description="The .metadata.generation last acted on."
+    )
+    job_name: str | None = Field(default=None, description="Name of the Kubernetes Job.")
+    start_time: datetime | None = Field(default=None, description="When the conversion started.")
+    completion_time: datetime | None = Field(default=None, description="When it finished.")
+    duration: str | None = Field(
+        default=None, description="How long the conversion took, e.g. '12s' or '3m4s'."
+    )
+    progress: int | None = Field(default=None, ge=0, le=100, description="Percent done (0-100).")
+    result: MediaJobResult | None = Field(default=None, description="The result, once Succeeded.")
+    message: str | None = Field(default=None, description="What happened last, for people.")
+
+
+def spec_from_object(body: dict[str, Any]) -> MediaJobSpec:
+    """Parse a MediaJob object's spec (raises pydantic.ValidationError)."""
+    return MediaJobSpec.model_validate(body.get("spec") or {})

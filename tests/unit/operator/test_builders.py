@@ -1,0 +1,127 @@
+"""The Job built for a MediaJob is hardened as DESIGN.md decision 4 requires."""
+
+import json
+
+import pytest
+
+from mediaflow_operator.builders import (
+    MediaJobRef,
+    SpecError,
+    build_job,
+    check_input,
+    job_name,
+    pod_resources,
+    result_key,
+)
+from mediaflow_operator.config import OperatorSettings
+from mediaflow_operator.resources import constants as c
+from mediaflow_operator.resources.mediajob import MediaJobSpec
+
+SECRET = "s3-secret-key-that-must-not-leak"  # noqa: S105
+SETTINGS = OperatorSettings(
+    s3_endpoint="http://minio:9000", s3_access_key="access-key-id", s3_secret_key=SECRET
+)
+REF = MediaJobRef(name="photo", namespace="team-a", uid="0123abcd-4567-89ef-0123-456789abcdef")
+
+
+def spec(operation: str = "ImageConvert", **extra) -> MediaJobSpec:
+    options = {"ImageConvert": {"imageConvert": {"format": "webp"}}}.get(operation, {})
+    return MediaJobSpec.model_validate(
+        {"input": {"object": {"key": "team-a/in.jpg"}}, "operation": operation, **options, **extra}
+    )
+
+
+def job(s: MediaJobSpec | None = None, input_size: int | None = 1000) -> dict:
+    return build_job(
+        REF,
+        s or spec(),
+        SETTINGS,
+        input_url="http://in",
+        output_url="http://out",
+        input_size=input_size,
+    )
+
+
+def test_job_name_is_stable_unique_and_short() -> None:
+    assert job_name(REF) == job_name(REF) == "photo-0123abcd"
+    long = MediaJobRef(name="x" * 253, namespace="n", uid=REF.uid)
+    assert len(job_name(long)) <= 63
+    other = MediaJobRef(name="photo", namespace="team-a", uid="ffff" + REF.uid[4:])
+    assert job_name(other) != job_name(REF)
+
+
+def test_job_is_owned_labelled_and_fails_fast_on_invalid_input() -> None:
+    built = job()
+    meta = built["metadata"]
+    assert meta["labels"] == {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_MEDIAJOB: "photo"}
+    assert meta["ownerReferences"][0]["uid"] == REF.uid
+    assert meta["ownerReferences"][0]["controller"] is True
+    rules = built["spec"]["podFailurePolicy"]["rules"]
+    assert rules[0]["action"] == "FailJob"
+    assert rules[0]["onExitCodes"]["values"] == [c.EXIT_INVALID_INPUT, c.EXIT_INPUT_NOT_FOUND]
+    assert built["spec"]["template"]["spec"]["restartPolicy"] == "Never"
+    assert built["spec"]["activeDeadlineSeconds"] == SETTINGS.image_deadline_seconds
+    assert built["spec"]["backoffLimit"] == SETTINGS.backoff_limit
+
+
+def test_pod_is_restricted_and_holds_no_credentials() -> None:
+    pod = job()["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    container = pod["containers"][0]
+    security = container["securityContext"]
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["capabilities"] == {"drop": ["ALL"]}
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert not any("SECRET" in k or "ACCESS_KEY" in k for k in env)
+    assert SECRET not in json.dumps(pod)
+    assert SETTINGS.s3_access_key not in json.dumps(pod)
+    assert env["MEDIAFLOW_INPUT_URL"] == "http://in"
+    assert json.loads(env["MEDIAFLOW_OPTIONS"]) == {
+        "format": "webp",
+        "quality": 85,
+        "lossless": False,
+    }
+
+
+def test_video_gets_the_heavier_class_and_scratch_space_follows_the_input() -> None:
+    video = spec("VideoThumbnail")
+    resources = job(video, input_size=10 * 1024**2)["spec"]["template"]["spec"]["containers"][0][
+        "resources"
+    ]
+    assert resources["limits"]["cpu"] == SETTINGS.video_cpu
+    assert resources["limits"]["memory"] == SETTINGS.video_memory
+    small = int(resources["limits"]["ephemeral-storage"])
+    unknown = int(
+        job(video, input_size=None)["spec"]["template"]["spec"]["containers"][0]["resources"][
+            "limits"
+        ]["ephemeral-storage"]
+    )
+    assert 30 * 1024**2 < small < unknown
+
+
+def test_resources_beyond_policy_are_refused() -> None:
+    with pytest.raises(SpecError, match="over"):
+        pod_resources(spec(resources={"cpu": "64"}), SETTINGS)
+    assert pod_resources(spec(resources={"cpu": "2", "memory": "1Gi"}), SETTINGS).threads == 2
+
+
+@pytest.mark.parametrize(
+    "key", ["other/in.jpg", "team-a-evil/in.jpg", "team-a/results/x/output", "in.jpg"]
+)
+def test_inputs_outside_the_namespace_prefix_are_refused(key: str) -> None:
+    s = MediaJobSpec.model_validate(
+        {
+            "input": {"object": {"key": key}},
+            "operation": "ImageConvert",
+            "imageConvert": {"format": "png"},
+        }
+    )
+    with pytest.raises(SpecError) as error:
+        check_input(REF, s, "mediaflow")
+    assert error.value.reason == "InputNotAllowed"
+
+
+def test_results_live_under_the_namespace_and_uid() -> None:
+    assert result_key(REF) == f"team-a/results/{REF.uid}/output"
