@@ -7,6 +7,7 @@ handler (a returned value becomes an unschema'd status field that gets pruned).
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -105,7 +106,7 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=c.GROUP, key="last-handled-configuration"
     )
-    # Users see the Events we post on purpose, not every log line of every handler.
+    # Users see the Events we post on purpose (kopf.event), not every handler's log line.
     settings.posting.level = logging.ERROR
     settings.execution.max_workers = 8
     memo.clients = Clients(OperatorSettings())
@@ -148,7 +149,7 @@ def fail(
             "message": message,
         },
     )
-    kopf.warn(body, reason=reason, message=message)
+    kopf.event(type="Warning", objs=body, reason=reason, message=message)
 
 
 @kopf.on.resume(*RESOURCE)
@@ -238,7 +239,12 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
         )
         try:
             clients.batch.create_namespaced_job(ref.namespace, job)
-            kopf.info(current, reason="JobCreated", message=f"created Job {name}")
+            if os.environ.get("MEDIAFLOW_FAULT_EXIT_AFTER_JOB_CREATE") == "1":
+                # Test-only fault injection: die in the window a crash would hit.
+                os._exit(3)
+            kopf.event(
+                type="Normal", objs=current, reason="JobCreated", message=f"created Job {name}"
+            )
         except ApiException as error:
             if error.status != 409:
                 raise
@@ -307,9 +313,9 @@ def reconcile(clients: Clients, namespace: str, name: str, *, job: dict[str, Any
                 (x["reason"] for x in status["conditions"] if x["type"] == c.CONDITION_SUCCEEDED),
                 "Failed",
             )
-            kopf.warn(mediajob, reason=reason, message=message)
+            kopf.event(type="Warning", objs=mediajob, reason=reason, message=message)
         else:
-            kopf.info(mediajob, reason=phase or "Updated", message=message)
+            kopf.event(type="Normal", objs=mediajob, reason=phase or "Updated", message=message)
 
 
 @kopf.timer(
@@ -398,7 +404,12 @@ def cancel(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     )
     clients.delete_job(ref.namespace, job_name(ref))
     clients.storage.delete_prefix(result_prefix(ref))
-    kopf.info(mediajob, reason="Cancelled", message="cancelled on request; the pod is stopped")
+    kopf.event(
+        type="Normal",
+        objs=mediajob,
+        reason="Cancelled",
+        message="cancelled on request; the pod is stopped",
+    )
 
 
 @kopf.on.delete(*RESOURCE, retries=20, backoff=3)

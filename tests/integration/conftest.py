@@ -1,9 +1,14 @@
+import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from kubernetes import client
 
 from tests.environment import MinioSettings, ScratchNamespace, kube_client, restricted_namespace
+from tests.integration.operator_process import OperatorProcess
+
+CRD = Path(__file__).resolve().parents[2] / "crds/mediajobs.yaml"
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +24,23 @@ def minio_settings() -> MinioSettings:
 @pytest.fixture
 def namespace(kube: client.ApiClient) -> Iterator[ScratchNamespace]:
     yield from restricted_namespace(kube, "mf-test")
+
+
+@pytest.fixture(scope="session")
+def operator(kube: client.ApiClient) -> Iterator[OperatorProcess]:
+    """The CRD installed from crds/ and the operator running for the whole session."""
+    subprocess.run(
+        ["kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(CRD)],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        ["kubectl", "wait", "--for=condition=Established", "crd/mediajobs.mediaflow.io"],
+        check=True,
+        capture_output=True,
+    )
+    process = OperatorProcess.start()
+    try:
+        yield process
+    finally:
+        process.stop()

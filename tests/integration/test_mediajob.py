@@ -1,0 +1,317 @@
+"""MediaJobs against the real cluster, MinIO and worker image, with the operator running."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+
+from tests.environment import MinioSettings, ScratchNamespace, unique_name, wait_until
+from tests.integration.operator_process import OperatorProcess
+from tests.media import ffprobe, make_clip, make_photo
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = sorted((REPO / "manifests/samples").glob("*.yaml"))
+GROUP, VERSION, PLURAL = "mediaflow.io", "v1alpha1", "mediajobs"
+
+# What each sample's result must be (inputs: a 320x240 photo, a 2 s 320x240 clip).
+EXPECTED = {
+    "image-convert": {"codec": "webp", "width": 320, "height": 240},
+    "image-resize": {"codec": "png", "width": 160, "height": 120},
+    "video-convert": {"codec": "vp9", "width": 320, "height": 240, "container": "matroska"},
+    "video-rotate": {"codec": "h264", "width": 240, "height": 320},
+    "video-resize": {"codec": "h264", "width": 160, "height": 120},
+    "video-trim": {"codec": "h264", "duration": (0.9, 1.2)},
+    "video-thumbnail": {"codec": "png", "width": 320, "height": 240},
+}
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("inputs")
+    return {
+        "photo.jpg": make_photo(folder / "photo.jpg"),
+        "clip.mp4": make_clip(folder / "clip.mp4"),
+    }
+
+
+def custom(kube: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(kube)
+
+
+def apply_sample(
+    kube: client.ApiClient,
+    ns: ScratchNamespace,
+    minio: MinioSettings,
+    path: Path,
+    inputs: dict,
+    **spec_changes: object,
+) -> dict:
+    """Create a sample in the scratch namespace, its input uploaded under that namespace."""
+    body = yaml.safe_load(path.read_text())
+    body["spec"].update(spec_changes)
+    body["metadata"]["namespace"] = ns.name
+    source = body["spec"]["input"]["object"]
+    filename = source["key"].rsplit("/", 1)[-1]
+    source["key"] = f"{ns.name}/samples/{filename}"
+    minio.client().fput_object(minio.bucket, source["key"], str(inputs[filename]))
+    return custom(kube).create_namespaced_custom_object(GROUP, VERSION, ns.name, PLURAL, body)
+
+
+def get_mj(kube: client.ApiClient, ns: str, name: str) -> dict:
+    return custom(kube).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
+
+
+def wait_finished(kube: client.ApiClient, ns: str, name: str, timeout: float = 300) -> dict:
+    def finished() -> dict | None:
+        mj = get_mj(kube, ns, name)
+        phase = (mj.get("status") or {}).get("phase")
+        return mj if phase in {"Succeeded", "Failed", "Cancelled"} else None
+
+    return wait_until(f"MediaJob {ns}/{name} to finish", finished, timeout=timeout)
+
+
+def condition(mj: dict, type_: str) -> dict:
+    return next(c for c in mj["status"]["conditions"] if c["type"] == type_)
+
+
+def job_pods(ns: ScratchNamespace, name: str) -> list:
+    return ns.core.list_namespaced_pod(
+        ns.name, label_selector=f"mediaflow.io/mediajob={name}"
+    ).items
+
+
+@pytest.mark.parametrize("sample", SAMPLES, ids=lambda p: p.stem)
+def test_sample_succeeds_and_its_url_downloads_the_requested_media(
+    sample: Path,
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    inputs: dict,
+    tmp_path: Path,
+) -> None:
+    mj = apply_sample(kube, namespace, minio_settings, sample, inputs)
+    name = mj["metadata"]["name"]
+    # The way a user waits for it.
+    subprocess.run(
+        [
+            "kubectl",
+            "wait",
+            "-n",
+            namespace.name,
+            "--for=condition=Succeeded",
+            f"mj/{name}",
+            "--timeout=300s",
+        ],
+        check=False,
+        capture_output=True,
+    )
+    mj = wait_finished(kube, namespace.name, name)
+    status = mj["status"]
+    assert status["phase"] == "Succeeded", (status, operator.tail())
+    assert condition(mj, "Succeeded")["status"] == "True"
+    assert condition(mj, "Accepted")["observedGeneration"] == mj["metadata"]["generation"]
+    result = status["result"]
+    assert result["key"].startswith(f"{namespace.name}/results/{mj['metadata']['uid']}/")
+    # The URL is signed for the public endpoint: it downloads from this machine as is.
+    assert result["url"].startswith(minio_settings.endpoint)
+    output = tmp_path / "result"
+    with urllib.request.urlopen(result["url"], timeout=30) as response:  # noqa: S310
+        output.write_bytes(response.read())
+    assert output.stat().st_size == result["size"]
+    probe = ffprobe(output)
+    expected = EXPECTED[sample.stem]
+    stream = probe["streams"][0]
+    assert stream["codec_name"] == expected["codec"], probe
+    if "width" in expected:
+        assert (stream["width"], stream["height"]) == (expected["width"], expected["height"])
+        assert (result.get("width"), result.get("height")) == (
+            expected["width"],
+            expected["height"],
+        )
+    if "container" in expected:
+        assert expected["container"] in probe["format"]["format_name"]
+    if "duration" in expected:
+        low, high = expected["duration"]
+        assert low <= float(probe["format"]["duration"]) <= high, probe["format"]
+    assert len(job_pods(namespace, name)) == 1
+
+
+def test_kubectl_get_shows_the_columns(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    inputs: dict,
+) -> None:
+    mj = apply_sample(
+        kube, namespace, minio_settings, REPO / "manifests/samples/image-convert.yaml", inputs
+    )
+    wait_finished(kube, namespace.name, mj["metadata"]["name"])
+    table = subprocess.run(
+        ["kubectl", "get", "mj", "-n", namespace.name], check=True, capture_output=True, text=True
+    ).stdout
+    header, row = table.splitlines()[:2]
+    assert header.split() == ["NAME", "OPERATION", "PHASE", "PROGRESS", "DURATION", "AGE"]
+    assert row.split()[:4] == ["image-convert", "ImageConvert", "Succeeded", "100"]
+
+
+def hostile_job(
+    kube: client.ApiClient, ns: ScratchNamespace, minio: MinioSettings, data: bytes, filename: str
+) -> dict:
+    key = f"{ns.name}/uploads/{filename}"
+    minio.client().put_object(minio.bucket, key, io.BytesIO(data), len(data))
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "MediaJob",
+        "metadata": {"name": unique_name("hostile")},
+        "spec": {
+            "operation": "VideoConvert",
+            "input": {"object": {"key": key}},
+            "videoConvert": {"container": "mp4"},
+        },
+    }
+    return custom(kube).create_namespaced_custom_object(GROUP, VERSION, ns.name, PLURAL, body)
+
+
+@pytest.mark.parametrize(
+    ("filename", "data"),
+    [
+        ("notes.mp4", b"just some text, not a video\n" * 10),
+        (
+            "playlist.mp4",
+            b"#EXTM3U\n#EXT-X-TARGETDURATION:1\n#EXTINF:1,\nfile:///etc/passwd\n#EXT-X-ENDLIST\n",
+        ),
+    ],
+    ids=["text", "hls-playlist"],
+)
+def test_hostile_input_fails_once_with_a_clear_reason(
+    filename: str,
+    data: bytes,
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+) -> None:
+    mj = hostile_job(kube, namespace, minio_settings, data, filename)
+    name = mj["metadata"]["name"]
+    mj = wait_finished(kube, namespace.name, name)
+    assert mj["status"]["phase"] == "Failed"
+    assert condition(mj, "Succeeded")["reason"] == "InvalidInput"
+    assert mj["status"]["message"]
+    assert len(job_pods(namespace, name)) == 1  # no retries
+
+    def warned() -> bool:
+        events = namespace.core.list_namespaced_event(
+            namespace.name, field_selector=f"involvedObject.name={name}"
+        ).items
+        return any(e.reason == "InvalidInput" and e.type == "Warning" for e in events)
+
+    wait_until("a Warning event saying InvalidInput", warned, timeout=30)
+
+
+def test_input_outside_the_namespace_is_refused_without_a_job(
+    kube: client.ApiClient, namespace: ScratchNamespace, operator: OperatorProcess
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "MediaJob",
+        "metadata": {"name": "sneaky"},
+        "spec": {
+            "operation": "ImageConvert",
+            "input": {"object": {"key": "someone-else/secret.png"}},
+            "imageConvert": {"format": "png"},
+        },
+    }
+    custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, body)
+    mj = wait_finished(kube, namespace.name, "sneaky", timeout=60)
+    assert mj["status"]["phase"] == "Failed"
+    assert condition(mj, "Accepted") == {**condition(mj, "Accepted"), "status": "False"}
+    assert condition(mj, "Accepted")["reason"] == "InputNotAllowed"
+    assert namespace.batch.list_namespaced_job(namespace.name).items == []
+
+
+def test_deleting_a_mediajob_leaves_nothing_behind(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    inputs: dict,
+) -> None:
+    mj = apply_sample(
+        kube, namespace, minio_settings, REPO / "manifests/samples/image-resize.yaml", inputs
+    )
+    name, uid = mj["metadata"]["name"], mj["metadata"]["uid"]
+    wait_finished(kube, namespace.name, name)
+    prefix = f"{namespace.name}/results/{uid}/"
+    host = minio_settings.client()
+    assert list(host.list_objects(minio_settings.bucket, prefix=prefix, recursive=True))
+    custom(kube).delete_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, name)
+    wait_until(
+        "the MediaJob, its Job and its pods to be gone",
+        lambda: (
+            not custom(kube).list_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL)[
+                "items"
+            ]
+            and not namespace.batch.list_namespaced_job(namespace.name).items
+            and not job_pods(namespace, name)
+        ),
+        timeout=90,
+    )
+    assert not list(host.list_objects(minio_settings.bucket, prefix=prefix, recursive=True))
+
+
+def test_operator_killed_after_creating_the_job_resumes_with_exactly_one_job(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    inputs: dict,
+) -> None:
+    operator.stop()
+    crashing = OperatorProcess.start(extra_env={"MEDIAFLOW_FAULT_EXIT_AFTER_JOB_CREATE": "1"})
+    try:
+        mj = apply_sample(
+            kube, namespace, minio_settings, REPO / "manifests/samples/image-convert.yaml", inputs
+        )
+        name = mj["metadata"]["name"]
+        assert crashing.wait_exit(timeout=60) != 0, "the fault was not injected"
+        assert len(namespace.batch.list_namespaced_job(namespace.name).items) == 1
+    finally:
+        crashing.stop()
+    operator.restart()
+    mj = wait_finished(kube, namespace.name, name)
+    assert mj["status"]["phase"] == "Succeeded", operator.tail()
+    assert len(namespace.batch.list_namespaced_job(namespace.name).items) == 1
+    assert len(job_pods(namespace, name)) == 1
+
+
+def test_finished_mediajob_expires_after_its_ttl(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    inputs: dict,
+) -> None:
+    path = REPO / "manifests/samples/image-convert.yaml"
+    mj = apply_sample(kube, namespace, minio_settings, path, inputs, ttlSecondsAfterFinished=1)
+    uid = mj["metadata"]["uid"]
+    wait_until(
+        "the MediaJob to expire",
+        lambda: (
+            not custom(kube).list_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL)[
+                "items"
+            ]
+        ),
+        timeout=120,
+    )
+    prefix = f"{namespace.name}/results/{uid}/"
+    assert not list(
+        minio_settings.client().list_objects(minio_settings.bucket, prefix=prefix, recursive=True)
+    )
