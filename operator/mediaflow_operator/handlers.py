@@ -37,6 +37,7 @@ from mediaflow_operator.storage import Storage
 ANNOTATION_CANCEL = f"{c.GROUP}/cancel"
 ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
 FINALIZER = f"{c.GROUP}/cleanup"
+KOPF_PREFIX = f"operator.{c.GROUP}"
 RESOURCE = (c.GROUP, c.VERSION, c.PLURAL)
 ACTIVE = {None, Phase.PENDING.value, Phase.RUNNING.value}
 
@@ -101,10 +102,12 @@ class Clients:
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     # Our own names for Kopf's bookkeeping; changing them later re-handles every object.
+    # Not under mediaflow.io/: Kopf ignores every annotation under its storage prefix, and
+    # mediaflow.io/cancel must reach the cancel handler.
     settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.GROUP)
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.GROUP, key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     # Users see the Events we post on purpose (kopf.event), not every handler's log line.
     settings.posting.level = logging.ERROR

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
 import io
 import subprocess
+import threading
+import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -315,3 +319,130 @@ def test_finished_mediajob_expires_after_its_ttl(
     assert not list(
         minio_settings.client().list_objects(minio_settings.bucket, prefix=prefix, recursive=True)
     )
+
+
+class TricklingServer:
+    """An HTTP server on the pods' side of the bridge whose body arrives a little at a time,
+    so that a worker stays busy downloading until the test is done with it."""
+
+    def __init__(self, host: str) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Length", str(10 * 1024 * 1024))
+                self.end_headers()
+                try:
+                    for _ in range(600):
+                        self.wfile.write(b"\0" * 1024)
+                        self.wfile.flush()
+                        time.sleep(0.1)
+                except OSError:
+                    pass
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((host, 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}/slow.mp4"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_running_mediajob_can_be_cancelled(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+) -> None:
+    node_ip = urlsplit(minio_settings.internal_endpoint).hostname
+    server = TricklingServer(node_ip)
+    try:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "MediaJob",
+            "metadata": {"name": "to-cancel"},
+            "spec": {
+                "operation": "VideoConvert",
+                "input": {"url": server.url},
+                "videoConvert": {"container": "mp4"},
+            },
+        }
+        mj = custom(kube).create_namespaced_custom_object(
+            GROUP, VERSION, namespace.name, PLURAL, body
+        )
+        wait_until(
+            "the MediaJob to run",
+            lambda: (
+                (get_mj(kube, namespace.name, "to-cancel").get("status") or {}).get("phase")
+                == "Running"
+            ),
+            timeout=120,
+        )
+        custom(kube).patch_namespaced_custom_object(
+            GROUP, VERSION, namespace.name, PLURAL, "to-cancel",
+            {"metadata": {"annotations": {"mediaflow.io/cancel": "true"}}},
+        )  # fmt: skip
+        mj = wait_finished(kube, namespace.name, "to-cancel", timeout=60)
+        assert mj["status"]["phase"] == "Cancelled"
+        assert condition(mj, "Succeeded")["reason"] == "Cancelled"
+        wait_until(
+            "the Job and its pod to be gone",
+            lambda: (
+                not namespace.batch.list_namespaced_job(namespace.name).items
+                and not job_pods(namespace, "to-cancel")
+            ),
+            timeout=90,
+        )
+        prefix = f"{namespace.name}/results/{mj['metadata']['uid']}/"
+        host = minio_settings.client()
+        assert not list(host.list_objects(minio_settings.bucket, prefix=prefix, recursive=True))
+        # Cancelled is final: the MediaJob stays Cancelled.
+        time.sleep(4)
+        assert get_mj(kube, namespace.name, "to-cancel")["status"]["phase"] == "Cancelled"
+    finally:
+        server.close()
+
+
+def test_video_progress_reaches_status_while_running(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    clip = make_clip(tmp_path / "long.mp4", size="640x360", seconds=30)
+    key = f"{namespace.name}/uploads/long.mp4"
+    minio_settings.client().fput_object(minio_settings.bucket, key, str(clip))
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "MediaJob",
+        "metadata": {"name": "long"},
+        "spec": {
+            "operation": "VideoConvert",
+            "input": {"object": {"key": key}},
+            "videoConvert": {"container": "mp4", "codec": "h264", "preset": "veryslow"},
+        },
+    }
+    custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, body)
+    seen: set[int] = set()
+
+    def watch() -> bool:
+        status = get_mj(kube, namespace.name, "long").get("status") or {}
+        if status.get("phase") == "Running" and status.get("progress") is not None:
+            seen.add(status["progress"])
+        return status.get("phase") in {"Succeeded", "Failed"}
+
+    wait_until("the long conversion to finish", watch, timeout=600, interval=0.5)
+    mj = get_mj(kube, namespace.name, "long")
+    assert mj["status"]["phase"] == "Succeeded", mj["status"]
+    assert mj["status"]["progress"] == 100
+    assert any(0 < p < 100 for p in seen), f"no intermediate progress seen: {sorted(seen)}"
