@@ -5,7 +5,6 @@ import os
 import signal
 import sys
 import time
-from importlib.metadata import version
 
 from .errors import EXIT_INTERNAL, EXIT_OK, TransientError, WorkerError
 from .report import failure_message, log, redact, success_message, write_termination
@@ -22,8 +21,13 @@ def main(argv: list[str] | None = None) -> int:
         prog="mediaflow-worker",
         description="MediaFlow: the worker. Reads MEDIAFLOW_* environment variables.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version('mediaflow')}")
-    parser.parse_args(argv)
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    if parser.parse_args(argv).version:
+        # Looked up only when asked: importlib.metadata costs start-up time on every job.
+        from importlib.metadata import version
+
+        print(f"mediaflow-worker {version('mediaflow')}")
+        return EXIT_OK
 
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
@@ -38,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     except WorkerError as exc:
         message = redact(str(exc))
         write_termination(termination, failure_message(exc.reason, message))
-        log("failed", reason=exc.reason, exit=exc.exit_code, message=message)
+        seconds = round(time.monotonic() - started, 3)
+        log("failed", reason=exc.reason, exit=exc.exit_code, message=message, seconds=seconds)
         return exc.exit_code
     except Exception as exc:
         message = f"internal error in the worker ({type(exc).__name__}); retrying may help"

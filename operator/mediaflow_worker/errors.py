@@ -14,14 +14,14 @@ class WorkerError(Exception):
     reason = "TransientError"
 
 
-class InvalidInput(WorkerError):
+class InvalidInput(WorkerError):  # noqa: N818 - named after its termination reason
     """Bad, unsupported or hostile media, limits exceeded, or bad options: never retried."""
 
     exit_code = EXIT_INVALID_INPUT
     reason = "InvalidInput"
 
 
-class InputNotFound(WorkerError):
+class InputNotFound(WorkerError):  # noqa: N818 - named after its termination reason
     """The input URL answered 4xx."""
 
     exit_code = EXIT_INPUT_NOT_FOUND

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from pathlib import Path
 from typing import BinaryIO
 
 from .errors import InvalidInput
@@ -197,9 +198,46 @@ def bmp_header(data: bytes) -> ImageHeader:
     return ImageHeader(abs(width), abs(height))
 
 
+def _boxes(data: bytes, start: int, end: int):
+    """ISOBMFF boxes in data[start:end] as (type, body start, body end)."""
+    pos = start
+    while pos + 8 <= end:
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        header = 8
+        if size == 1 and pos + 16 <= end:
+            size, header = struct.unpack_from(">Q", data, pos + 8)[0], 16
+        elif size == 0:
+            size = end - pos
+        if size < header or pos + size > end:
+            return
+        yield kind, pos + header, pos + size
+        pos += size
+
+
+def avif_header(data: bytes) -> ImageHeader:
+    """AVIF: the first `ispe` (image spatial extents) property, meta/iprp/ipco/ispe."""
+    _need(data, 16, "AVIF")
+    if data[4:8] != b"ftyp":
+        raise HeaderError("the AVIF ftyp box is missing")
+    for kind, body, end in _boxes(data, 0, len(data)):
+        if kind != b"meta":
+            continue
+        for kind2, body2, end2 in _boxes(data, body + 4, end):  # meta is a full box
+            if kind2 != b"iprp":
+                continue
+            for kind3, body3, end3 in _boxes(data, body2, end2):
+                if kind3 != b"ipco":
+                    continue
+                for kind4, body4, end4 in _boxes(data, body3, end3):
+                    if kind4 == b"ispe" and end4 - body4 >= 12:
+                        width, height = struct.unpack_from(">II", data, body4 + 4)
+                        return ImageHeader(width, height)
+    raise HeaderError("the AVIF has no image size property")
+
+
 def read_image_header(path: str, name: str, max_frames: int) -> ImageHeader | None:
     """Header of an image file of type `name` (jpeg, png, ...); None if we have no parser."""
-    with open(path, "rb") as stream:
+    with Path(path).open("rb") as stream:
         if name == "jpeg":
             return jpeg_header(stream)
         if name == "gif":
@@ -212,3 +250,11 @@ def read_image_header(path: str, name: str, max_frames: int) -> ImageHeader | No
     if name == "bmp":
         return bmp_header(head)
     return None
+
+
+def output_header(path: str, fmt: str) -> ImageHeader | None:
+    """Header of an image the worker wrote (format names as in ImageFormat); None for TIFF."""
+    if fmt == "avif":
+        with Path(path).open("rb") as stream:
+            return avif_header(stream.read(256 * 1024))
+    return read_image_header(path, fmt, max_frames=10**9)

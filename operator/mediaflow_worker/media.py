@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from .errors import InvalidInput
 
@@ -59,10 +60,7 @@ def classify(mime: str, head: bytes, kind: str) -> MediaType:
         allowed = "JPEG, PNG, GIF, WebP, AVIF, BMP or TIFF"
     else:
         allowed = "MP4/MOV, WebM, Matroska, AVI or MPEG-TS"
-    if mime.startswith("audio/"):
-        found = f"an audio-only file ({mime})"
-    else:
-        found = f"{mime} content"
+    found = f"an audio-only file ({mime})" if mime.startswith("audio/") else f"{mime} content"
     raise InvalidInput(f"the input is {found}, not {allowed}; names and declared types are ignored")
 
 
@@ -71,6 +69,6 @@ def sniff(path: str, kind: str) -> MediaType:
     import magic  # deferred: loading libmagic's database costs time only this step needs
 
     mime = magic.from_file(path, mime=True)
-    with open(path, "rb") as stream:
+    with Path(path).open("rb") as stream:
         head = stream.read(_TS_PACKET * 16)
     return classify(mime, head, kind)

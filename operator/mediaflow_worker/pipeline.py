@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,7 @@ from mediaflow_operator.resources.options import (
 
 from . import plans
 from .errors import InternalError, InvalidInput
-from .headers import read_image_header, webp_header
+from .headers import output_header, read_image_header
 from .media import MediaType, sniff
 from .probe import Limits, MediaInfo, check_image, check_video, ffprobe_args, parse_probe_output
 from .progress import ProgressTracker
@@ -77,6 +78,12 @@ def process_image(
     else:
         assert isinstance(opts, ImageResizeOptions)  # noqa: S101
         job = plans.image_job_for_resize(media, opts, width, height, orientation, animated)
+    out_w, out_h = job.out_size
+    if out_w * out_h > limits.max_pixels:
+        raise InvalidInput(
+            f"the requested output of {out_w}x{out_h} exceeds the "
+            f"{limits.max_pixels / 1e6:g}-megapixel limit"
+        )
     fmt = job.out_format.value
     dst = work / f"output.{fmt}"
     threads, max_pixels = settings.threads, limits.max_pixels
@@ -96,7 +103,9 @@ def process_image(
     elif job.tool == "ffmpeg+avifenc":
         frame = work / "frame.png"
         res = run_tool(
-            plans.image_ffmpeg_args(job, str(src), str(frame), threads, max_pixels, intermediate=True),
+            plans.image_ffmpeg_args(
+                job, str(src), str(frame), threads, max_pixels, intermediate=True
+            ),
             work,
             timeout=IMAGE_TIMEOUT,
         )
@@ -129,8 +138,15 @@ def _encode(job: plans.VideoJob, info: MediaInfo, src: Path, dst: Path, settings
         if percent is not None:
             log("progress", percent=percent)
 
+    limits = settings.limits
     args = plans.video_ffmpeg_args(
-        job, info, str(src), str(dst), settings.threads, settings.limits.max_pixels
+        job,
+        info,
+        str(src),
+        str(dst),
+        settings.threads,
+        limits.max_pixels,
+        limits.max_duration_seconds,
     )
     log("convert", tool="ffmpeg", container=job.container.value, codec=job.codec.value)
     res = run_tool(args, work, on_line=on_line)
@@ -143,7 +159,7 @@ def process_video(
     """Run a video operation; returns (output, format, expected size)."""
     info = probe(src, media, settings.limits, work)
     check_video(info, settings.limits)
-    assert info.width and info.height and info.duration  # noqa: S101 - check_video
+    width, height, duration = info.width or 0, info.height or 0, info.duration or 0.0
     log(
         "inspected",
         type=media.name,
@@ -153,8 +169,8 @@ def process_video(
         rotation=info.rotation,
         audio=info.audio_codec,
     )
-    size = (plans.even(info.width), plans.even(info.height))
-    crop = plans.even_crop_filters(info.width, info.height)
+    size = (plans.even(width), plans.even(height))
+    crop = plans.even_crop_filters(width, height)
     if isinstance(opts, VideoConvertOptions):
         job = plans.video_convert_job(media, info, opts)
     elif isinstance(opts, VideoRotateOptions):
@@ -170,33 +186,33 @@ def process_video(
             )
             res = run_tool(args, work)
             _converted(res.returncode, "video", res.stderr_tail)
-            return dst, "mp4", plans.rotated_size(info.width, info.height, opts.degrees)
-        rw, rh = plans.rotated_size(info.width, info.height, opts.degrees)
+            return dst, "mp4", plans.rotated_size(width, height, opts.degrees)
+        rw, rh = plans.rotated_size(width, height, opts.degrees)
         filters = plans.ROTATE_FILTERS[opts.degrees] + plans.even_crop_filters(rw, rh)
         job = plans.default_video_job(media, info, filters, (plans.even(rw), plans.even(rh)))
     elif isinstance(opts, VideoResizeOptions):
-        w, h = plans.video_resize_size(info.width, info.height, opts)
+        w, h = plans.video_resize_size(width, height, opts)
         job = plans.default_video_job(media, info, [f"scale={w}:{h}", "setsar=1"], (w, h))
     elif isinstance(opts, VideoTrimOptions):
         start, end = opts.start_seconds, opts.end_seconds
-        if start >= info.duration:
+        if start >= duration:
             raise InvalidInput(
-                f"start {opts.start} is past the end of the video ({info.duration:.3f} s)"
+                f"start {opts.start} is past the end of the video ({duration:.3f} s)"
             )
         job = plans.default_video_job(media, info, crop, size)
         job = plans.VideoJob(
             **{
                 **job.__dict__,
                 "start": start,
-                "duration": min(end, info.duration) - start,
+                "duration": min(end, duration) - start,
                 "copy_audio": False,
             }
         )
     else:
         assert isinstance(opts, VideoThumbnailOptions)  # noqa: S101
-        if opts.timestamp_seconds >= info.duration:
+        if opts.timestamp_seconds >= duration:
             raise InvalidInput(
-                f"timestamp {opts.timestamp} is past the end of the video ({info.duration:.3f} s)"
+                f"timestamp {opts.timestamp} is past the end of the video ({duration:.3f} s)"
             )
         fmt = opts.format.value
         dst = work / f"output.{fmt}"
@@ -213,7 +229,7 @@ def process_video(
         _converted(res.returncode, "video", res.stderr_tail)
         if not dst.exists() or dst.stat().st_size == 0:
             raise InvalidInput(f"the video has no frame at {opts.timestamp}")
-        return dst, fmt, (info.width, info.height)
+        return dst, fmt, (width, height)
     dst = work / f"output.{job.container.value}"
     _encode(job, info, src, dst, settings, work)
     log("progress", percent=100.0)
@@ -225,8 +241,10 @@ def process_video(
 _MIME_ALIASES = {"image/x-ms-bmp": "image/bmp", "video/quicktime": "video/mp4"}
 
 
-def verify(path: Path, fmt: str, expected: tuple[int, int], limits: Limits, work: Path) -> dict:
-    """Check the output decodes, is `fmt` and has the `expected` size; returns the result."""
+def verify(
+    path: Path, fmt: str, expected: tuple[int, int], limits: Limits, work: Path, decode: bool
+) -> dict:
+    """Check the output is `fmt` with the `expected` size and (if `decode`) that it decodes."""
     import magic
 
     if not path.exists() or path.stat().st_size == 0:
@@ -235,25 +253,26 @@ def verify(path: Path, fmt: str, expected: tuple[int, int], limits: Limits, work
     content_type = plans.CONTENT_TYPES[fmt]
     if _MIME_ALIASES.get(mime, mime) != content_type:
         raise InternalError(f"the output is {mime}, expected {content_type}")
-    width: int | None
-    height: int | None
+    video = fmt in ("mp4", "webm", "mkv")
+    try:
+        header = None if video else output_header(str(path), fmt)
+    except InvalidInput as exc:
+        raise InternalError(f"the output's header is broken: {exc}") from None
     duration = None
-    header = webp_header(path.read_bytes()[:64]) if fmt == "webp" else None
-    if header is not None and header.animated:
-        # ffmpeg 5.1 cannot decode animated WebP; its header is checked instead.
+    if header is not None and ((header.animated and fmt == "webp") or not decode):
+        # Header only: asked for, or animated WebP, which ffmpeg 5.1 cannot decode.
         width, height = header.width, header.height
     else:
-        demuxer = plans.OUTPUT_DEMUXERS[fmt]
-        args = ffprobe_args(str(path), MediaType(fmt, "", demuxer), limits.max_pixels)
-        if fmt not in ("mp4", "webm", "mkv"):
-            args.insert(-1, "-count_frames")  # decodes every frame: proof it decodes
+        args = ffprobe_args(str(path), MediaType(fmt, "", plans.OUTPUT_DEMUXERS[fmt]), 2**31 - 1)
+        if fmt == "gif":
+            args.insert(-1, "-count_frames")  # every frame of an animation decodes
+        # Without -count_frames ffprobe still decodes a still image's frame to learn its format;
+        # for video, the first frames. A full decode of a video would cost minutes.
         res = run_tool(args, work, timeout=PROBE_TIMEOUT)
         if res.returncode != 0:
             raise InternalError(f"the output does not decode: {res.stderr_tail}")
         info = parse_probe_output(res.stdout)
-        width, height = info.width, info.height
-        if fmt in ("mp4", "webm", "mkv"):
-            duration = info.duration
+        width, height, duration = info.width, info.height, info.duration if video else None
     if (width, height) != expected:
         raise InternalError(f"the output is {width}x{height}, expected {expected[0]}x{expected[1]}")
     return {
@@ -286,9 +305,12 @@ def run(settings: Settings) -> dict:
         media = sniff(str(src), "video" if op.is_video else "image")
         log("sniffed", type=media.name, size=size)
         process = process_video if op.is_video else process_image
+        started = time.monotonic()
         dst, fmt, expected = process(op, opts, src, media, settings, work)
+        log("converted", seconds=round(time.monotonic() - started, 3))
         src.unlink(missing_ok=True)
-        result = verify(dst, fmt, expected, settings.limits, work)
+        result = verify(dst, fmt, expected, settings.limits, work, settings.verify_decode)
+        log("verified", width=result["width"], height=result["height"])
         upload(dst, settings.output_url, result["contentType"])
         return result
     finally:

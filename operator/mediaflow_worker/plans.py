@@ -112,16 +112,15 @@ def _scaled(size: int, factor: float) -> int:
 
 def image_geometry(src_w: int, src_h: int, opts: ImageResizeOptions) -> ImageGeometry:
     """Output geometry of an image resize (source size is as displayed, orientation applied)."""
-    box_w, box_h = opts.width, opts.height
+    # cover, contain and fill always have both sides (the model checks); inside may lack one.
+    box_w, box_h = opts.width or 0, opts.height or 0
     up = opts.allow_upscale
     if opts.fit is FitMode.FILL:
-        assert box_w is not None and box_h is not None  # noqa: S101 - the model guarantees it
         width = box_w if up else min(box_w, src_w)
         height = box_h if up else min(box_h, src_h)
         return ImageGeometry(width, height, width, height)
-    factors = [f for f in ((box_w or 0) / src_w, (box_h or 0) / src_h) if f > 0]
+    factors = [f for f in (box_w / src_w, box_h / src_h) if f > 0]
     if opts.fit is FitMode.COVER:
-        assert box_w is not None and box_h is not None  # noqa: S101
         factor = max(factors) if up else min(max(factors), 1.0)
         scale_w, scale_h = _scaled(src_w, factor), _scaled(src_h, factor)
         width, height = min(box_w, scale_w), min(box_h, scale_h)
@@ -131,7 +130,6 @@ def image_geometry(src_w: int, src_h: int, opts: ImageResizeOptions) -> ImageGeo
     scale_w, scale_h = min(_scaled(src_w, factor), box_w or 10**9), _scaled(src_h, factor)
     scale_h = min(scale_h, box_h or 10**9)
     if opts.fit is FitMode.CONTAIN:
-        assert box_w is not None and box_h is not None  # noqa: S101
         mode = "pad" if (scale_w, scale_h) != (box_w, box_h) else "none"
         return ImageGeometry(scale_w, scale_h, box_w, box_h, mode)
     return ImageGeometry(scale_w, scale_h, scale_w, scale_h)
@@ -240,12 +238,8 @@ def image_encode_args(fmt: str, quality: int, lossless: bool, animated: bool) ->
     if fmt == "gif":
         return ["-c:v", "gif", "-loop", "0", "-f", "gif"] if animated else ["-f", "gif"]
     if fmt == "jpeg":
-        return ["-c:v", "mjpeg", "-q:v", str(jpeg_qscale(quality)), "-pix_fmt", "yuvj444p"] + [
-            "-f",
-            "image2",
-            "-update",
-            "1",
-        ]
+        args = ["-c:v", "mjpeg", "-q:v", str(jpeg_qscale(quality)), "-pix_fmt", "yuvj444p"]
+        return [*args, "-f", "image2", "-update", "1"]
     codec = {"png": "png", "bmp": "bmp", "tiff": "tiff"}[fmt]
     return ["-c:v", codec, "-f", "image2", "-update", "1"]
 
@@ -417,9 +411,18 @@ class VideoJob:
 
 
 def video_ffmpeg_args(
-    job: VideoJob, info: MediaInfo, src: str, dst: str, threads: int, max_pixels: int
+    job: VideoJob,
+    info: MediaInfo,
+    src: str,
+    dst: str,
+    threads: int,
+    max_pixels: int,
+    max_seconds: float | None = None,
 ) -> list[str]:
-    """ffmpeg command of a video re-encode, with progress on stdout."""
+    """ffmpeg command of a video re-encode, with progress on stdout.
+
+    `max_seconds` caps the output even if the container understated its duration.
+    """
     head = ffmpeg_head(job.media, src, threads, max_pixels)
     if job.start is not None:
         # Before -i: fast seek; with re-encoding ffmpeg still cuts at the exact frame.
@@ -427,6 +430,8 @@ def video_ffmpeg_args(
     args = [*head, "-map", "0:v:0", "-map", "0:a:0?", "-sn", "-dn"]
     if job.start is not None and job.duration is not None:
         args += ["-t", f"{job.duration:.3f}"]
+    elif max_seconds is not None:
+        args += ["-t", f"{max_seconds:.3f}"]
     args += ["-vf", ",".join(job.filters)] if job.filters else []
     args += video_codec_args(job.codec, job.crf, job.preset, threads, job.container)
     args += audio_args(job.container, job.codec, info.audio_codec, job.copy_audio)
@@ -454,16 +459,16 @@ def even_crop_filters(width: int, height: int) -> list[str]:
 def video_convert_job(
     media: MediaType, info: MediaInfo, opts: VideoConvertOptions, *, start: float | None = None
 ) -> VideoJob:
-    """VideoJob of a VideoConvert."""
-    assert info.width and info.height  # noqa: S101 - check_video ran before
+    """VideoJob of a VideoConvert (check_video guarantees the dimensions)."""
+    width, height = info.width or 0, info.height or 0
     return VideoJob(
         media,
         opts.container,
         opts.effective_codec,
         opts.effective_crf,
         opts.preset,
-        even_crop_filters(info.width, info.height),
-        (even(info.width), even(info.height)),
+        even_crop_filters(width, height),
+        (even(width), even(height)),
         start,
         info.duration,
     )

@@ -84,7 +84,7 @@ def clockwise_rotation(stream: dict[str, Any]) -> int:
     for item in stream.get("side_data_list") or []:
         if "rotation" in item:
             # The display matrix angle is counter-clockwise.
-            return int(round(-float(item["rotation"]))) % 360
+            return round(-float(item["rotation"])) % 360
     tag = (stream.get("tags") or {}).get("rotate")
     return int(tag) % 360 if tag and str(tag).lstrip("-").isdigit() else 0
 

@@ -27,6 +27,7 @@ class Settings:
     termination_log: str = "/dev/termination-log"
     threads: int = 1
     fetch_timeout: float = 900.0
+    verify_decode: bool = True
     limits: Limits = field(default_factory=Limits)
 
 
@@ -71,4 +72,6 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         threads=_int(env, "MEDIAFLOW_THREADS", 1),
         fetch_timeout=_int(env, "MEDIAFLOW_FETCH_TIMEOUT_SECONDS", 900),
         limits=limits,
+        verify_decode=env.get("MEDIAFLOW_VERIFY_DECODE", "1").strip().lower()
+        not in ("0", "false", "no"),
     )

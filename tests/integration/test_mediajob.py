@@ -446,3 +446,24 @@ def test_video_progress_reaches_status_while_running(
     assert mj["status"]["phase"] == "Succeeded", mj["status"]
     assert mj["status"]["progress"] == 100
     assert any(0 < p < 100 for p in seen), f"no intermediate progress seen: {sorted(seen)}"
+
+
+def test_missing_input_object_fails_with_input_not_found_and_no_job(
+    kube: client.ApiClient, namespace: ScratchNamespace, operator: OperatorProcess
+) -> None:
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "MediaJob",
+        "metadata": {"name": "missing"},
+        "spec": {
+            "operation": "ImageConvert",
+            "input": {"object": {"key": f"{namespace.name}/uploads/nothing-here.png"}},
+            "imageConvert": {"format": "png"},
+        },
+    }
+    custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, body)
+    mj = wait_finished(kube, namespace.name, "missing", timeout=60)
+    assert mj["status"]["phase"] == "Failed"
+    assert condition(mj, "Succeeded")["reason"] == "InputNotFound"
+    assert "nothing-here.png" in mj["status"]["message"]
+    assert namespace.batch.list_namespaced_job(namespace.name).items == []

@@ -130,8 +130,13 @@ def timestamp_seconds(value: str) -> float:
 
 
 class _Options(BaseModel):
+    # defer_build: a worker validates one model, so building all seven at import is wasted time.
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="forbid",
+        frozen=True,
+        defer_build=True,
     )
 
 

@@ -1,0 +1,214 @@
+"""Worker overhead: wall time and peak memory of `mediaflow-worker` against the bare tool command.
+
+    uv run python bench/worker_overhead.py [--seconds 60] [--preset medium] [--threads 1]
+
+Generates a 4K photo (JPEG) and a 1080p video with ffmpeg, serves them from a loopback HTTP
+server (the worker downloads and uploads; the bare command reads and writes local files), then
+runs each pair in alternation and prints medians. Peak memory is the max RSS of the process tree
+(os.wait4 folds in reaped descendants), so the worker's figure includes its tools.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "operator"))
+from mediaflow_worker import plans
+
+LOOPBACK = "127.0.0.1"
+
+
+def serve(root: Path) -> str:
+    """GET /NAME serves root/NAME; PUT discards the body. Returns the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            path = root / self.path.split("?")[0].lstrip("/")
+            size = path.stat().st_size
+            self.send_response(200)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            with path.open("rb") as f:
+                while chunk := f.read(1 << 20):
+                    self.wfile.write(chunk)
+
+        def do_PUT(self) -> None:
+            left = int(self.headers["Content-Length"])
+            while left:
+                left -= len(self.rfile.read(min(left, 1 << 20)))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer((LOOPBACK, 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://{LOOPBACK}:{httpd.server_address[1]}"
+
+
+def measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user + system) and peak RSS (MiB) of a process tree."""
+    started = time.monotonic()
+    quiet = subprocess.DEVNULL
+    proc = subprocess.Popen(args, env=env, stdout=quiet, stderr=quiet, stdin=quiet)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"failed ({proc.returncode}): {' '.join(args)}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
+
+
+def ffmpeg(*args: str) -> None:
+    """Generate media."""
+    subprocess.run(
+        ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", *args], check=True
+    )
+
+
+def main() -> None:
+    """Run the comparison and print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=60, help="video length (default 60)")
+    parser.add_argument("--preset", default="medium", help="x264 preset of the video convert")
+    parser.add_argument("--threads", type=int, default=1, help="MEDIAFLOW_THREADS / -threads")
+    parser.add_argument("--photo-runs", type=int, default=3, help="repetitions of photo cases")
+    parser.add_argument("--video-runs", type=int, default=1, help="repetitions of the video case")
+    ns = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="mediaflow-bench-"))
+    photo, video = root / "photo.jpg", root / "video.mp4"
+    print(f"generating media in {root} ...", file=sys.stderr)
+    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=3840x2160", "-vf", "noise=alls=12:allf=t",
+           "-frames:v", "1", "-q:v", "3", str(photo))  # fmt: skip
+    if ns.video_runs:
+        ffmpeg("-f", "lavfi", "-i", "testsrc2=s=1920x1080:r=30", "-f", "lavfi", "-i",
+               "sine=frequency=440:sample_rate=48000", "-t", str(ns.seconds), "-c:v", "libx264",
+               "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac",
+               str(video))  # fmt: skip
+    base = serve(root)
+    work = root / "work"
+    work.mkdir()
+    threads = str(ns.threads)
+    out = str(root / "bare.out")
+    avifenc = plans.avifenc_args(str(photo), out, 85, ns.threads)
+    cases = [
+        (
+            "4K photo -> webp",
+            ns.photo_runs,
+            plans.cwebp_args(str(photo), out, 85, False, ns.threads),
+            ("ImageConvert", {"format": "webp"}, "photo.jpg", {}),
+        ),
+        (
+            "4K photo -> webp, header verify",
+            ns.photo_runs,
+            plans.cwebp_args(str(photo), out, 85, False, ns.threads),
+            ("ImageConvert", {"format": "webp"}, "photo.jpg", {"MEDIAFLOW_VERIFY_DECODE": "0"}),
+        ),
+        (
+            "4K photo -> avif",
+            ns.photo_runs,
+            avifenc,
+            ("ImageConvert", {"format": "avif"}, "photo.jpg", {}),
+        ),
+        (
+            "4K photo -> avif, header verify",
+            ns.photo_runs,
+            avifenc,
+            ("ImageConvert", {"format": "avif"}, "photo.jpg", {"MEDIAFLOW_VERIFY_DECODE": "0"}),
+        ),
+        (
+            f"{ns.seconds} s 1080p -> mp4/h264 {ns.preset}",
+            ns.video_runs,
+            [
+                "ffmpeg",
+                "-nostdin",
+                "-y",
+                "-loglevel",
+                "error",
+                "-threads",
+                threads,
+                "-i",
+                str(video),
+                "-c:v",
+                "libx264",
+                "-preset",
+                ns.preset,
+                "-crf",
+                "23",
+                "-pix_fmt",
+                "yuv420p",
+                "-c:a",
+                "copy",
+                "-threads",
+                threads,
+                "-movflags",
+                "+faststart",
+                "-f",
+                "mp4",
+                out,
+            ],
+            ("VideoConvert", {"container": "mp4", "preset": ns.preset}, "video.mp4", {}),
+        ),
+    ]
+    rows = []
+    for name, runs, bare, (operation, options, source, extra) in cases:
+        if runs == 0:
+            continue
+        env = {
+            "PATH": os.environ["PATH"],
+            "MEDIAFLOW_OPERATION": operation,
+            "MEDIAFLOW_OPTIONS": json.dumps(options),
+            "MEDIAFLOW_INPUT_URL": f"{base}/{source}?X-Amz-Signature=x",
+            "MEDIAFLOW_OUTPUT_URL": f"{base}/out?X-Amz-Signature=x",
+            "MEDIAFLOW_WORK_DIR": str(work),
+            "MEDIAFLOW_TERMINATION_LOG": str(root / "termination"),
+            "MEDIAFLOW_THREADS": threads,
+            **extra,
+        }
+        worker = [sys.executable, "-m", "mediaflow_worker"]
+        bare_runs, worker_runs = [], []
+        for _ in range(runs):  # alternate, so background load hits both alike
+            print(f"{name}: bare ...", file=sys.stderr)
+            bare_runs.append(measure(bare))
+            print(f"{name}: worker ...", file=sys.stderr)
+            worker_runs.append(measure(worker, env))
+        b_wall = statistics.median(r[0] for r in bare_runs)
+        w_wall = statistics.median(r[0] for r in worker_runs)
+        b_cpu = statistics.median(r[1] for r in bare_runs)
+        w_cpu = statistics.median(r[1] for r in worker_runs)
+        b_rss = max(r[2] for r in bare_runs)
+        w_rss = max(r[2] for r in worker_runs)
+        rows.append((name, runs, b_wall, w_wall, b_cpu, w_cpu, b_rss, w_rss))
+
+    header = (
+        f"{'case':<36} {'runs':>4} {'bare s':>7} {'worker s':>8} {'wall x':>7} "
+        f"{'bare cpu':>8} {'worker cpu':>10} {'cpu x':>6} "
+        f"{'bare MiB':>8} {'worker MiB':>10} {'mem x':>6}"
+    )
+    print(header)
+    print("-" * len(header))
+    for name, runs, b_wall, w_wall, b_cpu, w_cpu, b_rss, w_rss in rows:
+        print(
+            f"{name:<36} {runs:>4} {b_wall:>7.2f} {w_wall:>8.2f} {w_wall / b_wall:>7.3f} "
+            f"{b_cpu:>8.2f} {w_cpu:>10.2f} {w_cpu / b_cpu:>6.3f} "
+            f"{b_rss:>8.0f} {w_rss:>10.0f} {w_rss / b_rss:>6.2f}"
+        )
+    print(f"(load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    print(f"(threads={ns.threads}, cpus={os.cpu_count()}, python={sys.version.split()[0]})")
+
+
+if __name__ == "__main__":
+    main()
