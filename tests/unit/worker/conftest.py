@@ -453,6 +453,18 @@ class WorkerRun:
         return [e for e in self.events if e.get("event") == name]
 
 
+# Runs the worker as its child and writes the worker's peak RSS (KiB) to argv[1]. Linux hands
+# a process the peak RSS of the one that forked it at exec time, so measured straight from
+# pytest (hundreds of MB after the integration tests) the worker's number would be pytest's.
+RSS_LAUNCHER = """
+import os, subprocess, sys
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+open(sys.argv[1], "w").write(str(usage.ru_maxrss))
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 @pytest.fixture
 def run_worker(http_server: FileServer, tmp_path: Path):
     """Run `python -m mediaflow_worker` against a served input; returns a WorkerRun."""
@@ -481,8 +493,17 @@ def run_worker(http_server: FileServer, tmp_path: Path):
             **(env or {}),
         }
         started = time.monotonic()
+        rss_file = tmp_path / f"rss{n}"
         proc = subprocess.Popen(
-            [sys.executable, "-m", "mediaflow_worker"],
+            [
+                sys.executable,
+                "-c",
+                RSS_LAUNCHER,
+                str(rss_file),
+                sys.executable,
+                "-m",
+                "mediaflow_worker",
+            ],
             env=full_env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -496,12 +517,11 @@ def run_worker(http_server: FileServer, tmp_path: Path):
         ]
         for reader in readers:
             reader.start()
-        _, status, rusage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        proc.wait()
         for reader in readers:
             reader.join()
         seconds = time.monotonic() - started
-        stdout, stderr, max_rss = streams["out"], streams["err"], rusage.ru_maxrss
+        stdout, stderr, max_rss = streams["out"], streams["err"], int(rss_file.read_text())
         events = [json.loads(line) for line in stdout.splitlines() if line.strip()]
         termination = json.loads(term.read_text()) if term.exists() else {}
         upload = http_server.uploads.get(out_name)
