@@ -31,7 +31,10 @@ MEDIAFLOW_IMAGE=${MEDIAFLOW_IMAGE:-mediaflow.local/mediaflow:dev}
 # The local cluster: addresses that exist only on this machine.
 NODE_NAME=mediaflow-node
 POD_BRIDGE=mediaflow0
-POD_CIDR=10.244.0.0/24
+# A /16, so that pod addresses are not reused within a run. After a few hundred pods had
+# wrapped a /24, a new pod once spent 48 s in connect timeouts to MinIO; the likely cause is
+# the host's neighbour entry for a reused address still naming the deleted pod's MAC.
+POD_CIDR=10.244.0.0/16
 NODE_IP=10.244.0.1          # the bridge's address: pods reach host services here
 SERVICE_CIDR=10.96.0.0/16
 KUBERNETES_SERVICE_IP=10.96.0.1

@@ -144,7 +144,17 @@ def test_sample_succeeds_and_its_url_downloads_the_requested_media(
     if "duration" in expected:
         low, high = expected["duration"]
         assert low <= float(probe["format"]["duration"]) <= high, probe["format"]
-    assert len(job_pods(namespace, name)) == 1
+    pods = job_pods(namespace, name)
+    assert len(pods) == 1, [pod_outcome(p) for p in pods]
+
+
+def pod_outcome(pod: client.V1Pod) -> str:
+    """How a pod's worker ended, for failure messages."""
+    for status in pod.status.container_statuses or []:
+        ended = status.state.terminated
+        if ended:
+            return f"{pod.metadata.name}: exit {ended.exit_code} {ended.reason}: {ended.message}"
+    return f"{pod.metadata.name}: {pod.status.phase}"
 
 
 def test_kubectl_get_shows_the_columns(
