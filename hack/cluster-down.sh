@@ -43,5 +43,9 @@ for table in filter nat; do
 		sed 's/^-A /-D /' | while read -r rule; do eval "iptables -t $table $rule"; done
 done
 
-stop_pidfile "$RUN_DIR/dockerd.pid" dockerd
+if [ -f "$RUN_DIR/dockerd.pid" ]; then
+	# We started dockerd, so its bridge is ours to remove too (it makes it again on start).
+	stop_pidfile "$RUN_DIR/dockerd.pid" dockerd
+	ip link delete docker0 2>/dev/null || true
+fi
 log "cluster stopped"
