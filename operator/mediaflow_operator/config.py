@@ -56,6 +56,11 @@ class OperatorSettings(BaseSettings):
     progress_interval_seconds: float = Field(
         default=3.0, ge=1, description="How often running video jobs' progress is read."
     )
+    job_lost_seconds: int = Field(
+        default=60,
+        ge=5,
+        description="A running MediaJob whose Job is gone this long ends Failed (JobDeleted).",
+    )
     liveness_port: int = Field(default=8080, description="Port of the /healthz endpoint.")
 
     def resource_class(self, *, video: bool) -> ResourceClass:

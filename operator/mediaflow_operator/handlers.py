@@ -291,7 +291,8 @@ def reconcile(clients: Clients, namespace: str, name: str, *, job: dict[str, Any
     ref = MediaJobRef.from_body(mediajob)
     if status.get("phase") == Phase.SUCCEEDED.value and "url" not in (status.get("result") or {}):
         result = dict(status["result"])
-        fmt = next((deciders.termination_message(p)[0] or {} for p in pods if p), {}).get("format")
+        message, _ = deciders.termination_message(deciders.newest_pod(pods) or {})
+        fmt = (message or {}).get("format")
         url, expires_at = clients.storage.result_url(result_key(ref), download_filename(ref, fmt))
         result.update(
             bucket=clients.storage.bucket,
@@ -332,6 +333,9 @@ def watch_progress(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     clients: Clients = memo.clients
     ref = MediaJobRef.from_body(body)
     job = clients.read_job(ref.namespace, job_name(ref))
+    if job is None:
+        fail_if_job_lost(clients, ref)
+        return
     reconcile(clients, ref.namespace, ref.name, job=job)
     if body.spec.get("operation", "").startswith("Video") and body.status.get("phase") == "Running":
         pods = [
@@ -357,6 +361,24 @@ def watch_progress(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
             except ApiException as error:
                 if error.status != 409:
                     raise
+
+
+def fail_if_job_lost(clients: Clients, ref: MediaJobRef) -> None:
+    """A MediaJob whose Job vanished (deleted by hand, say) must not stay Running forever."""
+    mediajob = clients.read_mediajob(ref.namespace, ref.name)
+    if mediajob is None or mediajob["metadata"].get("deletionTimestamp"):
+        return
+    status = mediajob.get("status") or {}
+    accepted = next(
+        (x for x in status.get("conditions") or [] if x.get("type") == c.CONDITION_ACCEPTED), None
+    )
+    if status.get("phase") not in ACTIVE or not accepted or accepted.get("status") != "True":
+        return
+    since = deciders.parse_time(accepted["lastTransitionTime"])
+    # Creation writes the status just before the Job; give a crashed operator time to resume.
+    if since and datetime.now(UTC) - since > timedelta(seconds=clients.settings.job_lost_seconds):
+        message = f"its Job {status.get('jobName')} was deleted before it finished"
+        fail(clients, mediajob, reason="JobDeleted", message=message, accepted=True)
 
 
 @kopf.timer(

@@ -477,3 +477,39 @@ def test_missing_input_object_fails_with_input_not_found_and_no_job(
     assert condition(mj, "Succeeded")["reason"] == "InputNotFound"
     assert "nothing-here.png" in mj["status"]["message"]
     assert namespace.batch.list_namespaced_job(namespace.name).items == []
+
+
+def test_a_mediajob_whose_job_is_deleted_by_hand_ends_failed(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+) -> None:
+    server = TricklingServer(urlsplit(minio_settings.internal_endpoint).hostname)
+    try:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "MediaJob",
+            "metadata": {"name": "orphan"},
+            "spec": {
+                "operation": "VideoConvert",
+                "input": {"url": server.url},
+                "videoConvert": {"container": "mp4"},
+            },
+        }
+        custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, body)
+        wait_until(
+            "the MediaJob to run",
+            lambda: (
+                (get_mj(kube, namespace.name, "orphan").get("status") or {}).get("phase")
+                == "Running"
+            ),
+            timeout=120,
+        )
+        job = get_mj(kube, namespace.name, "orphan")["status"]["jobName"]
+        namespace.batch.delete_namespaced_job(job, namespace.name, propagation_policy="Background")
+        mj = wait_finished(kube, namespace.name, "orphan", timeout=60)
+        assert mj["status"]["phase"] == "Failed"
+        assert condition(mj, "Succeeded")["reason"] == "JobDeleted"
+    finally:
+        server.close()
