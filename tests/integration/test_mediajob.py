@@ -67,6 +67,25 @@ def apply_sample(
     return custom(kube).create_namespaced_custom_object(GROUP, VERSION, ns.name, PLURAL, body)
 
 
+def create_mediajob(kube: client.ApiClient, ns: ScratchNamespace, name: str, spec: dict) -> dict:
+    """Create a MediaJob in the scratch namespace."""
+    body = {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "MediaJob",
+        "metadata": {"name": name},
+        "spec": spec,
+    }
+    return custom(kube).create_namespaced_custom_object(GROUP, VERSION, ns.name, PLURAL, body)
+
+
+def wait_running(kube: client.ApiClient, ns: str, name: str) -> dict:
+    def running() -> dict | None:
+        mj = get_mj(kube, ns, name)
+        return mj if (mj.get("status") or {}).get("phase") == "Running" else None
+
+    return wait_until(f"MediaJob {ns}/{name} to run", running, timeout=120)
+
+
 def get_mj(kube: client.ApiClient, ns: str, name: str) -> dict:
     return custom(kube).get_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, name)
 
@@ -181,17 +200,16 @@ def hostile_job(
 ) -> dict:
     key = f"{ns.name}/uploads/{filename}"
     minio.client().put_object(minio.bucket, key, io.BytesIO(data), len(data))
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MediaJob",
-        "metadata": {"name": unique_name("hostile")},
-        "spec": {
+    return create_mediajob(
+        kube,
+        ns,
+        unique_name("hostile"),
+        {
             "operation": "VideoConvert",
             "input": {"object": {"key": key}},
             "videoConvert": {"container": "mp4"},
         },
-    }
-    return custom(kube).create_namespaced_custom_object(GROUP, VERSION, ns.name, PLURAL, body)
+    )
 
 
 @pytest.mark.parametrize(
@@ -233,17 +251,16 @@ def test_hostile_input_fails_once_with_a_clear_reason(
 def test_input_outside_the_namespace_is_refused_without_a_job(
     kube: client.ApiClient, namespace: ScratchNamespace, operator: OperatorProcess
 ) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MediaJob",
-        "metadata": {"name": "sneaky"},
-        "spec": {
+    create_mediajob(
+        kube,
+        namespace,
+        "sneaky",
+        {
             "operation": "ImageConvert",
             "input": {"object": {"key": "someone-else/secret.png"}},
             "imageConvert": {"format": "png"},
         },
-    }
-    custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, body)
+    )
     mj = wait_finished(kube, namespace.name, "sneaky", timeout=60)
     assert mj["status"]["phase"] == "Failed"
     assert condition(mj, "Accepted") == {**condition(mj, "Accepted"), "status": "False"}
@@ -367,6 +384,19 @@ class TricklingServer:
         self.server.server_close()
 
 
+def start_slow_mediajob(
+    kube: client.ApiClient, namespace: ScratchNamespace, server: TricklingServer, name: str
+) -> dict:
+    """A MediaJob that stays Running: its input trickles in from the server."""
+    spec = {
+        "operation": "VideoConvert",
+        "input": {"url": server.url},
+        "videoConvert": {"container": "mp4"},
+    }
+    create_mediajob(kube, namespace, name, spec)
+    return wait_running(kube, namespace.name, name)
+
+
 def test_a_running_mediajob_can_be_cancelled(
     kube: client.ApiClient,
     namespace: ScratchNamespace,
@@ -376,27 +406,7 @@ def test_a_running_mediajob_can_be_cancelled(
     node_ip = urlsplit(minio_settings.internal_endpoint).hostname
     server = TricklingServer(node_ip)
     try:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "MediaJob",
-            "metadata": {"name": "to-cancel"},
-            "spec": {
-                "operation": "VideoConvert",
-                "input": {"url": server.url},
-                "videoConvert": {"container": "mp4"},
-            },
-        }
-        mj = custom(kube).create_namespaced_custom_object(
-            GROUP, VERSION, namespace.name, PLURAL, body
-        )
-        wait_until(
-            "the MediaJob to run",
-            lambda: (
-                (get_mj(kube, namespace.name, "to-cancel").get("status") or {}).get("phase")
-                == "Running"
-            ),
-            timeout=120,
-        )
+        start_slow_mediajob(kube, namespace, server, "to-cancel")
         custom(kube).patch_namespaced_custom_object(
             GROUP, VERSION, namespace.name, PLURAL, "to-cancel",
             {"metadata": {"annotations": {"mediaflow.io/cancel": "true"}}},
@@ -432,17 +442,16 @@ def test_video_progress_reaches_status_while_running(
     clip = make_clip(tmp_path / "long.mp4", size="640x360", seconds=30)
     key = f"{namespace.name}/uploads/long.mp4"
     minio_settings.client().fput_object(minio_settings.bucket, key, str(clip))
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MediaJob",
-        "metadata": {"name": "long"},
-        "spec": {
+    create_mediajob(
+        kube,
+        namespace,
+        "long",
+        {
             "operation": "VideoConvert",
             "input": {"object": {"key": key}},
             "videoConvert": {"container": "mp4", "codec": "h264", "preset": "veryslow"},
         },
-    }
-    custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, body)
+    )
     seen: set[int] = set()
 
     def watch() -> bool:
@@ -461,17 +470,16 @@ def test_video_progress_reaches_status_while_running(
 def test_missing_input_object_fails_with_input_not_found_and_no_job(
     kube: client.ApiClient, namespace: ScratchNamespace, operator: OperatorProcess
 ) -> None:
-    body = {
-        "apiVersion": f"{GROUP}/{VERSION}",
-        "kind": "MediaJob",
-        "metadata": {"name": "missing"},
-        "spec": {
+    create_mediajob(
+        kube,
+        namespace,
+        "missing",
+        {
             "operation": "ImageConvert",
             "input": {"object": {"key": f"{namespace.name}/uploads/nothing-here.png"}},
             "imageConvert": {"format": "png"},
         },
-    }
-    custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, body)
+    )
     mj = wait_finished(kube, namespace.name, "missing", timeout=60)
     assert mj["status"]["phase"] == "Failed"
     assert condition(mj, "Succeeded")["reason"] == "InputNotFound"
@@ -487,25 +495,7 @@ def test_a_mediajob_whose_job_is_deleted_by_hand_ends_failed(
 ) -> None:
     server = TricklingServer(urlsplit(minio_settings.internal_endpoint).hostname)
     try:
-        body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "MediaJob",
-            "metadata": {"name": "orphan"},
-            "spec": {
-                "operation": "VideoConvert",
-                "input": {"url": server.url},
-                "videoConvert": {"container": "mp4"},
-            },
-        }
-        custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace.name, PLURAL, body)
-        wait_until(
-            "the MediaJob to run",
-            lambda: (
-                (get_mj(kube, namespace.name, "orphan").get("status") or {}).get("phase")
-                == "Running"
-            ),
-            timeout=120,
-        )
+        start_slow_mediajob(kube, namespace, server, "orphan")
         job = get_mj(kube, namespace.name, "orphan")["status"]["jobName"]
         namespace.batch.delete_namespaced_job(job, namespace.name, propagation_policy="Background")
         mj = wait_finished(kube, namespace.name, "orphan", timeout=60)
