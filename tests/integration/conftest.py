@@ -44,3 +44,14 @@ def operator(kube: client.ApiClient) -> Iterator[OperatorProcess]:
         yield process
     finally:
         process.stop()
+
+
+# Imported here so this file's earlier part stays as it was (fixtures are only appended).
+from tests.integration.api_process import ApiProcess  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def api() -> Iterator[ApiProcess]:
+    """The HTTP API running on a free loopback port with the settings of .local/env."""
+    with ApiProcess() as process:
+        yield process

@@ -1,0 +1,90 @@
+"""The Litestar application: `create_app()` builds it from settings."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+from kubernetes import client as kube
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import SwaggerRenderPlugin
+from minio import Minio
+
+from mediaflow_api.clients import Clients, open_clients
+from mediaflow_api.controllers.health import HealthController
+from mediaflow_api.health import HealthChecks
+from mediaflow_api.problems import EXCEPTION_HANDLERS
+from mediaflow_api.settings import ApiSettings
+
+API_PREFIX = "/api/v1"
+DOCS_PATH = "/docs"  # Swagger UI here, the schema at /docs/openapi.json
+
+
+def provide_settings(state: State) -> ApiSettings:
+    return state.settings
+
+
+def provide_kube(state: State) -> kube.ApiClient:
+    return state.clients.kube
+
+
+def provide_minio(state: State) -> Minio:
+    return state.clients.minio
+
+
+def provide_health_checks(state: State) -> HealthChecks:
+    return state.health_checks
+
+
+def create_app(
+    settings: ApiSettings | None = None,
+    *,
+    clients_factory: Callable[[ApiSettings], Clients] = open_clients,
+) -> Litestar:
+    """The API for `settings` (default: from the environment).
+
+    `clients_factory` opens the Kubernetes and MinIO clients when the app starts; unit tests
+    pass fakes, everything else keeps the default.
+    """
+    settings = settings or ApiSettings()  # type: ignore[call-arg]  # required fields from env
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        clients = clients_factory(settings)
+        app.state.clients = clients
+        app.state.health_checks = HealthChecks(
+            clients, settings.s3_bucket, settings.health_timeout_seconds
+        )
+        try:
+            yield
+        finally:
+            clients.close()
+
+    api = Router(path=API_PREFIX, route_handlers=[HealthController])
+    return Litestar(
+        route_handlers=[api],
+        lifespan=[lifespan],
+        state=State({"settings": settings}),
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "kube": Provide(provide_kube, sync_to_thread=False),
+            "minio": Provide(provide_minio, sync_to_thread=False),
+            "health_checks": Provide(provide_health_checks, sync_to_thread=False),
+        },
+        exception_handlers=EXCEPTION_HANDLERS,
+        cors_config=CORSConfig(allow_origins=settings.cors_origins)
+        if settings.cors_origins
+        else None,
+        openapi_config=OpenAPIConfig(
+            title="MediaFlow API",
+            version=version("mediaflow"),
+            description="Convert images and videos; every job is a MediaJob in Kubernetes.",
+            path=DOCS_PATH,
+            render_plugins=[SwaggerRenderPlugin(path="/")],
+        ),
+    )

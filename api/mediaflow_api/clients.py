@@ -1,0 +1,57 @@
+"""The API's clients of the Kubernetes API and MinIO, opened once per process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from kubernetes import client as kube
+from kubernetes import config as kube_config
+from minio import Minio
+
+from mediaflow_api.settings import ApiSettings
+from mediaflow_operator.storage import minio_client
+
+
+@dataclass
+class Clients:
+    """What the request handlers talk to."""
+
+    kube: kube.ApiClient
+    minio: Minio  # the internal endpoint
+    minio_public: Minio  # signs URLs handed to users
+
+    def kubernetes_version(self, timeout: float) -> str:
+        """The API server's version (`/version`, readable by every authenticated client)."""
+        return kube.VersionApi(self.kube).get_code(_request_timeout=timeout).git_version
+
+    def bucket_exists(self, bucket: str) -> bool:
+        """Whether the bucket exists (HEAD on the bucket)."""
+        return self.minio.bucket_exists(bucket)
+
+    def close(self) -> None:
+        self.kube.close()
+
+
+def kube_api_client() -> kube.ApiClient:
+    """In a pod, the service account; elsewhere, the kubeconfig ($KUBECONFIG or ~/.kube/config)."""
+    # A Configuration of our own, not the library's global default, so that tests and
+    # other code in the process cannot change where the API points.
+    configuration = kube.Configuration()
+    try:
+        kube_config.load_incluster_config(client_configuration=configuration)
+    except kube_config.ConfigException:
+        kube_config.load_kube_config(client_configuration=configuration)
+    return kube.ApiClient(configuration)
+
+
+def open_clients(settings: ApiSettings) -> Clients:
+    """Clients for the endpoints in `settings` (no network traffic yet)."""
+    # minio_client reads only the s3_* fields, which ApiSettings shares with the operator.
+    return Clients(
+        kube=kube_api_client(),
+        minio=minio_client(settings.s3_endpoint, settings),  # type: ignore[arg-type]
+        minio_public=minio_client(
+            settings.s3_public_endpoint or settings.s3_endpoint,
+            settings,  # type: ignore[arg-type]
+        ),
+    )

@@ -1,0 +1,167 @@
+"""Every error answered as RFC 9457 problem details (`application/problem+json`)."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import ExceptionHandlersMap
+from pydantic import BaseModel, Field
+
+PROBLEM_JSON = "application/problem+json"
+# Problem types are identifiers, not links: RFC 9457 allows non-dereferenceable URIs.
+TYPE_PREFIX = "urn:mediaflow:problem:"
+VALIDATION_TYPE = f"{TYPE_PREFIX}invalid-request"
+GENERIC_TYPE = "about:blank"  # RFC 9457 4.2.1: the problem is just the HTTP status
+
+logger = logging.getLogger(__name__)
+
+
+class FieldError(BaseModel):
+    """One offending field of a request that failed validation."""
+
+    field: str | None = Field(description="Name of the field, when the error concerns one.")
+    source: str | None = Field(description="Where it came from: body, query, path, header...")
+    message: str
+
+
+class ProblemDetails(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str = Field(description="URI identifying the kind of problem.")
+    title: str = Field(description="Short summary of the kind of problem.")
+    status: int
+    detail: str = Field(description="What went wrong with this request, and how to fix it.")
+    instance: str | None = Field(default=None, description="The request path.")
+    errors: list[FieldError] | None = Field(
+        default=None, description="The offending fields (validation errors only)."
+    )
+
+
+class Problem(HTTPException):
+    """An error of this API with its own problem type, e.g. `Problem(409, "email-taken", ...)`."""
+
+    def __init__(
+        self,
+        status_code: int,
+        kind: str,
+        title: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail=detail, status_code=status_code, headers=headers)
+        self.type = f"{TYPE_PREFIX}{kind}"
+        self.title = title
+
+
+def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a handler's error statuses, e.g. `responses=problem_responses(400)`.
+
+    Without these Litestar documents 400 with its own error shape, not the one we answer with.
+    """
+    return {
+        status: ResponseSpec(
+            ProblemDetails,
+            description=HTTPStatus(status).phrase,
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status in statuses
+    }
+
+
+def problem_response(
+    request: Request[Any, Any, Any], problem: ProblemDetails, headers: dict[str, str] | None = None
+) -> Response[dict[str, Any]]:
+    """A problem-details response; `instance` is the request path."""
+    problem.instance = request.url.path
+    return Response(
+        problem.model_dump(exclude_none=True),
+        status_code=problem.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _default_detail(request: Request[Any, Any, Any], status: int) -> str:
+    """A sentence a person can act on, for exceptions raised without their own detail."""
+    path, method = request.url.path, request.method
+    return {
+        404: f"Nothing exists at {path}; check the URL against the API docs at /docs.",
+        405: f"{method} is not allowed on {path}; the Allow header lists the methods that are.",
+    }.get(status, HTTPStatus(status).description or HTTPStatus(status).phrase)
+
+
+def _field_errors(exc: ValidationException) -> list[FieldError]:
+    extra = exc.extra if isinstance(exc.extra, list) else [exc.extra] if exc.extra else []
+    return [
+        FieldError(
+            field=item.get("key"), source=item.get("source"), message=str(item.get("message"))
+        )
+        if isinstance(item, dict)
+        else FieldError(field=None, source=None, message=str(item))
+        for item in extra
+    ]
+
+
+def handle_http_exception(
+    request: Request[Any, Any, Any], exc: HTTPException
+) -> Response[dict[str, Any]]:
+    """Litestar's HTTP exceptions (including 404/405 from routing) and our `Problem`s."""
+    status = exc.status_code
+    phrase = HTTPStatus(status).phrase
+    if status >= HTTP_500_INTERNAL_SERVER_ERROR and not isinstance(exc, Problem):
+        # Litestar raises these for its own misconfiguration; the text is for operators only.
+        logger.error("%s %s failed: %r", request.method, request.url.path, exc)
+        return handle_unexpected(request, exc)
+    if isinstance(exc, Problem):
+        problem = ProblemDetails(type=exc.type, title=exc.title, status=status, detail=exc.detail)
+    elif isinstance(exc, ValidationException):
+        errors = _field_errors(exc)
+        fields = ", ".join(e.field for e in errors if e.field)
+        if fields:
+            detail = f"Invalid value for {fields}; see `errors` for what each one must be."
+        elif exc.detail != phrase:
+            detail = exc.detail
+        else:
+            detail = "The request could not be read; check it against the API docs at /docs."
+        problem = ProblemDetails(
+            type=VALIDATION_TYPE,
+            title="Your request is not valid",
+            status=status,
+            detail=detail,
+            errors=errors,
+        )
+    else:
+        detail = exc.detail if exc.detail and exc.detail != phrase else None
+        problem = ProblemDetails(
+            type=GENERIC_TYPE,
+            title=phrase,
+            status=status,
+            detail=detail or _default_detail(request, status),
+        )
+    return problem_response(request, problem, headers=exc.headers)
+
+
+def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    """Anything else: a 500 that tells nothing internal, with the traceback in the log."""
+    logger.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    problem = ProblemDetails(
+        type=GENERIC_TYPE,
+        title=HTTPStatus.INTERNAL_SERVER_ERROR.phrase,
+        status=HTTP_500_INTERNAL_SERVER_ERROR,
+        detail="The server failed to handle this request; the error has been logged. "
+        "Try again later, or report it with the time of the request.",
+    )
+    return problem_response(request, problem)
+
+
+EXCEPTION_HANDLERS: ExceptionHandlersMap = {
+    HTTPException: handle_http_exception,
+    Exception: handle_unexpected,
+}

@@ -1,0 +1,140 @@
+"""API settings, read once at start-up from `MEDIAFLOW_API_*` (and the shared `MEDIAFLOW_S3_*`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+# Deliberately recognisable, so that a deployment still using it is refused in production.
+DEFAULT_SIGNING_KEY = "mediaflow-development-signing-key-do-not-use-in-production"
+# pyjwt warns below this length for HMAC keys (RFC 7518 section 3.2).
+MIN_SIGNING_KEY_BYTES = 32
+GIB = 1024**3
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_ORIGIN = re.compile(r"^https?://[^/\s]+$")
+
+
+class ApiSettings(BaseSettings):
+    """Every setting of the HTTP API.
+
+    API settings map to `MEDIAFLOW_API_<NAME>`; object-storage settings use the same
+    `MEDIAFLOW_S3_*` names as the operator, so one Secret/ConfigMap can feed both.
+    """
+
+    model_config = SettingsConfigDict(
+        env_prefix="MEDIAFLOW_API_", extra="ignore", validate_by_name=True, validate_by_alias=True
+    )
+
+    environment: Literal["development", "production"] = Field(
+        default="development", description="`production` refuses development secrets."
+    )
+
+    # Serving. The chart sets the host to 0.0.0.0; a developer's machine stays private.
+    host: str = Field(default="127.0.0.1", description="Address uvicorn listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port uvicorn listens on.")
+    namespace: str = Field(
+        default="mediaflow", description="Namespace of MediaJobs and user Secrets."
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Origins allowed by CORS: a JSON list or comma-separated; empty disables CORS.",
+    )
+    max_upload_bytes: int = Field(default=2 * GIB, ge=1, description="Largest upload accepted.")
+    health_timeout_seconds: float = Field(
+        default=2.0, gt=0, le=30, description="How long each health check may take."
+    )
+
+    # Tokens (used by the auth endpoints).
+    jwt_signing_key: SecretStr = Field(
+        default=SecretStr(DEFAULT_SIGNING_KEY), description="HMAC key signing the JWTs."
+    )
+    jwt_issuer: str = Field(default="mediaflow", min_length=1, description="JWT `iss`.")
+    jwt_audience: str = Field(default="mediaflow-api", min_length=1, description="JWT `aud`.")
+    jwt_access_ttl_seconds: int = Field(
+        default=15 * 60, ge=60, le=24 * 3600, description="Lifetime of access tokens."
+    )
+    jwt_refresh_ttl_seconds: int = Field(
+        default=7 * 24 * 3600, ge=300, le=90 * 24 * 3600, description="Lifetime of refresh tokens."
+    )
+
+    # Object storage: the same environment variables as the operator's settings.
+    s3_endpoint: str = Field(
+        validation_alias="MEDIAFLOW_S3_ENDPOINT",
+        description="Internal S3 endpoint URL, e.g. http://minio:9000.",
+    )
+    s3_public_endpoint: str | None = Field(
+        default=None,
+        validation_alias="MEDIAFLOW_S3_PUBLIC_ENDPOINT",
+        description="Endpoint URL users reach; default: the internal one.",
+    )
+    s3_access_key: str = Field(validation_alias="MEDIAFLOW_S3_ACCESS_KEY", repr=False)
+    s3_secret_key: str = Field(validation_alias="MEDIAFLOW_S3_SECRET_KEY", repr=False)
+    s3_bucket: str = Field(
+        default="mediaflow", validation_alias="MEDIAFLOW_S3_BUCKET", description="Bucket."
+    )
+    s3_region: str = Field(
+        default="us-east-1",
+        validation_alias="MEDIAFLOW_S3_REGION",
+        description="Region (URLs are signed offline).",
+    )
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable a field is read from."""
+        alias = cls.model_fields[field].validation_alias
+        return alias if isinstance(alias, str) else f"MEDIAFLOW_API_{field.upper()}"
+
+    @field_validator("namespace")
+    @classmethod
+    def _namespace_is_dns_label(cls, value: str) -> str:
+        if not _DNS_LABEL.match(value):
+            raise ValueError(f"{value!r} is not a valid Kubernetes namespace name")
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [origin.strip() for origin in text.split(",") if origin.strip()]
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins_are_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin like https://example.com[:port]")
+        return value
+
+    @field_validator("s3_endpoint", "s3_public_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is not None and not _ORIGIN.match(value):
+            raise ValueError(f"{value!r} is not an endpoint URL like http://minio:9000")
+        return value
+
+    @model_validator(mode="after")
+    def _safe_for_environment(self) -> Self:
+        if self.jwt_refresh_ttl_seconds <= self.jwt_access_ttl_seconds:
+            raise ValueError("jwt_refresh_ttl_seconds must be longer than jwt_access_ttl_seconds")
+        if self.environment == "production":
+            key = self.jwt_signing_key.get_secret_value()
+            if key == DEFAULT_SIGNING_KEY:
+                raise ValueError(
+                    "refusing to start in production with the default JWT signing key: "
+                    "set MEDIAFLOW_API_JWT_SIGNING_KEY (from a Secret)"
+                )
+            if len(key.encode()) < MIN_SIGNING_KEY_BYTES:
+                raise ValueError(
+                    f"MEDIAFLOW_API_JWT_SIGNING_KEY must be at least {MIN_SIGNING_KEY_BYTES} "
+                    "bytes in production"
+                )
+        return self
