@@ -13,9 +13,16 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from minio import Minio
 
+from mediaflow_api.auth.guards import provide_current_user
+from mediaflow_api.auth.ratelimit import TokenBucketLimiter
+from mediaflow_api.auth.service import AuthService
+from mediaflow_api.auth.tokens import TokenCodec
+from mediaflow_api.auth.users import UserStore
 from mediaflow_api.clients import Clients, open_clients
+from mediaflow_api.controllers.auth import AuthController
 from mediaflow_api.controllers.health import HealthController
 from mediaflow_api.health import HealthChecks
 from mediaflow_api.problems import EXCEPTION_HANDLERS
@@ -39,6 +46,11 @@ def provide_minio(state: State) -> Minio:
 
 def provide_health_checks(state: State) -> HealthChecks:
     return state.health_checks
+
+
+def provide_auth_service(state: State) -> AuthService:
+    settings: ApiSettings = state.settings
+    return AuthService(UserStore(state.clients.kube, settings.namespace), state.token_codec)
 
 
 def create_app(
@@ -65,16 +77,28 @@ def create_app(
         finally:
             clients.close()
 
-    api = Router(path=API_PREFIX, route_handlers=[HealthController])
+    api = Router(path=API_PREFIX, route_handlers=[AuthController, HealthController])
+    limiter = TokenBucketLimiter(
+        settings.auth_rate_limit_burst, settings.auth_rate_limit_per_minute
+    )
     return Litestar(
         route_handlers=[api],
         lifespan=[lifespan],
-        state=State({"settings": settings}),
+        state=State(
+            {
+                "settings": settings,
+                "token_codec": TokenCodec.from_settings(settings),
+                "auth_limiter": limiter,
+            }
+        ),
         dependencies={
             "settings": Provide(provide_settings, sync_to_thread=False),
             "kube": Provide(provide_kube, sync_to_thread=False),
             "minio": Provide(provide_minio, sync_to_thread=False),
             "health_checks": Provide(provide_health_checks, sync_to_thread=False),
+            "auth_service": Provide(provide_auth_service, sync_to_thread=False),
+            # Blocking: reads the user's Secret.
+            "current_user": Provide(provide_current_user, sync_to_thread=True),
         },
         exception_handlers=EXCEPTION_HANDLERS,
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
@@ -86,5 +110,15 @@ def create_app(
             description="Convert images and videos; every job is a MediaJob in Kubernetes.",
             path=DOCS_PATH,
             render_plugins=[SwaggerRenderPlugin(path="/")],
+            components=Components(
+                security_schemes={
+                    "BearerToken": SecurityScheme(
+                        type="http",
+                        scheme="bearer",
+                        bearer_format="JWT",
+                        description="An access token from /api/v1/auth/login.",
+                    )
+                }
+            ),
         ),
     )

@@ -61,6 +61,13 @@ class ApiSettings(BaseSettings):
     jwt_refresh_ttl_seconds: int = Field(
         default=7 * 24 * 3600, ge=300, le=90 * 24 * 3600, description="Lifetime of refresh tokens."
     )
+    # Per-client-address limit of login and register attempts (a token bucket per process).
+    auth_rate_limit_burst: int = Field(
+        default=10, ge=1, le=10_000, description="Attempts a client may make at once."
+    )
+    auth_rate_limit_per_minute: float = Field(
+        default=5.0, gt=0, le=10_000, description="Attempts regained per minute."
+    )
 
     # Object storage: the same environment variables as the operator's settings.
     s3_endpoint: str = Field(

@@ -55,3 +55,21 @@ def api() -> Iterator[ApiProcess]:
     """The HTTP API running on a free loopback port with the settings of .local/env."""
     with ApiProcess() as process:
         yield process
+
+
+@pytest.fixture(scope="session")
+def api_namespace(kube: client.ApiClient) -> Iterator[str]:
+    """A scratch namespace for the user Secrets (and later MediaJobs) the API writes."""
+    for scratch in restricted_namespace(kube, "mf-api"):
+        yield scratch.name
+
+
+@pytest.fixture(scope="session")
+def auth_api(api_namespace: str) -> Iterator[ApiProcess]:
+    """The API writing users into `api_namespace`, with a rate limit no test reaches."""
+    env = {
+        "MEDIAFLOW_API_NAMESPACE": api_namespace,
+        "MEDIAFLOW_API_AUTH_RATE_LIMIT_BURST": "10000",
+    }
+    with ApiProcess(env) as process:
+        yield process

@@ -1,0 +1,1 @@
+"""Auth: users stored as Kubernetes Secrets, argon2id passwords, JWTs, a rate limit."""

@@ -1,0 +1,80 @@
+"""User Secrets: naming, encoding, and the refresh-family rotation rules."""
+
+# ruff: noqa: S106 - test passwords and token ids are fixtures, not secrets
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import UTC, datetime
+
+from kubernetes import client as kube
+
+from mediaflow_api.auth.users import (
+    MAX_FAMILIES,
+    Family,
+    Rotation,
+    User,
+    decode_secret,
+    encode_data,
+    prune,
+    rotate,
+    secret_name,
+    user_id,
+)
+
+
+def test_secret_name_is_deterministic_and_case_insensitive() -> None:
+    uid = user_id(" Ada@Example.COM ")
+    assert uid == hashlib.sha256(b"ada@example.com").hexdigest()[:32]
+    assert uid == user_id("ada@example.com")
+    assert user_id("bob@example.com") != uid
+    name = secret_name(uid)
+    assert name == f"user-{uid}"
+    assert len(name) <= 63  # also a valid label value / DNS label
+
+
+def test_encode_decode_round_trip_without_plaintext() -> None:
+    user = User(
+        id=user_id("ada@example.com"),
+        email="ada@example.com",
+        password_hash="$argon2id$v=19$m=65536,t=3,p=4$salt$hash",
+        created_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        families={"f1": Family(current="t1", expires_at=123)},
+    )
+    data = encode_data(user)
+    assert set(data) == {"email", "password-hash", "created-at", "refresh-families"}
+    secret = kube.V1Secret(
+        metadata=kube.V1ObjectMeta(name=secret_name(user.id), resource_version="42"), data=data
+    )
+    decoded = decode_secret(secret)
+    assert decoded.resource_version == "42"
+    decoded.resource_version = None
+    assert decoded == user
+    assert base64.b64decode(data["password-hash"]).decode() == user.password_hash
+
+
+def test_rotate_advances_the_family() -> None:
+    families = {"f1": Family("t1", 100), "f2": Family("u1", 100)}
+    assert rotate(families, "f1", "t1", "t2", 200) is Rotation.ROTATED
+    assert families["f1"] == Family("t2", 200)
+    assert families["f2"] == Family("u1", 100)
+
+
+def test_reusing_a_token_revokes_only_its_family() -> None:
+    families = {"f1": Family("t2", 100), "f2": Family("u1", 100)}
+    assert rotate(families, "f1", "t1", "t3", 200) is Rotation.REUSED
+    assert "f1" not in families
+    assert "f2" in families
+    # The newest token of the revoked family is now unknown too.
+    assert rotate(families, "f1", "t2", "t4", 200) is Rotation.UNKNOWN
+
+
+def test_prune_drops_expired_and_keeps_the_newest() -> None:
+    families = {f"f{i}": Family(f"t{i}", 1000 + i) for i in range(MAX_FAMILIES + 5)}
+    families["old"] = Family("x", 10)
+    kept = prune(families, now=500)
+    assert "old" not in kept
+    assert len(kept) == MAX_FAMILIES
+    assert "f0" not in kept
+    assert f"f{MAX_FAMILIES + 4}" in kept
