@@ -24,9 +24,12 @@ from mediaflow_api.auth.users import UserStore
 from mediaflow_api.clients import Clients, open_clients
 from mediaflow_api.controllers.auth import AuthController
 from mediaflow_api.controllers.health import HealthController
+from mediaflow_api.controllers.jobs import JobsController
 from mediaflow_api.health import HealthChecks
+from mediaflow_api.jobs.service import JobService
 from mediaflow_api.problems import EXCEPTION_HANDLERS
 from mediaflow_api.settings import ApiSettings
+from mediaflow_operator.storage import Storage
 
 API_PREFIX = "/api/v1"
 DOCS_PATH = "/docs"  # Swagger UI here, the schema at /docs/openapi.json
@@ -53,6 +56,11 @@ def provide_auth_service(state: State) -> AuthService:
     return AuthService(UserStore(state.clients.kube, settings.namespace), state.token_codec)
 
 
+def provide_job_service(state: State) -> JobService:
+    settings: ApiSettings = state.settings
+    return JobService(state.clients.kube, settings.namespace, state.storage)
+
+
 def create_app(
     settings: ApiSettings | None = None,
     *,
@@ -77,7 +85,7 @@ def create_app(
         finally:
             clients.close()
 
-    api = Router(path=API_PREFIX, route_handlers=[AuthController, HealthController])
+    api = Router(path=API_PREFIX, route_handlers=[AuthController, HealthController, JobsController])
     limiter = TokenBucketLimiter(
         settings.auth_rate_limit_burst, settings.auth_rate_limit_per_minute
     )
@@ -89,6 +97,8 @@ def create_app(
                 "settings": settings,
                 "token_codec": TokenCodec.from_settings(settings),
                 "auth_limiter": limiter,
+                # Presigns result URLs offline (the region is set): no connection is opened.
+                "storage": Storage(settings),  # type: ignore[arg-type]  # reads the s3_* fields
             }
         ),
         dependencies={
@@ -97,6 +107,7 @@ def create_app(
             "minio": Provide(provide_minio, sync_to_thread=False),
             "health_checks": Provide(provide_health_checks, sync_to_thread=False),
             "auth_service": Provide(provide_auth_service, sync_to_thread=False),
+            "job_service": Provide(provide_job_service, sync_to_thread=False),
             # Blocking: reads the user's Secret.
             "current_user": Provide(provide_current_user, sync_to_thread=True),
         },

@@ -89,6 +89,13 @@ class ApiSettings(BaseSettings):
         validation_alias="MEDIAFLOW_S3_REGION",
         description="Region (URLs are signed offline).",
     )
+    result_url_ttl_seconds: int = Field(
+        default=24 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        validation_alias="MEDIAFLOW_RESULT_URL_TTL_SECONDS",
+        description="Validity of the result URLs in job objects (at most 7 days).",
+    )
 
     @classmethod
     def env_name(cls, field: str) -> str:

@@ -135,3 +135,11 @@ def test_main_refuses_production_with_the_default_key(
         monkeypatch.setenv(name, value)
     assert main([]) == 2
     assert "default JWT signing key" in capsys.readouterr().err
+
+
+def test_result_url_ttl_shares_the_operators_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make_settings().result_url_ttl_seconds == 24 * 3600
+    monkeypatch.setenv("MEDIAFLOW_RESULT_URL_TTL_SECONDS", "600")
+    assert make_settings().result_url_ttl_seconds == 600
+    with pytest.raises(ValidationError):
+        make_settings(result_url_ttl_seconds=8 * 24 * 3600)

@@ -1,0 +1,1 @@
+"""Jobs: MediaJobs created for users, and the job objects the API answers with."""

@@ -1,0 +1,221 @@
+"""The contract between the API and the MediaJobs it creates, as pure functions.
+
+A MediaJob made by the API is named by its job id (a lowercase uuid4) in the API's
+namespace, labelled with its owner and job type, and annotated with the uploaded file's
+name and `mediaflow.io/delete-input: "true"` (deleting it deletes its upload too).
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+from datetime import datetime
+from enum import StrEnum
+from pathlib import PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from mediaflow_operator.resources.constants import API_VERSION, GROUP, KIND
+from mediaflow_operator.resources.options import Operation
+
+LABEL_OWNER = f"{GROUP}/owner"
+LABEL_JOB_TYPE = f"{GROUP}/job-type"
+ANNOTATION_FILENAME = f"{GROUP}/filename"
+ANNOTATION_DELETE_INPUT = f"{GROUP}/delete-input"  # read by the operator's finalizer
+ANNOTATION_CANCEL = f"{GROUP}/cancel"  # read by the operator's cancel handler
+MAX_PAGE_SIZE = 100
+
+_JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
+
+
+class JobStatus(StrEnum):
+    """The statuses of the previous service's job objects."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobType(StrEnum):
+    """A job's type: its MediaJob's operation in snake case (the `mediaflow.io/job-type` label)."""
+
+    IMAGE_CONVERT = "image_convert"
+    IMAGE_RESIZE = "image_resize"
+    VIDEO_CONVERT = "video_convert"
+    VIDEO_ROTATE = "video_rotate"
+    VIDEO_RESIZE = "video_resize"
+    VIDEO_TRIM = "video_trim"
+    VIDEO_THUMBNAIL = "video_thumbnail"
+
+
+JOB_TYPES: dict[Operation, JobType] = {op: JobType[op.name] for op in Operation}
+
+STATUSES: dict[str | None, JobStatus] = {
+    None: JobStatus.PENDING,
+    "Pending": JobStatus.PENDING,
+    "Running": JobStatus.PROCESSING,
+    "Succeeded": JobStatus.COMPLETED,
+    "Failed": JobStatus.FAILED,
+    "Cancelled": JobStatus.CANCELLED,
+}
+ACTIVE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
+
+# File extensions of the result's content types (the result key has none).
+EXTENSIONS = {
+    "image/webp": "webp",
+    "image/avif": "avif",
+    "image/png": "png",
+    "image/jpeg": "jpg",
+    "image/gif": "gif",
+    "image/bmp": "bmp",
+    "image/tiff": "tif",
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "video/x-matroska": "mkv",
+    "video/matroska": "mkv",
+}
+_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
+
+
+class Job(BaseModel):
+    """A conversion job, in the previous service's shape."""
+
+    id: str = Field(description="The job id (a UUID).")
+    status: JobStatus
+    job_type: JobType
+    progress: int = Field(ge=0, le=100, description="Percent done.")
+    result_url: str | None = Field(
+        default=None, description="When completed: a presigned download URL of the result."
+    )
+    error: str | None = Field(default=None, description="When failed: why.")
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobPage(BaseModel):
+    """One page of the user's jobs, newest first."""
+
+    items: list[Job]
+    total: int = Field(description="How many jobs match, on every page.")
+    page: int
+    page_size: int
+
+
+def new_job_id() -> str:
+    return str(uuid.uuid4())
+
+
+def is_job_id(text: str) -> bool:
+    """Whether `text` is a job id (a lowercase uuid4), i.e. may name an API-made MediaJob."""
+    return bool(_JOB_ID.match(text))
+
+
+def job_type_of(operation: Operation | str) -> JobType:
+    return JOB_TYPES[Operation(operation)]
+
+
+def owner_selector(owner: str, job_type: JobType | None = None) -> str:
+    """The label selector of `owner`'s MediaJobs (of one type when given)."""
+    selector = f"{LABEL_OWNER}={owner}"
+    return f"{selector},{LABEL_JOB_TYPE}={job_type.value}" if job_type else selector
+
+
+def mediajob_body(
+    job_id: str, namespace: str, owner: str, filename: str, spec: dict[str, Any]
+) -> dict[str, Any]:
+    """The MediaJob to create for an upload of `filename` by `owner`, with `spec`."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {
+            "name": job_id,
+            "namespace": namespace,
+            "labels": {
+                LABEL_OWNER: owner,
+                LABEL_JOB_TYPE: job_type_of(spec["operation"]).value,
+            },
+            "annotations": {ANNOTATION_FILENAME: filename, ANNOTATION_DELETE_INPUT: "true"},
+        },
+        "spec": spec,
+    }
+
+
+def is_owned_by(mediajob: dict[str, Any], owner: str) -> bool:
+    labels = mediajob.get("metadata", {}).get("labels") or {}
+    return labels.get(LABEL_OWNER) == owner and labels.get(LABEL_JOB_TYPE) in set(JobType)
+
+
+def job_status(mediajob: dict[str, Any]) -> JobStatus:
+    return STATUSES.get((mediajob.get("status") or {}).get("phase"), JobStatus.PENDING)
+
+
+def _time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def created_at(mediajob: dict[str, Any]) -> datetime:
+    return _time(mediajob["metadata"]["creationTimestamp"])
+
+
+def updated_at(mediajob: dict[str, Any]) -> datetime:
+    """The latest condition transition, or the creation when there is none."""
+    times = [
+        _time(c["lastTransitionTime"])
+        for c in (mediajob.get("status") or {}).get("conditions") or []
+        if c.get("lastTransitionTime")
+    ]
+    return max([created_at(mediajob), *times])
+
+
+def download_filename(mediajob: dict[str, Any], content_type: str | None) -> str:
+    """The uploaded file's name with the result's extension, safe for a header."""
+    annotations = mediajob["metadata"].get("annotations") or {}
+    original = PurePosixPath(annotations.get(ANNOTATION_FILENAME) or "").stem
+    stem = _UNSAFE_FILENAME.sub("_", original).strip(" .") or "result"
+    return f"{stem[:100]}.{EXTENSIONS.get(content_type or '', 'bin')}"
+
+
+def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = None) -> Job:
+    """The job object of a MediaJob. `sign(key, filename)` presigns the result's URL; it
+    is called only for a completed job, and without it no URL is given."""
+    status = mediajob.get("status") or {}
+    state = job_status(mediajob)
+    result = status.get("result") or {}
+    result_url = None
+    if state is JobStatus.COMPLETED and sign is not None and result.get("key"):
+        result_url = sign(result["key"], download_filename(mediajob, result.get("contentType")))
+    progress = 100 if state is JobStatus.COMPLETED else int(status.get("progress") or 0)
+    return Job(
+        id=mediajob["metadata"]["name"],
+        status=state,
+        job_type=JobType(mediajob["metadata"]["labels"][LABEL_JOB_TYPE]),
+        progress=max(0, min(100, progress)),
+        result_url=result_url,
+        error=(status.get("message") or "the job failed") if state is JobStatus.FAILED else None,
+        created_at=created_at(mediajob),
+        updated_at=updated_at(mediajob),
+    )
+
+
+def newest_first(mediajobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """By creation, newest first; ties (one-second timestamps) by name, for stable pages."""
+    by_name = sorted(mediajobs, key=lambda mj: mj["metadata"]["name"])
+    return sorted(by_name, key=created_at, reverse=True)
+
+
+def page_of(
+    mediajobs: list[dict[str, Any]],
+    page: int,
+    page_size: int,
+    status: JobStatus | None = None,
+    sign: Callable[[str, str], str] | None = None,
+) -> JobPage:
+    """Page `page` (from 1) of the MediaJobs with `status`, newest first."""
+    matching = [mj for mj in newest_first(mediajobs) if status is None or job_status(mj) == status]
+    start = (page - 1) * page_size
+    items = [to_job(mj, sign) for mj in matching[start : start + page_size]]
+    return JobPage(items=items, total=len(matching), page=page, page_size=page_size)

@@ -1,0 +1,208 @@
+"""The MediaJob contract of the API and the mapping of MediaJobs to job objects (pure)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from mediaflow_api.jobs.model import (
+    ANNOTATION_DELETE_INPUT,
+    ANNOTATION_FILENAME,
+    LABEL_JOB_TYPE,
+    LABEL_OWNER,
+    JobStatus,
+    JobType,
+    download_filename,
+    is_job_id,
+    is_owned_by,
+    job_type_of,
+    mediajob_body,
+    new_job_id,
+    owner_selector,
+    page_of,
+    to_job,
+)
+from mediaflow_operator.resources.options import Operation
+
+OWNER = "a" * 32
+SPEC = {
+    "operation": "ImageConvert",
+    "input": {"object": {"key": "ns/uploads/x"}},
+    "imageConvert": {"format": "webp"},
+}
+
+
+def mediajob(
+    name: str | None = None,
+    *,
+    created: str = "2026-11-28T10:00:00Z",
+    status: dict | None = None,
+    filename: str = "holiday photo.jpg",
+) -> dict:
+    body = mediajob_body(name or new_job_id(), "ns", OWNER, filename, SPEC)
+    body["metadata"]["creationTimestamp"] = created
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def cond(type_: str, status: str, at: str) -> dict:
+    return {"type": type_, "status": status, "lastTransitionTime": at, "reason": "R"}
+
+
+def signer(calls: list) -> object:
+    def sign(key: str, filename: str) -> str:
+        calls.append((key, filename))
+        return f"http://127.0.0.1:9000/b/{key}?sig"
+
+    return sign
+
+
+def test_body_carries_the_contract() -> None:
+    job_id = new_job_id()
+    body = mediajob_body(job_id, "team", OWNER, "clip.mov", {**SPEC, "operation": "VideoTrim"})
+    meta = body["metadata"]
+    assert body["apiVersion"] == "mediaflow.io/v1alpha1"
+    assert body["kind"] == "MediaJob"
+    assert (meta["name"], meta["namespace"]) == (job_id, "team")
+    assert meta["labels"] == {LABEL_OWNER: OWNER, LABEL_JOB_TYPE: "video_trim"}
+    assert meta["annotations"] == {ANNOTATION_FILENAME: "clip.mov", ANNOTATION_DELETE_INPUT: "true"}
+    assert LABEL_OWNER == "mediaflow.io/owner"
+    assert LABEL_JOB_TYPE == "mediaflow.io/job-type"
+
+
+def test_every_operation_has_a_job_type() -> None:
+    assert {job_type_of(op) for op in Operation} == set(JobType)
+    assert job_type_of("ImageResize") is JobType.IMAGE_RESIZE
+    assert job_type_of(Operation.VIDEO_THUMBNAIL).value == "video_thumbnail"
+
+
+def test_job_ids_are_lowercase_uuid4() -> None:
+    job_id = new_job_id()
+    assert is_job_id(job_id)
+    assert uuid.UUID(job_id).version == 4
+    assert not is_job_id(job_id.upper())
+    assert not is_job_id(str(uuid.uuid1()))
+    assert not is_job_id("../../secrets")
+    assert not is_job_id("")
+
+
+def test_selector() -> None:
+    assert owner_selector(OWNER) == f"mediaflow.io/owner={OWNER}"
+    assert owner_selector(OWNER, JobType.VIDEO_CONVERT) == (
+        f"mediaflow.io/owner={OWNER},mediaflow.io/job-type=video_convert"
+    )
+
+
+def test_ownership() -> None:
+    body = mediajob()
+    assert is_owned_by(body, OWNER)
+    assert not is_owned_by(body, "b" * 32)
+    del body["metadata"]["labels"][LABEL_JOB_TYPE]
+    assert not is_owned_by(body, OWNER)
+
+
+@pytest.mark.parametrize(
+    ("phase", "expected"),
+    [
+        (None, JobStatus.PENDING),
+        ("Pending", JobStatus.PENDING),
+        ("Running", JobStatus.PROCESSING),
+        ("Succeeded", JobStatus.COMPLETED),
+        ("Failed", JobStatus.FAILED),
+        ("Cancelled", JobStatus.CANCELLED),
+    ],
+)
+def test_status_mapping(phase: str | None, expected: JobStatus) -> None:
+    status = {"phase": phase} if phase else None
+    assert to_job(mediajob(status=status)).status is expected
+
+
+def test_new_mediajob_is_pending_with_creation_times() -> None:
+    job = to_job(mediajob(created="2026-11-28T10:00:00Z"), signer(calls := []))
+    assert job.status is JobStatus.PENDING
+    assert job.progress == 0
+    assert job.result_url is None
+    assert job.error is None
+    assert job.job_type is JobType.IMAGE_CONVERT
+    assert job.created_at == job.updated_at == datetime(2026, 11, 28, 10, tzinfo=UTC)
+    assert calls == []
+
+
+def test_completed_job_gets_a_fresh_url_with_the_original_name() -> None:
+    status = {
+        "phase": "Succeeded",
+        "progress": 100,
+        "conditions": [
+            cond("Accepted", "True", "2026-11-28T10:00:01Z"),
+            cond("Succeeded", "True", "2026-11-28T10:00:09Z"),
+        ],
+        "result": {"key": "ns/results/u/output", "contentType": "image/webp", "url": "stale"},
+    }
+    calls: list = []
+    job = to_job(mediajob(status=status), signer(calls))
+    assert job.status is JobStatus.COMPLETED
+    assert job.progress == 100
+    assert job.result_url == "http://127.0.0.1:9000/b/ns/results/u/output?sig"
+    assert calls == [("ns/results/u/output", "holiday photo.webp")]
+    assert job.updated_at == datetime(2026, 11, 28, 10, 0, 9, tzinfo=UTC)
+    assert to_job(mediajob(status=status)).result_url is None  # no signer, no URL
+
+
+def test_running_job_reports_progress() -> None:
+    status = {
+        "phase": "Running",
+        "progress": 42,
+        "conditions": [cond("Succeeded", "Unknown", "2026-11-28T10:00:03Z")],
+    }
+    job = to_job(mediajob(status=status))
+    assert (job.status, job.progress) == (JobStatus.PROCESSING, 42)
+    assert job.updated_at == datetime(2026, 11, 28, 10, 0, 3, tzinfo=UTC)
+
+
+def test_failed_job_says_why() -> None:
+    status = {"phase": "Failed", "message": "the input is not a valid image"}
+    job = to_job(mediajob(status=status), signer(calls := []))
+    assert job.error == "the input is not a valid image"
+    assert job.result_url is None
+    assert calls == []
+    assert to_job(mediajob(status={"phase": "Failed"})).error
+
+
+@pytest.mark.parametrize(
+    ("filename", "content_type", "expected"),
+    [
+        ("photo.jpg", "image/png", "photo.png"),
+        ('evil"name\r\n.jpg', "image/jpeg", "evil_name_.jpg"),
+        ("päivä.mov", "video/mp4", "p_iv_.mp4"),
+        ("", "video/webm", "result.webm"),
+        ("a.b", "application/x-unknown", "a.bin"),
+        ("../../x.png", None, "x.bin"),
+    ],
+)
+def test_download_filename_is_safe(filename: str, content_type: str | None, expected: str) -> None:
+    assert download_filename(mediajob(filename=filename), content_type) == expected
+
+
+def test_pages_newest_first_with_status_filter() -> None:
+    jobs = [
+        mediajob(created=f"2026-11-28T10:00:{i:02d}Z", status={"phase": phase})
+        for i, phase in enumerate(["Succeeded", "Running", "Succeeded", "Failed", "Succeeded"])
+    ]
+    first = page_of(jobs, page=1, page_size=2)
+    assert first.total == 5
+    assert (first.page, first.page_size) == (1, 2)
+    assert [j.id for j in first.items] == [jobs[4]["metadata"]["name"], jobs[3]["metadata"]["name"]]
+    assert [j.id for j in page_of(jobs, 3, 2).items] == [jobs[0]["metadata"]["name"]]
+    assert page_of(jobs, 4, 2).items == []
+    done = page_of(jobs, 1, 20, JobStatus.COMPLETED)
+    assert done.total == 3
+    assert [j.id for j in done.items] == [jobs[i]["metadata"]["name"] for i in (4, 2, 0)]
+
+
+def test_same_second_jobs_have_a_stable_order() -> None:
+    jobs = [mediajob(created="2026-11-28T10:00:00Z") for _ in range(5)]
+    ids = [j.id for j in page_of(jobs, 1, 5).items]
+    assert ids == [j.id for j in page_of(list(reversed(jobs)), 1, 5).items]
