@@ -25,10 +25,13 @@ from mediaflow_api.clients import Clients, open_clients
 from mediaflow_api.controllers.auth import AuthController
 from mediaflow_api.controllers.health import HealthController
 from mediaflow_api.controllers.jobs import JobsController
+from mediaflow_api.controllers.uploads import UPLOAD_HANDLERS
 from mediaflow_api.health import HealthChecks
 from mediaflow_api.jobs.service import JobService
 from mediaflow_api.problems import EXCEPTION_HANDLERS
 from mediaflow_api.settings import ApiSettings
+from mediaflow_api.uploads.forms import RateGroup
+from mediaflow_api.uploads.service import UploadService
 from mediaflow_operator.storage import Storage
 
 API_PREFIX = "/api/v1"
@@ -61,6 +64,22 @@ def provide_job_service(state: State) -> JobService:
     return JobService(state.clients.kube, settings.namespace, state.storage)
 
 
+def provide_upload_service(state: State) -> UploadService:
+    return UploadService(state.settings, state.clients.minio, state.clients.kube)
+
+
+def upload_limiters(settings: ApiSettings) -> dict[RateGroup, TokenBucketLimiter]:
+    """Per-user limits of the upload groups: a minute's worth at once, then the rate."""
+    per_minute = {
+        RateGroup.IMAGE: settings.rate_limit_image_per_minute,
+        RateGroup.VIDEO: settings.rate_limit_video_per_minute,
+        RateGroup.BATCH: settings.rate_limit_batch_per_minute,
+    }
+    return {
+        group: TokenBucketLimiter(max(1, int(rate)), rate) for group, rate in per_minute.items()
+    }
+
+
 def create_app(
     settings: ApiSettings | None = None,
     *,
@@ -85,7 +104,10 @@ def create_app(
         finally:
             clients.close()
 
-    api = Router(path=API_PREFIX, route_handlers=[AuthController, HealthController, JobsController])
+    api = Router(
+        path=API_PREFIX,
+        route_handlers=[AuthController, HealthController, JobsController, *UPLOAD_HANDLERS],
+    )
     limiter = TokenBucketLimiter(
         settings.auth_rate_limit_burst, settings.auth_rate_limit_per_minute
     )
@@ -97,6 +119,7 @@ def create_app(
                 "settings": settings,
                 "token_codec": TokenCodec.from_settings(settings),
                 "auth_limiter": limiter,
+                "upload_limiters": upload_limiters(settings),
                 # Presigns result URLs offline (the region is set): no connection is opened.
                 "storage": Storage(settings),  # type: ignore[arg-type]  # reads the s3_* fields
             }
@@ -108,6 +131,7 @@ def create_app(
             "health_checks": Provide(provide_health_checks, sync_to_thread=False),
             "auth_service": Provide(provide_auth_service, sync_to_thread=False),
             "job_service": Provide(provide_job_service, sync_to_thread=False),
+            "upload_service": Provide(provide_upload_service, sync_to_thread=False),
             # Blocking: reads the user's Secret.
             "current_user": Provide(provide_current_user, sync_to_thread=True),
         },

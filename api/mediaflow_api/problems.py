@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
 
@@ -53,16 +53,18 @@ class Problem(HTTPException):
         title: str,
         detail: str,
         headers: dict[str, str] | None = None,
+        errors: list[FieldError] | None = None,
     ) -> None:
         super().__init__(detail=detail, status_code=status_code, headers=headers)
         self.type = f"{TYPE_PREFIX}{kind}"
         self.title = title
+        self.errors = errors
 
 
 def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for a handler's error statuses, e.g. `responses=problem_responses(400)`.
+    """OpenAPI entries for a handler's error statuses, e.g. `responses=problem_responses(422)`.
 
-    Without these Litestar documents 400 with its own error shape, not the one we answer with.
+    Without these Litestar documents its own 400 shape, not the one we answer with.
     """
     return {
         status: ResponseSpec(
@@ -114,13 +116,19 @@ def handle_http_exception(
 ) -> Response[dict[str, Any]]:
     """Litestar's HTTP exceptions (including 404/405 from routing) and our `Problem`s."""
     status = exc.status_code
+    if isinstance(exc, ValidationException):
+        # 422 for fields that were read but are invalid, as the previous (FastAPI) service
+        # answered; a body that cannot be parsed at all stays a 400.
+        status = HTTP_422_UNPROCESSABLE_ENTITY
     phrase = HTTPStatus(status).phrase
     if status >= HTTP_500_INTERNAL_SERVER_ERROR and not isinstance(exc, Problem):
         # Litestar raises these for its own misconfiguration; the text is for operators only.
         logger.error("%s %s failed: %r", request.method, request.url.path, exc)
         return handle_unexpected(request, exc)
     if isinstance(exc, Problem):
-        problem = ProblemDetails(type=exc.type, title=exc.title, status=status, detail=exc.detail)
+        problem = ProblemDetails(
+            type=exc.type, title=exc.title, status=status, detail=exc.detail, errors=exc.errors
+        )
     elif isinstance(exc, ValidationException):
         errors = _field_errors(exc)
         fields = ", ".join(e.field for e in errors if e.field)

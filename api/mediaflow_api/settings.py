@@ -14,6 +14,7 @@ DEFAULT_SIGNING_KEY = "mediaflow-development-signing-key-do-not-use-in-productio
 # pyjwt warns below this length for HMAC keys (RFC 7518 section 3.2).
 MIN_SIGNING_KEY_BYTES = 32
 GIB = 1024**3
+MIB = 1024**2
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
@@ -45,6 +46,24 @@ class ApiSettings(BaseSettings):
         description="Origins allowed by CORS: a JSON list or comma-separated; empty disables CORS.",
     )
     max_upload_bytes: int = Field(default=2 * GIB, ge=1, description="Largest upload accepted.")
+    upload_part_size_bytes: int = Field(
+        default=8 * MIB,
+        ge=5 * MIB,
+        le=512 * MIB,
+        description="Part size of the multipart uploads to object storage; each upload in "
+        "progress holds about one part (plus 4 MiB) in memory.",
+    )
+    # Per-user limits of the upload endpoints (a token bucket per process and group), as
+    # the previous service grouped them: single images, videos, batches.
+    rate_limit_image_per_minute: float = Field(
+        default=30, gt=0, le=100_000, description="Image uploads per user and minute."
+    )
+    rate_limit_video_per_minute: float = Field(
+        default=10, gt=0, le=100_000, description="Video uploads per user and minute."
+    )
+    rate_limit_batch_per_minute: float = Field(
+        default=10, gt=0, le=100_000, description="Batch uploads per user and minute."
+    )
     health_timeout_seconds: float = Field(
         default=2.0, gt=0, le=30, description="How long each health check may take."
     )

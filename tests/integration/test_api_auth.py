@@ -109,7 +109,7 @@ def test_registering_an_email_twice_is_409_whatever_its_case(
 def test_register_validates_email_and_password(
     auth_api: ApiProcess, payload: dict[str, str], field: str
 ) -> None:
-    body = problem(post(auth_api, "register", json=payload), 400)
+    body = problem(post(auth_api, "register", json=payload), 422)
     assert [e["field"] for e in body["errors"]] == [field]
 
 

@@ -19,7 +19,7 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from mediaflow_api.jobs.model import mediajob_body, new_job_id
+from mediaflow_api.jobs.model import OPERATIONS, mediajob_body, new_job_id
 from tests.environment import MinioSettings, wait_until
 from tests.integration.api_process import ApiProcess
 from tests.integration.operator_process import OperatorProcess
@@ -87,7 +87,10 @@ def create_job(
         filename = source.name
     else:
         job_input, filename = {"url": url}, "slow.mp4"
-    body = mediajob_body(job_id, namespace, owner, filename, {"input": job_input, **operation})
+    spec = {"input": job_input, **operation}
+    # The first job type of the operation (image_convert_webp for ImageConvert).
+    job_type = next(t for t, op in OPERATIONS.items() if op.value == operation["operation"])
+    body = mediajob_body(job_id, namespace, owner, filename, job_type, spec)
     return custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
 
@@ -186,7 +189,7 @@ def test_list_pages_newest_first_with_filters(alice: User, finished: list[str]) 
     resizes = alice.get("", job_type="image_resize").json()["data"]
     assert [j["id"] for j in resizes["items"]] == [finished[2]]
     assert resizes["items"][0]["job_type"] == "image_resize"
-    converts = alice.get("", job_type="image_convert", status="completed").json()["data"]
+    converts = alice.get("", job_type="image_convert_webp", status="completed").json()["data"]
     assert [j["id"] for j in converts["items"]] == [finished[1], finished[0]]
     assert alice.get("", status="failed").json()["data"]["total"] == 0
 
@@ -203,7 +206,7 @@ def test_list_pages_newest_first_with_filters(alice: User, finished: list[str]) 
     ],
 )
 def test_list_refuses_bad_parameters(alice: User, params: dict[str, Any]) -> None:
-    body = problem(alice.get("", **params), 400)
+    body = problem(alice.get("", **params), 422)
     assert [e["field"] for e in body["errors"]] == list(params)
 
 
@@ -214,7 +217,7 @@ def test_completed_job_has_a_url_that_downloads_the_result(
     assert response.status_code == 200, response.text
     job = response.json()["data"]
     assert job["id"] == finished[0]
-    assert (job["status"], job["job_type"], job["progress"]) == ("completed", "image_convert", 100)
+    assert (job["status"], job["job_type"], job["progress"]) == ("completed", "image_convert_webp", 100)
     assert job["error"] is None
     assert job["created_at"] <= job["updated_at"]
     assert job["result_url"].startswith(minio_settings.endpoint)

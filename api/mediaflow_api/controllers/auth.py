@@ -33,7 +33,7 @@ class AuthController(Controller):
         description="Creates the account and logs it in. Rate-limited per client address.",
         status_code=HTTP_201_CREATED,
         guards=[auth_rate_limit],
-        responses=problem_responses(400, 409, 429),
+        responses=problem_responses(422, 409, 429),
         sync_to_thread=True,
     )
     def register(
@@ -50,7 +50,7 @@ class AuthController(Controller):
         "token body, not the envelope. Rate-limited per client address.",
         status_code=HTTP_200_OK,
         guards=[auth_rate_limit],
-        responses=problem_responses(400, 401, 429),
+        responses=problem_responses(422, 401, 429),
         sync_to_thread=True,
     )
     def login(
@@ -65,7 +65,7 @@ class AuthController(Controller):
         description="The refresh token given stops working. Presenting one that was already "
         "used revokes every token of its login.",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 401),
+        responses=problem_responses(422, 401),
         sync_to_thread=True,
     )
     def refresh(

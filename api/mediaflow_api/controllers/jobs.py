@@ -26,7 +26,7 @@ class JobsController(Controller):
         operation_id="listJobs",
         summary="Your jobs, newest first",
         description="One page of your jobs with the total, optionally of one status or type.",
-        responses=problem_responses(400, 401),
+        responses=problem_responses(422, 401),
         sync_to_thread=True,
     )
     def list_jobs(

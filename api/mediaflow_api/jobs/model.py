@@ -41,9 +41,15 @@ class JobStatus(StrEnum):
 
 
 class JobType(StrEnum):
-    """A job's type: its MediaJob's operation in snake case (the `mediaflow.io/job-type` label)."""
+    """A job's type, as the previous service named them (the `mediaflow.io/job-type` label).
 
-    IMAGE_CONVERT = "image_convert"
+    Image conversions keep the previous service's three types (by endpoint), all of them
+    `ImageConvert` MediaJobs; the other types are the operation in snake case.
+    """
+
+    IMAGE_CONVERT_WEBP = "image_convert_webp"
+    IMAGE_CONVERT_AVIF = "image_convert_avif"
+    IMAGE_CONVERT_FORMAT = "image_convert_format"
     IMAGE_RESIZE = "image_resize"
     VIDEO_CONVERT = "video_convert"
     VIDEO_ROTATE = "video_rotate"
@@ -52,7 +58,13 @@ class JobType(StrEnum):
     VIDEO_THUMBNAIL = "video_thumbnail"
 
 
-JOB_TYPES: dict[Operation, JobType] = {op: JobType[op.name] for op in Operation}
+# The operation of each job type's MediaJobs.
+OPERATIONS: dict[JobType, Operation] = {
+    JobType.IMAGE_CONVERT_WEBP: Operation.IMAGE_CONVERT,
+    JobType.IMAGE_CONVERT_AVIF: Operation.IMAGE_CONVERT,
+    JobType.IMAGE_CONVERT_FORMAT: Operation.IMAGE_CONVERT,
+    **{JobType[op.name]: op for op in Operation if op is not Operation.IMAGE_CONVERT},
+}
 
 STATUSES: dict[str | None, JobStatus] = {
     None: JobStatus.PENDING,
@@ -114,10 +126,6 @@ def is_job_id(text: str) -> bool:
     return bool(_JOB_ID.match(text))
 
 
-def job_type_of(operation: Operation | str) -> JobType:
-    return JOB_TYPES[Operation(operation)]
-
-
 def owner_selector(owner: str, job_type: JobType | None = None) -> str:
     """The label selector of `owner`'s MediaJobs (of one type when given)."""
     selector = f"{LABEL_OWNER}={owner}"
@@ -125,9 +133,16 @@ def owner_selector(owner: str, job_type: JobType | None = None) -> str:
 
 
 def mediajob_body(
-    job_id: str, namespace: str, owner: str, filename: str, spec: dict[str, Any]
+    job_id: str,
+    namespace: str,
+    owner: str,
+    filename: str,
+    job_type: JobType,
+    spec: dict[str, Any],
 ) -> dict[str, Any]:
     """The MediaJob to create for an upload of `filename` by `owner`, with `spec`."""
+    if spec.get("operation") != OPERATIONS[job_type].value:
+        raise ValueError(f"a {job_type.value} job is an {OPERATIONS[job_type].value} MediaJob")
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -136,7 +151,7 @@ def mediajob_body(
             "namespace": namespace,
             "labels": {
                 LABEL_OWNER: owner,
-                LABEL_JOB_TYPE: job_type_of(spec["operation"]).value,
+                LABEL_JOB_TYPE: job_type.value,
             },
             "annotations": {ANNOTATION_FILENAME: filename, ANNOTATION_DELETE_INPUT: "true"},
         },

@@ -101,7 +101,7 @@ class Thing(BaseModel):
     size: int = Field(ge=1)
 
 
-@post("/test/things", sync_to_thread=False, responses=problem_responses(400))
+@post("/test/things", sync_to_thread=False, responses=problem_responses(422))
 def create_thing(data: JSONBody[Thing], count: FromQuery[int]) -> Thing:
     return data
 
@@ -145,14 +145,14 @@ def test_validation_errors_name_the_fields(app: Litestar) -> None:
     app.register(create_thing)
     with TestClient(app) as client:
         response = client.post("/test/things?count=many", json={"name": "a", "size": 1})
-        body = assert_problem(response, 400)
+        body = assert_problem(response, 422)
         assert body["type"] == VALIDATION_TYPE
         assert [(e["field"], e["source"]) for e in body["errors"]] == [("count", "query")]
         assert body["errors"][0]["message"]
         assert "count" in body["detail"]
 
         response = client.post("/test/things?count=1", json={"name": "", "size": 0})
-        body = assert_problem(response, 400)
+        body = assert_problem(response, 422)
         assert {error["field"] for error in body["errors"]} == {"name", "size"}
 
         response = client.post(

@@ -13,11 +13,11 @@ from mediaflow_api.jobs.model import (
     LABEL_JOB_TYPE,
     LABEL_OWNER,
     JobStatus,
+    OPERATIONS,
     JobType,
     download_filename,
     is_job_id,
     is_owned_by,
-    job_type_of,
     mediajob_body,
     new_job_id,
     owner_selector,
@@ -41,7 +41,9 @@ def mediajob(
     status: dict | None = None,
     filename: str = "holiday photo.jpg",
 ) -> dict:
-    body = mediajob_body(name or new_job_id(), "ns", OWNER, filename, SPEC)
+    body = mediajob_body(
+        name or new_job_id(), "ns", OWNER, filename, JobType.IMAGE_CONVERT_WEBP, SPEC
+    )
     body["metadata"]["creationTimestamp"] = created
     if status is not None:
         body["status"] = status
@@ -62,7 +64,8 @@ def signer(calls: list) -> object:
 
 def test_body_carries_the_contract() -> None:
     job_id = new_job_id()
-    body = mediajob_body(job_id, "team", OWNER, "clip.mov", {**SPEC, "operation": "VideoTrim"})
+    spec = {**SPEC, "operation": "VideoTrim"}
+    body = mediajob_body(job_id, "team", OWNER, "clip.mov", JobType.VIDEO_TRIM, spec)
     meta = body["metadata"]
     assert body["apiVersion"] == "mediaflow.io/v1alpha1"
     assert body["kind"] == "MediaJob"
@@ -73,10 +76,20 @@ def test_body_carries_the_contract() -> None:
     assert LABEL_JOB_TYPE == "mediaflow.io/job-type"
 
 
-def test_every_operation_has_a_job_type() -> None:
-    assert {job_type_of(op) for op in Operation} == set(JobType)
-    assert job_type_of("ImageResize") is JobType.IMAGE_RESIZE
-    assert job_type_of(Operation.VIDEO_THUMBNAIL).value == "video_thumbnail"
+def test_job_types_are_the_previous_services() -> None:
+    assert set(OPERATIONS) == set(JobType)
+    assert set(OPERATIONS.values()) == set(Operation)
+    assert [t.value for t in JobType if OPERATIONS[t] is Operation.IMAGE_CONVERT] == [
+        "image_convert_webp",
+        "image_convert_avif",
+        "image_convert_format",
+    ]
+    assert JobType.VIDEO_THUMBNAIL.value == "video_thumbnail"
+
+
+def test_body_refuses_a_job_type_of_another_operation() -> None:
+    with pytest.raises(ValueError, match="image_resize job is an ImageResize MediaJob"):
+        mediajob_body(new_job_id(), "ns", OWNER, "a.jpg", JobType.IMAGE_RESIZE, SPEC)
 
 
 def test_job_ids_are_lowercase_uuid4() -> None:
@@ -126,7 +139,7 @@ def test_new_mediajob_is_pending_with_creation_times() -> None:
     assert job.progress == 0
     assert job.result_url is None
     assert job.error is None
-    assert job.job_type is JobType.IMAGE_CONVERT
+    assert job.job_type is JobType.IMAGE_CONVERT_WEBP
     assert job.created_at == job.updated_at == datetime(2026, 11, 28, 10, tzinfo=UTC)
     assert calls == []
 

@@ -1,0 +1,1 @@
+"""Upload endpoints: streaming multipart bodies into object storage and MediaJobs."""

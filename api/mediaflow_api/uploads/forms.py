@@ -1,0 +1,334 @@
+"""The form of each upload endpoint, as the previous service defined it, and the MediaJob
+spec it becomes (pure: no I/O).
+
+Field names and defaults are the previous service's, so its clients keep working: for
+example `/video/convert` still accepts `codec=libx264`, and `/image/convert/webp` defaults
+to quality 80. Unknown fields are ignored, as they were. Parameter bounds are checked twice:
+here (so a bad request is refused before anything is stored) and by the MediaJob options
+models (the single source of truth for what the operator accepts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from mediaflow_api.jobs.model import JobType
+from mediaflow_operator.resources.mediajob import OPTIONS_FIELD
+from mediaflow_operator.resources.options import (
+    TIMESTAMP_PATTERN,
+    Container,
+    FitMode,
+    ImageFormat,
+    Operation,
+    OptionsError,
+    Preset,
+    VideoCodec,
+    parse_options,
+)
+
+MAX_BATCH_FILES = 20
+# The previous service took ffmpeg's encoder names; ours are codec names. Both are accepted.
+CODEC_ALIASES: dict[str, VideoCodec] = {
+    "h264": VideoCodec.H264,
+    "libx264": VideoCodec.H264,
+    "avc": VideoCodec.H264,
+    "h265": VideoCodec.H265,
+    "hevc": VideoCodec.H265,
+    "libx265": VideoCodec.H265,
+    "vp9": VideoCodec.VP9,
+    "libvpx-vp9": VideoCodec.VP9,
+    "av1": VideoCodec.AV1,
+    "libaom-av1": VideoCodec.AV1,
+    "libsvtav1": VideoCodec.AV1,
+    "libdav1d": VideoCodec.AV1,
+}
+FORMAT_ALIASES: dict[str, ImageFormat] = {
+    "png": ImageFormat.PNG,
+    "jpg": ImageFormat.JPEG,
+    "jpeg": ImageFormat.JPEG,
+    "gif": ImageFormat.GIF,
+    "bmp": ImageFormat.BMP,
+    "tif": ImageFormat.TIFF,
+    "tiff": ImageFormat.TIFF,
+    "webp": ImageFormat.WEBP,
+    "avif": ImageFormat.AVIF,
+}
+
+
+class MediaKind(StrEnum):
+    """Which allowlist an upload is sniffed against."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+
+
+class InvalidFieldsError(ValueError):
+    """Form fields that are invalid: [(field, message)], for a 422 with `errors`."""
+
+    def __init__(self, errors: list[tuple[str | None, str]]) -> None:
+        super().__init__("; ".join(f"{f}: {m}" if f else m for f, m in errors))
+        self.errors = errors
+
+
+class _Form(BaseModel):
+    # Form values arrive as text: lax mode turns "80" into 80 and "false"/"0"/"off" into False.
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    def options(self) -> dict[str, Any]:
+        """The MediaJob options (camelCase, without unset values) of this form."""
+        raise NotImplementedError
+
+
+def _quality(default: int) -> Any:
+    return Field(
+        default=default, ge=1, le=100, description="1 (smallest) to 100 (best), for every format."
+    )
+
+
+class WebpForm(_Form):
+    quality: int = _quality(80)
+    lossless: bool = Field(default=False, description="Encode losslessly (quality is ignored).")
+
+    def options(self) -> dict[str, Any]:
+        return {"format": "webp", "quality": self.quality, "lossless": self.lossless}
+
+
+class AvifForm(_Form):
+    quality: int = _quality(60)
+
+    def options(self) -> dict[str, Any]:
+        return {"format": "avif", "quality": self.quality}
+
+
+class FormatForm(_Form):
+    output_format: str = Field(
+        description="png, jpg/jpeg, gif, bmp, tiff/tif, webp or avif.",
+        json_schema_extra={"enum": sorted(FORMAT_ALIASES)},
+    )
+    quality: int = _quality(85)
+
+    @field_validator("output_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        name = value.strip().lower().lstrip(".")
+        if name not in FORMAT_ALIASES:
+            raise ValueError(f"must be one of {', '.join(sorted(FORMAT_ALIASES))}")
+        return FORMAT_ALIASES[name].value
+
+    def options(self) -> dict[str, Any]:
+        return {"format": self.output_format, "quality": self.quality}
+
+
+class ImageResizeForm(_Form):
+    width: int | None = Field(default=None, ge=1, le=16384, description="Width in pixels.")
+    height: int | None = Field(default=None, ge=1, le=16384, description="Height in pixels.")
+    fit: FitMode = Field(
+        default=FitMode.COVER,
+        description="cover (fill the box, crop the overflow), contain (fit and pad), fill "
+        "(stretch), inside (fit; one side may be omitted).",
+    )
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"fit": self.fit.value}
+        if self.width is not None:
+            options["width"] = self.width
+        if self.height is not None:
+            options["height"] = self.height
+        return options
+
+
+class VideoConvertForm(_Form):
+    output_format: Container = Field(default=Container.MP4, description="mp4, webm or mkv.")
+    codec: str | None = Field(
+        default=None,
+        description="h264 (or libx264), h265 (libx265), vp9 (libvpx-vp9) or av1 (libaom-av1, "
+        "libsvtav1). Default: h264 for mp4 and mkv, vp9 for webm.",
+        json_schema_extra={"enum": sorted(CODEC_ALIASES)},
+    )
+    crf: int | None = Field(
+        default=None,
+        ge=0,
+        le=63,
+        description="Lower is better: 0-51 for h264/h265, 0-63 for vp9/av1. Default: 23 for "
+        "h264, 28 h265, 32 vp9, 35 av1.",
+    )
+    preset: Preset = Field(default=Preset.MEDIUM, description="ultrafast ... veryslow.")
+
+    @field_validator("codec")
+    @classmethod
+    def _known_codec(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        name = value.strip().lower()
+        if name not in CODEC_ALIASES:
+            raise ValueError(f"must be one of {', '.join(sorted(CODEC_ALIASES))}")
+        return CODEC_ALIASES[name].value
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {
+            "container": self.output_format.value,
+            "preset": self.preset.value,
+        }
+        if self.codec is not None:
+            options["codec"] = self.codec
+        if self.crf is not None:
+            options["crf"] = self.crf
+        return options
+
+
+class VideoRotateForm(_Form):
+    degrees: Literal[90, 180, 270] = Field(default=90, description="Clockwise: 90, 180 or 270.")
+    no_transcode: bool = Field(
+        default=False, description="Only set the rotation flag (MP4/MOV input; no re-encoding)."
+    )
+
+    def options(self) -> dict[str, Any]:
+        return {"degrees": self.degrees, "metadataOnly": self.no_transcode}
+
+
+class VideoResizeForm(_Form):
+    width: int | None = Field(default=None, ge=2, le=8192, description="Width in pixels.")
+    height: int | None = Field(default=None, ge=2, le=8192, description="Height in pixels.")
+    keep_aspect: bool = Field(default=True, description="Fit within width x height.")
+
+    def options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"keepAspect": self.keep_aspect}
+        if self.width is not None:
+            options["width"] = self.width
+        if self.height is not None:
+            options["height"] = self.height
+        return options
+
+
+class VideoTrimForm(_Form):
+    start_time: str = Field(pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm].")
+    end_time: str = Field(pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm], after start.")
+
+    def options(self) -> dict[str, Any]:
+        return {"start": self.start_time, "end": self.end_time}
+
+
+class VideoThumbnailForm(_Form):
+    timestamp: str = Field(
+        default="00:00:01", pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm]."
+    )
+
+    def options(self) -> dict[str, Any]:
+        return {"timestamp": self.timestamp}
+
+
+class RateGroup(StrEnum):
+    """Endpoints sharing a per-user rate limit (the previous service's groups)."""
+
+    IMAGE = "image"
+    VIDEO = "video"
+    BATCH = "batch"
+
+
+@dataclass(frozen=True)
+class UploadEndpoint:
+    """What one upload endpoint accepts and which MediaJob it makes of it."""
+
+    path: str
+    form: type[_Form]
+    operation: Operation
+    job_type: JobType
+    kind: MediaKind
+    rate_group: RateGroup
+    batch: bool = False
+
+    @property
+    def file_field(self) -> str:
+        return "files" if self.batch else "file"
+
+    @property
+    def max_files(self) -> int:
+        return MAX_BATCH_FILES if self.batch else 1
+
+
+def _endpoint(
+    path: str,
+    form: type[_Form],
+    operation: Operation,
+    job_type: JobType,
+    batch: bool = False,
+) -> UploadEndpoint:
+    kind = MediaKind.VIDEO if operation.is_video else MediaKind.IMAGE
+    group = RateGroup.BATCH if batch else RateGroup(kind.value)
+    return UploadEndpoint(path, form, operation, job_type, kind, group, batch)
+
+
+IC, IR = Operation.IMAGE_CONVERT, Operation.IMAGE_RESIZE
+ENDPOINTS: dict[str, UploadEndpoint] = {
+    e.path: e
+    for e in (
+        _endpoint("/image/convert/webp", WebpForm, IC, JobType.IMAGE_CONVERT_WEBP),
+        _endpoint("/image/convert/avif", AvifForm, IC, JobType.IMAGE_CONVERT_AVIF),
+        _endpoint("/image/convert/format", FormatForm, IC, JobType.IMAGE_CONVERT_FORMAT),
+        _endpoint("/image/resize", ImageResizeForm, IR, JobType.IMAGE_RESIZE),
+        _endpoint("/image/batch/convert/webp", WebpForm, IC, JobType.IMAGE_CONVERT_WEBP, True),
+        _endpoint("/image/batch/convert/avif", AvifForm, IC, JobType.IMAGE_CONVERT_AVIF, True),
+        _endpoint(
+            "/image/batch/convert/format", FormatForm, IC, JobType.IMAGE_CONVERT_FORMAT, True
+        ),
+        _endpoint(
+            "/video/convert", VideoConvertForm, Operation.VIDEO_CONVERT, JobType.VIDEO_CONVERT
+        ),
+        _endpoint("/video/rotate", VideoRotateForm, Operation.VIDEO_ROTATE, JobType.VIDEO_ROTATE),
+        _endpoint("/video/resize", VideoResizeForm, Operation.VIDEO_RESIZE, JobType.VIDEO_RESIZE),
+        _endpoint("/video/trim", VideoTrimForm, Operation.VIDEO_TRIM, JobType.VIDEO_TRIM),
+        _endpoint(
+            "/video/thumbnail",
+            VideoThumbnailForm,
+            Operation.VIDEO_THUMBNAIL,
+            JobType.VIDEO_THUMBNAIL,
+        ),
+    )
+}
+
+
+def _problems(error: ValidationError, *, ignore_missing: bool) -> list[tuple[str | None, str]]:
+    problems: list[tuple[str | None, str]] = []
+    for item in error.errors(include_url=False):
+        if ignore_missing and item["type"] == "missing":
+            continue
+        field = ".".join(str(p) for p in item["loc"]) or None
+        problems.append((field, item["msg"].removeprefix("Value error, ")))
+    return problems
+
+
+def check_fields_so_far(endpoint: UploadEndpoint, fields: Mapping[str, str]) -> None:
+    """Raise InvalidFieldsError if a field given so far is invalid (fields still to come may
+    be missing). Called when a file starts, so that a bad parameter sent before the file
+    is refused before any byte is stored."""
+    try:
+        endpoint.form.model_validate(dict(fields))
+    except ValidationError as error:
+        if problems := _problems(error, ignore_missing=True):
+            raise InvalidFieldsError(problems) from None
+
+
+def mediajob_spec(endpoint: UploadEndpoint, fields: Mapping[str, str], key: str) -> dict[str, Any]:
+    """The MediaJob spec for a file stored at `key` with these form fields; InvalidFieldsError
+    when the form is invalid, including combinations only the options model knows (e.g.
+    codec vp9 in mp4)."""
+    try:
+        form = endpoint.form.model_validate(dict(fields))
+    except ValidationError as error:
+        raise InvalidFieldsError(_problems(error, ignore_missing=False)) from None
+    options = form.options()
+    try:
+        parse_options(endpoint.operation.value, options)
+    except OptionsError as error:
+        detail = str(error).split(": ", 1)[-1] if ": " in str(error) else str(error)
+        raise InvalidFieldsError([(None, detail)]) from None
+    return {
+        "operation": endpoint.operation.value,
+        "input": {"object": {"key": key}},
+        OPTIONS_FIELD[endpoint.operation]: options,
+    }
