@@ -66,10 +66,13 @@ def api_namespace(kube: client.ApiClient) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def auth_api(api_namespace: str) -> Iterator[ApiProcess]:
-    """The API writing users into `api_namespace`, with a rate limit no test reaches."""
+    """The API writing into `api_namespace`, with rate limits no test reaches."""
     env = {
         "MEDIAFLOW_API_NAMESPACE": api_namespace,
         "MEDIAFLOW_API_AUTH_RATE_LIMIT_BURST": "10000",
+        "MEDIAFLOW_API_RATE_LIMIT_IMAGE_PER_MINUTE": "10000",
+        "MEDIAFLOW_API_RATE_LIMIT_VIDEO_PER_MINUTE": "10000",
+        "MEDIAFLOW_API_RATE_LIMIT_BATCH_PER_MINUTE": "10000",
     }
     with ApiProcess(env) as process:
         yield process

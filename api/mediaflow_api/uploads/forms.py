@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -182,10 +182,22 @@ class VideoConvertForm(_Form):
 
 
 class VideoRotateForm(_Form):
-    degrees: Literal[90, 180, 270] = Field(default=90, description="Clockwise: 90, 180 or 270.")
+    # An int checked by hand: a Literal would refuse the text "90" a form sends.
+    degrees: int = Field(
+        default=90,
+        description="Clockwise: 90, 180 or 270.",
+        json_schema_extra={"enum": [90, 180, 270]},
+    )
     no_transcode: bool = Field(
         default=False, description="Only set the rotation flag (MP4/MOV input; no re-encoding)."
     )
+
+    @field_validator("degrees")
+    @classmethod
+    def _quarter_turn(cls, value: int) -> int:
+        if value not in (90, 180, 270):
+            raise ValueError("must be 90, 180 or 270")
+        return value
 
     def options(self) -> dict[str, Any]:
         return {"degrees": self.degrees, "metadataOnly": self.no_transcode}

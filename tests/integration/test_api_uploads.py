@@ -1,0 +1,460 @@
+"""The upload endpoints against the real API process, cluster, operator, worker and MinIO.
+
+Every endpoint is used the way the previous service's clients use it (multipart form, its
+field names); each job must complete and its result URL must download a file of the right
+format and size. Bad requests must get the right 4xx and leave no object and no MediaJob.
+"""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import magic
+import pytest
+from kubernetes import client
+
+from tests.environment import MinioSettings, wait_until
+from tests.integration.api_process import ApiProcess
+from tests.integration.test_api_jobs import User, cleanup, problem  # noqa: F401 - fixture
+from tests.integration.test_mediajob import GROUP, PLURAL, VERSION, custom
+from tests.media import ffprobe, make_clip, make_photo
+
+pytestmark = pytest.mark.integration
+
+# endpoint, form fields, file kind, then what the result must be:
+# (MIME type, width, height) with None for "not checked".
+CASES: dict[str, tuple[str, dict[str, str], str, tuple[str, int | None, int | None]]] = {
+    "webp": ("/image/convert/webp", {"quality": "70"}, "photo", ("image/webp", 320, 240)),
+    "webp-lossless": (
+        "/image/convert/webp",
+        {"lossless": "true"},
+        "photo",
+        ("image/webp", 320, 240),
+    ),
+    "avif": ("/image/convert/avif", {}, "photo", ("image/avif", 320, 240)),
+    "format-png": (
+        "/image/convert/format",
+        {"output_format": "png"},
+        "photo",
+        ("image/png", 320, 240),
+    ),
+    "format-tif": (
+        "/image/convert/format",
+        {"output_format": "TIF"},
+        "photo",
+        ("image/tiff", 320, 240),
+    ),
+    "resize-cover": (
+        "/image/resize",
+        {"width": "100", "height": "100"},
+        "photo",
+        ("image/jpeg", 100, 100),
+    ),
+    "video-webm": (
+        "/video/convert",
+        {"output_format": "webm", "crf": "40", "preset": "ultrafast"},
+        "clip",
+        ("video/webm", 320, 240),
+    ),
+    "video-libx264": (
+        "/video/convert",
+        {"output_format": "mp4", "codec": "libx264", "preset": "ultrafast"},
+        "clip",
+        ("video/mp4", 320, 240),
+    ),
+    "rotate": ("/video/rotate", {"degrees": "90"}, "clip", ("video/mp4", 240, 320)),
+    "video-resize": ("/video/resize", {"width": "160"}, "clip", ("video/mp4", 160, 120)),
+    "trim": (
+        "/video/trim",
+        {"start_time": "00:00:00.500", "end_time": "00:00:01.500"},
+        "clip",
+        ("video/mp4", 320, 240),
+    ),
+    "thumbnail": ("/video/thumbnail", {"timestamp": "00:00:01"}, "clip", ("image/jpeg", 320, 240)),
+}
+BATCHES: dict[str, tuple[str, dict[str, str], tuple[str, int, int]]] = {
+    "batch-webp": ("/image/batch/convert/webp", {"quality": "60"}, ("image/webp", 320, 240)),
+    "batch-avif": ("/image/batch/convert/avif", {"quality": "40"}, ("image/avif", 320, 240)),
+    "batch-format": (
+        "/image/batch/convert/format",
+        {"output_format": "bmp"},
+        ("image/bmp", 320, 240),
+    ),
+}
+
+
+def post(user: User, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.post(f"{user.api.url}/api/v1{path}", headers=user.headers, timeout=60, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("uploads")
+    return {
+        "photo": make_photo(folder / "holiday photo.jpg"),
+        "clip": make_clip(folder / "clip.mov"),
+        "text": _write(folder / "notes.jpg", b"just some text and not a picture\n" * 50),
+    }
+
+
+def _write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+@pytest.fixture(scope="module")
+def carol(auth_api: ApiProcess, cleanup: None) -> User:  # noqa: F811 - the fixture
+    return User(auth_api)
+
+
+@pytest.fixture(scope="module")
+def submitted(carol: User, media: dict[str, Path]) -> dict[str, str]:
+    """Every endpoint's job id, all submitted first so that the cluster runs them together."""
+    jobs = {}
+    for name, (path, fields, kind, _) in CASES.items():
+        source = media[kind]
+        with source.open("rb") as stream:
+            response = post(carol, path, data=fields, files={"file": (source.name, stream)})
+        assert response.status_code == 202, response.text
+        body = response.json()
+        assert body["success"] is True
+        assert body["data"]["status"] == "pending"
+        assert response.headers["location"] == f"/api/v1/jobs/{body['data']['job_id']}"
+        jobs[name] = body["data"]["job_id"]
+    for name, (path, fields, _) in BATCHES.items():
+        photo = media["photo"].read_bytes()
+        files = [("files", ("one.jpg", photo)), ("files", ("two.jpg", photo))]
+        response = post(carol, path, data=fields, files=files)
+        assert response.status_code == 202, response.text
+        data = response.json()["data"]
+        assert data["total"] == 2
+        assert [(j["filename"], j["status"]) for j in data["jobs"]] == [
+            ("one.jpg", "pending"),
+            ("two.jpg", "pending"),
+        ]
+        for index, job in enumerate(data["jobs"]):
+            jobs[f"{name}-{index}"] = job["job_id"]
+    return jobs
+
+
+def wait_completed(user: User, job_id: str) -> dict[str, Any]:
+    def finished() -> dict[str, Any] | None:
+        job = user.get(f"/{job_id}").json()["data"]
+        return job if job["status"] in ("completed", "failed", "cancelled") else None
+
+    job = wait_until(f"job {job_id} to finish", finished, timeout=300, interval=1)
+    assert job["status"] == "completed", job
+    return job
+
+
+def check_result(
+    job: dict[str, Any], expected: tuple[str, int | None, int | None], tmp: Path
+) -> None:
+    response = httpx.get(job["result_url"], timeout=60)
+    assert response.status_code == 200
+    content_type, width, height = expected
+    assert response.headers["content-type"] == content_type
+    result = tmp / "result"
+    result.write_bytes(response.content)
+    sniffed = magic.from_buffer(response.content[:65536], mime=True)
+    assert sniffed.split("/")[0] == content_type.split("/")[0], sniffed
+    stream = ffprobe(result)["streams"][0]
+    assert (stream["width"], stream["height"]) == (width, height)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_every_endpoint_completes_with_the_right_result(
+    carol: User, submitted: dict[str, str], name: str, tmp_path: Path
+) -> None:
+    job = wait_completed(carol, submitted[name])
+    assert job["progress"] == 100
+    check_result(job, CASES[name][3], tmp_path)
+    if name == "trim":
+        result = tmp_path / "result"
+        assert abs(float(ffprobe(result)["format"]["duration"]) - 1.0) < 0.15
+
+
+@pytest.mark.parametrize("name", list(BATCHES))
+def test_batch_endpoints_make_one_job_per_file(
+    carol: User, submitted: dict[str, str], name: str, tmp_path: Path
+) -> None:
+    for index in range(2):
+        job = wait_completed(carol, submitted[f"{name}-{index}"])
+        check_result(job, BATCHES[name][2], tmp_path)
+
+
+def test_jobs_carry_the_previous_services_job_types(carol: User, submitted: dict[str, str]) -> None:
+    types = {
+        name: carol.get(f"/{job_id}").json()["data"]["job_type"]
+        for name, job_id in submitted.items()
+    }
+    assert types["webp"] == types["batch-webp-0"] == "image_convert_webp"
+    assert types["avif"] == "image_convert_avif"
+    assert types["format-png"] == types["batch-format-1"] == "image_convert_format"
+    assert types["resize-cover"] == "image_resize"
+    assert types["thumbnail"] == "video_thumbnail"
+    listed = carol.get("", job_type="image_convert_avif", page_size=100).json()["data"]
+    assert listed["total"] == 3  # avif + two batch-avif
+
+
+# --- bad requests: the right 4xx, and nothing left behind -------------------------------
+
+
+class Leftovers:
+    """What an upload request left: objects under the namespace's uploads/, MediaJobs."""
+
+    def __init__(self, kube: client.ApiClient, namespace: str, minio: MinioSettings) -> None:
+        self.kube, self.namespace, self.minio = kube, namespace, minio
+        self.before = self.snapshot()
+
+    def snapshot(self) -> tuple[set[str], set[str], set[str]]:
+        mc = self.minio.client()
+        prefix = f"{self.namespace}/uploads/"
+        objects = {
+            o.object_name for o in mc.list_objects(self.minio.bucket, prefix, recursive=True)
+        }
+        # Incomplete multipart uploads too (MinIO's client has no public call for them).
+        uploads = mc._list_multipart_uploads(self.minio.bucket, prefix=prefix)
+        pending = {u.object_name for u in uploads.uploads}
+        mediajobs = {
+            mj["metadata"]["name"]
+            for mj in custom(self.kube).list_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL
+            )["items"]
+        }
+        return objects, pending, mediajobs
+
+    def new(self) -> tuple[set[str], set[str], set[str]]:
+        now = self.snapshot()
+        return tuple(after - before for after, before in zip(now, self.before, strict=True))  # type: ignore[return-value]
+
+
+@pytest.fixture
+def leftovers(
+    kube: client.ApiClient, api_namespace: str, minio_settings: MinioSettings
+) -> Iterator[Leftovers]:
+    tracker = Leftovers(kube, api_namespace, minio_settings)
+    yield tracker
+    assert tracker.new() == (set(), set(), set())
+
+
+@pytest.fixture(scope="module")
+def dave(auth_api: ApiProcess) -> User:
+    return User(auth_api)
+
+
+def test_a_text_file_named_jpg_is_refused(
+    dave: User, media: dict[str, Path], leftovers: Leftovers
+) -> None:
+    with media["text"].open("rb") as stream:
+        body = problem(post(dave, "/image/convert/webp", files={"file": stream}), 415)
+    assert "text/plain" in body["detail"]
+    assert "notes.jpg" in body["detail"]
+
+
+def test_a_video_is_refused_by_an_image_endpoint(
+    dave: User, media: dict[str, Path], leftovers: Leftovers
+) -> None:
+    with media["clip"].open("rb") as stream:
+        problem(post(dave, "/image/resize", data={"width": "10"}, files={"file": stream}), 415)
+    with media["photo"].open("rb") as stream:
+        problem(post(dave, "/video/thumbnail", files={"file": stream}), 415)
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "field"),
+    [
+        ("/image/convert/webp", {"quality": "0"}, "quality"),
+        ("/image/convert/webp", {"lossless": "maybe"}, "lossless"),
+        ("/image/convert/format", {"output_format": "heic"}, "output_format"),
+        ("/image/convert/format", {}, "output_format"),  # required
+        ("/image/resize", {"width": "-5"}, "width"),
+        ("/image/resize", {"fit": "stretch"}, "fit"),
+        ("/video/rotate", {"degrees": "45"}, "degrees"),
+        ("/video/convert", {"codec": "divx"}, "codec"),
+        ("/video/trim", {"start_time": "10s", "end_time": "00:00:02"}, "start_time"),
+    ],
+)
+def test_invalid_fields_are_refused_before_anything_is_stored(
+    dave: User,
+    media: dict[str, Path],
+    leftovers: Leftovers,
+    path: str,
+    fields: dict[str, str],
+    field: str,
+) -> None:
+    kind = "clip" if path.startswith("/video") else "photo"
+    with media[kind].open("rb") as stream:
+        body = problem(post(dave, path, data=fields, files={"file": stream}), 422)
+    assert field in [error["field"] for error in body["errors"]], body
+    assert field in body["detail"]
+
+
+@pytest.mark.parametrize(
+    ("path", "fields", "message"),
+    [
+        ("/video/convert", {"output_format": "mp4", "codec": "vp9"}, "vp9 cannot go in mp4"),
+        ("/video/convert", {"codec": "h264", "crf": "60"}, "crf for h264"),
+        ("/video/trim", {"start_time": "00:00:02", "end_time": "00:00:01"}, "must be after start"),
+        ("/image/resize", {}, "width and height"),
+    ],
+)
+def test_invalid_combinations_are_refused(
+    dave: User,
+    media: dict[str, Path],
+    leftovers: Leftovers,
+    path: str,
+    fields: dict[str, str],
+    message: str,
+) -> None:
+    kind = "clip" if path.startswith("/video") else "photo"
+    with media[kind].open("rb") as stream:
+        body = problem(post(dave, path, data=fields, files={"file": stream}), 422)
+    assert message in body["detail"]
+
+
+def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0undary") -> bytes:
+    """A multipart body with the parts in this order: (name, filename or None, content)."""
+    out = b""
+    for name, filename, content in parts:
+        disposition = f'form-data; name="{name}"' + (f'; filename="{filename}"' if filename else "")
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        out += content + b"\r\n"
+    return out + f"--{boundary}--\r\n".encode()
+
+
+def test_a_field_after_the_file_is_checked_and_the_file_deleted(
+    dave: User, media: dict[str, Path], leftovers: Leftovers
+) -> None:
+    body = multipart([("file", "p.jpg", media["photo"].read_bytes()), ("quality", None, b"101")])
+    headers = {**dave.headers, "content-type": "multipart/form-data; boundary=b0undary"}
+    response = httpx.post(
+        f"{dave.api.url}/api/v1/image/convert/webp", content=body, headers=headers
+    )
+    assert problem(response, 422)["errors"][0]["field"] == "quality"
+
+
+def test_malformed_and_missing_bodies(
+    dave: User, media: dict[str, Path], leftovers: Leftovers
+) -> None:
+    url = f"{dave.api.url}/api/v1/image/convert/webp"
+    headers = {**dave.headers, "content-type": "multipart/form-data; boundary=b0undary"}
+    truncated = multipart([("file", "p.jpg", media["photo"].read_bytes())])[:-40]
+    assert (
+        "multipart" in problem(httpx.post(url, content=truncated, headers=headers), 400)["detail"]
+    )
+    only_fields = multipart([("quality", None, b"80")])
+    assert (
+        problem(httpx.post(url, content=only_fields, headers=headers), 422)["errors"][0]["field"]
+        == "file"
+    )
+    empty = multipart([("file", "empty.jpg", b"")])
+    assert "empty" in problem(httpx.post(url, content=empty, headers=headers), 422)["detail"]
+    problem(httpx.post(url, json={"quality": 80}, headers=dave.headers), 415)
+    problem(httpx.post(url, files={"file": media["photo"].read_bytes()}), 401)
+
+
+def test_batches_are_all_or_nothing(
+    dave: User, media: dict[str, Path], leftovers: Leftovers
+) -> None:
+    photo = media["photo"].read_bytes()
+    files = [("files", ("ok.jpg", photo)), ("files", ("bad.jpg", media["text"].read_bytes()))]
+    assert "bad.jpg" in problem(post(dave, "/image/batch/convert/webp", files=files), 415)["detail"]
+    too_many = [("files", (f"{i}.jpg", photo)) for i in range(21)]
+    body = problem(post(dave, "/image/batch/convert/webp", files=too_many), 422)
+    assert "at most 20" in body["detail"]
+
+
+def test_oversized_files_are_refused_while_streaming(
+    api_namespace: str, media: dict[str, Path], leftovers: Leftovers
+) -> None:
+    env = {
+        "MEDIAFLOW_API_NAMESPACE": api_namespace,
+        "MEDIAFLOW_API_MAX_UPLOAD_BYTES": str(1024 * 1024),
+    }
+    with ApiProcess(env) as api:
+        user = User(api)
+        big = media["photo"].read_bytes() + b"\0" * (3 * 1024 * 1024)
+        body = problem(post(user, "/image/convert/webp", files={"file": ("big.jpg", big)}), 413)
+        assert "1048576 bytes" in body["detail"]
+
+        # Without Content-Length (chunked), the limit trips while streaming.
+        def chunks() -> Iterator[bytes]:
+            yield multipart([("file", "big.jpg", big)])
+
+        headers = {**user.headers, "content-type": "multipart/form-data; boundary=b0undary"}
+        response = httpx.post(
+            f"{api.url}/api/v1/image/convert/webp", content=chunks(), headers=headers, timeout=60
+        )
+        problem(response, 413)
+
+
+def test_a_client_that_disappears_half_way_leaves_nothing(
+    dave: User, media: dict[str, Path], leftovers: Leftovers
+) -> None:
+    host, port = dave.api.url.removeprefix("http://").split(":")
+    photo = media["photo"].read_bytes()
+    # Big enough that MinIO has started a multipart upload (parts are 8 MiB by default).
+    payload = photo + b"\0" * (20 * 1024 * 1024)
+    body = multipart([("file", "p.jpg", payload)])
+    head = (
+        f"POST /api/v1/image/convert/webp HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {dave.headers['Authorization']}\r\n"
+        "Content-Type: multipart/form-data; boundary=b0undary\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + body[: len(body) * 3 // 4])
+        time.sleep(2)  # let the API store the first parts
+    # The API notices the disconnect, aborts the multipart upload: nothing remains.
+    wait_until(
+        "the aborted upload to be cleaned up",
+        lambda: leftovers.new() == (set(), set(), set()),
+        timeout=30,
+    )
+
+
+def test_uploads_are_rate_limited_per_user(api_namespace: str, media: dict[str, Path]) -> None:
+    env = {
+        "MEDIAFLOW_API_NAMESPACE": api_namespace,
+        "MEDIAFLOW_API_RATE_LIMIT_VIDEO_PER_MINUTE": "1",
+    }
+    with ApiProcess(env) as api:
+        erin, frank = User(api), User(api)
+        # A photo to a video endpoint is refused (415) but still counts as an upload.
+        photo = media["photo"].read_bytes()
+        problem(post(erin, "/video/rotate", files={"file": ("p.jpg", photo)}), 415)
+        response = post(erin, "/video/rotate", files={"file": ("p.jpg", photo)})
+        body = problem(response, 429)
+        assert int(response.headers["retry-after"]) > 0
+        assert "video uploads" in body["detail"]
+        problem(post(frank, "/video/rotate", files={"file": ("p.jpg", photo)}), 415)  # own limit
+        problem(
+            post(erin, "/image/convert/webp", files={"file": ("t.jpg", b"text")}), 415
+        )  # own group
+
+
+def test_another_user_cannot_see_an_uploaded_job(
+    carol: User, dave: User, submitted: dict[str, str]
+) -> None:
+    job_id = submitted["webp"]
+    problem(dave.get(f"/{job_id}"), 404)
+    problem(dave.delete(f"/{job_id}"), 404)
+    assert job_id not in [j["id"] for j in dave.get("", page_size=100).json()["data"]["items"]]
+
+
+def test_openapi_documents_the_upload_forms(carol: User) -> None:
+    spec = httpx.get(f"{carol.api.url}/docs/openapi.json", timeout=30).json()
+    body = spec["paths"]["/api/v1/video/convert"]["post"]["requestBody"]
+    schema = body["content"]["multipart/form-data"]["schema"]
+    assert schema["properties"]["file"]["format"] == "binary"
+    assert schema["properties"]["output_format"]["default"] == "mp4"
+    assert "libx264" in schema["properties"]["codec"]["enum"]
+    batch = spec["paths"]["/api/v1/image/batch/convert/webp"]["post"]["requestBody"]
+    files = batch["content"]["multipart/form-data"]["schema"]["properties"]["files"]
+    assert (files["type"], files["maxItems"]) == ("array", 20)
