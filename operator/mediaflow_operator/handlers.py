@@ -429,12 +429,24 @@ def cancel(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     )
     clients.delete_job(ref.namespace, job_name(ref))
     clients.storage.delete_prefix(result_prefix(ref))
+    # An upload made for this MediaJob alone is of no further use: a cancelled job is final.
+    delete_own_input(clients.storage, mediajob)
     kopf.event(
         type="Normal",
         objs=mediajob,
         reason="Cancelled",
         message="cancelled on request; the pod is stopped",
     )
+
+
+def delete_own_input(storage: Storage, mediajob: dict[str, Any] | kopf.Body) -> bool:
+    """Delete the input object when the MediaJob owns it (`mediaflow.io/delete-input`)."""
+    annotations = mediajob["metadata"].get("annotations") or {}
+    source = (mediajob["spec"].get("input") or {}).get("object") or {}
+    if annotations.get(ANNOTATION_DELETE_INPUT) != "true" or not source.get("key"):
+        return False
+    storage.delete(source["key"])
+    return True
 
 
 @kopf.on.delete(*RESOURCE, retries=20, backoff=3)
@@ -444,8 +456,5 @@ def cleanup(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) 
     ref = MediaJobRef.from_body(body)
     clients.delete_job(ref.namespace, job_name(ref))
     removed = clients.storage.delete_prefix(result_prefix(ref))
-    source = (body.spec.get("input") or {}).get("object") or {}
-    if body.metadata.annotations.get(ANNOTATION_DELETE_INPUT) == "true" and source.get("key"):
-        clients.storage.delete(source["key"])
-        removed += 1
+    removed += delete_own_input(clients.storage, body)
     logger.info("deleted Job %s and %d objects", job_name(ref), removed)

@@ -458,3 +458,33 @@ def test_openapi_documents_the_upload_forms(carol: User) -> None:
     batch = spec["paths"]["/api/v1/image/batch/convert/webp"]["post"]["requestBody"]
     files = batch["content"]["multipart/form-data"]["schema"]["properties"]["files"]
     assert (files["type"], files["maxItems"]) == ("array", 20)
+
+
+def test_cancelling_an_uploaded_job_deletes_its_files(
+    carol: User, minio_settings: MinioSettings, api_namespace: str, tmp_path: Path
+) -> None:
+    # AV1 at its slowest setting keeps the pod busy long enough to be cancelled.
+    clip = make_clip(tmp_path / "long.mp4", size="640x360", seconds=8)
+    fields = {"output_format": "mkv", "codec": "libaom-av1", "preset": "veryslow", "crf": "10"}
+    with clip.open("rb") as stream:
+        response = post(carol, "/video/convert", data=fields, files={"file": stream})
+    assert response.status_code == 202, response.text
+    job_id = response.json()["data"]["job_id"]
+    wait_until(
+        "the job to run",
+        lambda: carol.get(f"/{job_id}").json()["data"]["status"] == "processing",
+        timeout=120,
+    )
+    mc = minio_settings.client()
+    upload = f"{api_namespace}/uploads/{job_id}/input"
+    assert mc.stat_object(minio_settings.bucket, upload).size == clip.stat().st_size
+
+    response = carol.delete(f"/{job_id}")
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["status"] == "cancelled"
+    wait_until(
+        "the upload to be deleted",
+        lambda: not list(mc.list_objects(minio_settings.bucket, upload)),
+        timeout=60,
+    )
+    assert carol.get(f"/{job_id}").json()["data"]["status"] == "cancelled"
