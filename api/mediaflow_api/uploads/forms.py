@@ -130,11 +130,19 @@ class ImageResizeForm(_Form):
     fit: FitMode = Field(
         default=FitMode.COVER,
         description="cover (fill the box, crop the overflow), contain (fit and pad), fill "
-        "(stretch), inside (fit; one side may be omitted).",
+        "(stretch), inside (fit). With only width or only height, cover, contain and inside "
+        "all scale to that side keeping the aspect ratio; fill needs both.",
     )
 
     def options(self) -> dict[str, Any]:
-        options: dict[str, Any] = {"fit": self.fit.value}
+        fit = self.fit
+        if (self.width is None) != (self.height is None) and fit in (
+            FitMode.COVER,
+            FitMode.CONTAIN,
+        ):
+            # With one side given, covering or containing the box means scaling to that side.
+            fit = FitMode.INSIDE
+        options: dict[str, Any] = {"fit": fit.value}
         if self.width is not None:
             options["width"] = self.width
         if self.height is not None:
