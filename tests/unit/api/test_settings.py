@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
@@ -143,3 +145,13 @@ def test_result_url_ttl_shares_the_operators_name(monkeypatch: pytest.MonkeyPatc
     assert make_settings().result_url_ttl_seconds == 600
     with pytest.raises(ValidationError):
         make_settings(result_url_ttl_seconds=8 * 24 * 3600)
+
+
+def test_docs_list_every_setting() -> None:
+    docs = (Path(__file__).resolve().parents[3] / "docs/api.md").read_text()
+    missing = [
+        ApiSettings.env_name(name)
+        for name in ApiSettings.model_fields
+        if f"| `{ApiSettings.env_name(name)}` |" not in docs
+    ]
+    assert missing == []
