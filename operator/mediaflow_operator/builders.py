@@ -19,8 +19,6 @@ WORKER_UID = 10001
 WORK_DIR_FACTOR = 3
 WORK_DIR_SLACK = 256 * 1024**2
 
-EXTENSIONS = {"jpeg": "jpg", "tiff": "tif"}
-
 
 class SpecError(ValueError):
     """The MediaJob can never run as specified; the message says why, for its owner."""
@@ -57,14 +55,8 @@ def result_prefix(ref: MediaJobRef) -> str:
 def result_key(ref: MediaJobRef) -> str:
     """The object key of the result. The worker picks the output container for some
     operations (rotate keeps a WebM a WebM), so the key has no extension; download URLs
-    name the file with the right one (see download_filename)."""
+    name the file with the right one (see resources.results.download_filename)."""
     return f"{result_prefix(ref)}output"
-
-
-def download_filename(ref: MediaJobRef, fmt: str | None) -> str:
-    """The file name a browser saves a result as, e.g. `photo-convert.webp`."""
-    ext = EXTENSIONS.get(fmt or "", fmt or "bin")
-    return f"{ref.name}.{ext}"
 
 
 def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:

@@ -23,7 +23,6 @@ from mediaflow_operator.builders import (
     SpecError,
     build_job,
     check_input,
-    download_filename,
     job_name,
     pod_resources,
     result_key,
@@ -32,6 +31,7 @@ from mediaflow_operator.builders import (
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.resources import constants as c
 from mediaflow_operator.resources.mediajob import MediaJobSpec, Phase
+from mediaflow_operator.resources.results import download_filename
 from mediaflow_operator.storage import Storage
 
 ANNOTATION_CANCEL = f"{c.GROUP}/cancel"
@@ -291,9 +291,8 @@ def reconcile(clients: Clients, namespace: str, name: str, *, job: dict[str, Any
     ref = MediaJobRef.from_body(mediajob)
     if status.get("phase") == Phase.SUCCEEDED.value and "url" not in (status.get("result") or {}):
         result = dict(status["result"])
-        message, _ = deciders.termination_message(deciders.newest_pod(pods) or {})
-        fmt = (message or {}).get("format")
-        url, expires_at = clients.storage.result_url(result_key(ref), download_filename(ref, fmt))
+        filename = download_filename(ref.name, result.get("contentType"))
+        url, expires_at = clients.storage.result_url(result_key(ref), filename)
         result.update(
             bucket=clients.storage.bucket,
             key=result_key(ref),

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from mediaflow_operator.resources.constants import API_VERSION, GROUP, KIND
 from mediaflow_operator.resources.options import Operation
+from mediaflow_operator.resources.results import download_filename
 
 LABEL_OWNER = f"{GROUP}/owner"
 LABEL_JOB_TYPE = f"{GROUP}/job-type"
@@ -75,22 +76,6 @@ STATUSES: dict[str | None, JobStatus] = {
     "Cancelled": JobStatus.CANCELLED,
 }
 ACTIVE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
-
-# File extensions of the result's content types (the result key has none).
-EXTENSIONS = {
-    "image/webp": "webp",
-    "image/avif": "avif",
-    "image/png": "png",
-    "image/jpeg": "jpg",
-    "image/gif": "gif",
-    "image/bmp": "bmp",
-    "image/tiff": "tif",
-    "video/mp4": "mp4",
-    "video/webm": "webm",
-    "video/x-matroska": "mkv",
-    "video/matroska": "mkv",
-}
-_UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
 class Job(BaseModel):
@@ -186,12 +171,11 @@ def updated_at(mediajob: dict[str, Any]) -> datetime:
     return max([created_at(mediajob), *times])
 
 
-def download_filename(mediajob: dict[str, Any], content_type: str | None) -> str:
+def result_filename(mediajob: dict[str, Any], content_type: str | None) -> str:
     """The uploaded file's name with the result's extension, safe for a header."""
     annotations = mediajob["metadata"].get("annotations") or {}
     original = PurePosixPath(annotations.get(ANNOTATION_FILENAME) or "").stem
-    stem = _UNSAFE_FILENAME.sub("_", original).strip(" .") or "result"
-    return f"{stem[:100]}.{EXTENSIONS.get(content_type or '', 'bin')}"
+    return download_filename(original, content_type)
 
 
 def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = None) -> Job:
@@ -202,7 +186,7 @@ def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = No
     result = status.get("result") or {}
     result_url = None
     if state is JobStatus.COMPLETED and sign is not None and result.get("key"):
-        result_url = sign(result["key"], download_filename(mediajob, result.get("contentType")))
+        result_url = sign(result["key"], result_filename(mediajob, result.get("contentType")))
     progress = 100 if state is JobStatus.COMPLETED else int(status.get("progress") or 0)
     return Job(
         id=mediajob["metadata"]["name"],

@@ -15,13 +15,13 @@ from mediaflow_api.jobs.model import (
     OPERATIONS,
     JobStatus,
     JobType,
-    download_filename,
     is_job_id,
     is_owned_by,
     mediajob_body,
     new_job_id,
     owner_selector,
     page_of,
+    result_filename,
     to_job,
 )
 from mediaflow_operator.resources.options import Operation
@@ -195,8 +195,8 @@ def test_failed_job_says_why() -> None:
         ("../../x.png", None, "x.bin"),
     ],
 )
-def test_download_filename_is_safe(filename: str, content_type: str | None, expected: str) -> None:
-    assert download_filename(mediajob(filename=filename), content_type) == expected
+def test_result_filename_is_safe(filename: str, content_type: str | None, expected: str) -> None:
+    assert result_filename(mediajob(filename=filename), content_type) == expected
 
 
 def test_pages_newest_first_with_status_filter() -> None:
