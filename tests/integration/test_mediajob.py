@@ -15,6 +15,7 @@ import pytest
 import yaml
 from kubernetes import client
 
+from mediaflow_operator.resources.results import EXTENSIONS
 from tests.environment import MinioSettings, ScratchNamespace, unique_name, wait_until
 from tests.integration.operator_process import OperatorProcess
 from tests.media import ffprobe, make_clip, make_photo
@@ -147,7 +148,11 @@ def test_sample_succeeds_and_its_url_downloads_the_requested_media(
     output = tmp_path / "result"
     with urllib.request.urlopen(result["url"], timeout=30) as response:  # noqa: S310
         output.write_bytes(response.read())
+        disposition = response.headers["Content-Disposition"]
     assert output.stat().st_size == result["size"]
+    # Saved under the MediaJob's name with the extension of what it really is.
+    extension = EXTENSIONS[result["contentType"]]
+    assert disposition == f'attachment; filename="{name}.{extension}"'
     probe = ffprobe(output)
     expected = EXPECTED[sample.stem]
     stream = probe["streams"][0]
