@@ -121,7 +121,7 @@ def create_app(
                 "auth_limiter": limiter,
                 "upload_limiters": upload_limiters(settings),
                 # Presigns result URLs offline (the region is set): no connection is opened.
-                "storage": Storage(settings),  # type: ignore[arg-type]  # reads the s3_* fields
+                "storage": Storage(settings),
             }
         ),
         dependencies={

@@ -46,12 +46,8 @@ def kube_api_client() -> kube.ApiClient:
 
 def open_clients(settings: ApiSettings) -> Clients:
     """Clients for the endpoints in `settings` (no network traffic yet)."""
-    # minio_client reads only the s3_* fields, which ApiSettings shares with the operator.
     return Clients(
         kube=kube_api_client(),
-        minio=minio_client(settings.s3_endpoint, settings),  # type: ignore[arg-type]
-        minio_public=minio_client(
-            settings.s3_public_endpoint or settings.s3_endpoint,
-            settings,  # type: ignore[arg-type]
-        ),
+        minio=minio_client(settings.s3_endpoint, settings),
+        minio_public=minio_client(settings.s3_public_endpoint or settings.s3_endpoint, settings),
     )

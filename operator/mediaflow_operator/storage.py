@@ -3,16 +3,34 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 
-from mediaflow_operator.config import OperatorSettings
+
+class S3Settings(Protocol):
+    """The object-storage settings the operator and the API share (`MEDIAFLOW_S3_*`)."""
+
+    @property
+    def s3_endpoint(self) -> str: ...
+    @property
+    def s3_public_endpoint(self) -> str | None: ...
+    @property
+    def s3_access_key(self) -> str: ...
+    @property
+    def s3_secret_key(self) -> str: ...
+    @property
+    def s3_bucket(self) -> str: ...
+    @property
+    def s3_region(self) -> str: ...
+    @property
+    def result_url_ttl_seconds(self) -> int: ...
 
 
-def minio_client(endpoint: str, settings: OperatorSettings) -> Minio:
+def minio_client(endpoint: str, settings: S3Settings) -> Minio:
     """A client for an endpoint URL. The region is set, so signing needs no network call."""
     url = urlsplit(endpoint)
     return Minio(
@@ -27,7 +45,7 @@ def minio_client(endpoint: str, settings: OperatorSettings) -> Minio:
 class Storage:
     """The bucket MediaJobs read from and write to."""
 
-    def __init__(self, settings: OperatorSettings) -> None:
+    def __init__(self, settings: S3Settings) -> None:
         self.bucket = settings.s3_bucket
         self.result_ttl = timedelta(seconds=settings.result_url_ttl_seconds)
         self.internal = minio_client(settings.s3_endpoint, settings)
