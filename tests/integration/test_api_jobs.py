@@ -49,7 +49,7 @@ class User:
 
     def __init__(self, api: ApiProcess) -> None:
         self.api = api
-        email = f"jobs-{uuid.uuid4().hex[:10]}@example.com"
+        self.email = email = f"jobs-{uuid.uuid4().hex[:10]}@example.com"
         response = httpx.post(
             f"{api.url}/api/v1/auth/register",
             json={"email": email, "password": PASSWORD},

@@ -20,7 +20,7 @@ from kubernetes import client
 
 from tests.environment import MinioSettings, wait_until
 from tests.integration.api_process import ApiProcess
-from tests.integration.test_api_jobs import User, cleanup, problem  # noqa: F401 - fixture
+from tests.integration.test_api_jobs import PASSWORD, User, cleanup, problem  # noqa: F401 - fixture
 from tests.integration.test_mediajob import GROUP, PLURAL, VERSION, custom
 from tests.media import ffprobe, make_clip, make_photo
 
@@ -109,7 +109,18 @@ def _write(path: Path, data: bytes) -> Path:
 
 @pytest.fixture(scope="module")
 def carol(auth_api: ApiProcess, cleanup: None) -> User:  # noqa: F811 - the fixture
-    return User(auth_api)
+    """A user who registered, then logged in the way the previous service's clients do
+    (an OAuth2 password form), and uploads with that access token."""
+    user = User(auth_api)
+    response = httpx.post(
+        f"{auth_api.url}/api/v1/auth/login",
+        data={"username": user.email, "password": PASSWORD},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["token_type"] == "bearer"  # noqa: S105 - the OAuth2 token type
+    user.headers = {"Authorization": f"Bearer {response.json()['access_token']}"}
+    return user
 
 
 @pytest.fixture(scope="module")
