@@ -65,7 +65,8 @@ def provide_job_service(state: State) -> JobService:
 
 
 def provide_upload_service(state: State) -> UploadService:
-    return UploadService(state.settings, state.clients.minio, state.clients.kube)
+    clients: Clients = state.clients
+    return UploadService(state.settings, clients.minio, clients.s3_http, clients.kube)
 
 
 def upload_limiters(settings: ApiSettings) -> dict[RateGroup, TokenBucketLimiter]:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+import urllib3
 from kubernetes import client as kube
 from kubernetes import config as kube_config
 from minio import Minio
@@ -19,6 +20,8 @@ class Clients:
     kube: kube.ApiClient
     minio: Minio  # the internal endpoint
     minio_public: Minio  # signs URLs handed to users
+    # Sends the upload endpoints' presigned S3 requests (see uploads/sink.py).
+    s3_http: urllib3.PoolManager = field(default_factory=lambda: s3_pool())
 
     def kubernetes_version(self, timeout: float) -> str:
         """The API server's version (`/version`, readable by every authenticated client)."""
@@ -30,6 +33,7 @@ class Clients:
 
     def close(self) -> None:
         self.kube.close()
+        self.s3_http.clear()
 
 
 def kube_api_client() -> kube.ApiClient:
@@ -42,6 +46,16 @@ def kube_api_client() -> kube.ApiClient:
     except kube_config.ConfigException:
         kube_config.load_kube_config(client_configuration=configuration)
     return kube.ApiClient(configuration)
+
+
+def s3_pool() -> urllib3.PoolManager:
+    """Connections to object storage for uploads: reused, with bounded waits; a refused
+    connection is retried twice (nothing was sent), anything else fails the upload."""
+    return urllib3.PoolManager(
+        maxsize=32,
+        timeout=urllib3.Timeout(connect=5, read=120),
+        retries=urllib3.Retry(total=2, connect=2, read=False, status=False, redirect=False),
+    )
 
 
 def open_clients(settings: ApiSettings) -> Clients:

@@ -34,7 +34,7 @@ from mediaflow_api.uploads.forms import (
     check_fields_so_far,
     mediajob_spec,
 )
-from mediaflow_api.uploads.sink import ObjectSink
+from mediaflow_api.uploads.sink import ObjectSink, StorageError
 from mediaflow_operator.resources.constants import GROUP, PLURAL, VERSION
 from mediaflow_worker.errors import InvalidInput
 from mediaflow_worker.media import classify
@@ -47,7 +47,7 @@ MAX_TEXT_FIELDS = 32
 MAX_TEXT_FIELD_BYTES = 4096
 # Multipart framing per part (boundary + headers) is far below this.
 FRAMING_ALLOWANCE = 64 * 1024
-QUEUE_CHUNKS = 64  # ~4 MiB of 64 KiB chunks between the request and the upload thread
+QUEUE_BYTES = 4 * 1024 * 1024  # between the request and the upload thread
 
 
 class QueuedJob(BaseModel):
@@ -177,20 +177,28 @@ class _FilePart:
 class UploadService:
     """Uploads of one API process: object storage and MediaJobs in the API's namespace."""
 
-    def __init__(self, settings: ApiSettings, minio: Minio, api: kube.ApiClient) -> None:
+    def __init__(
+        self,
+        settings: ApiSettings,
+        minio: Minio,
+        s3_http: urllib3.PoolManager,
+        api: kube.ApiClient,
+    ) -> None:
         self.settings = settings
         self.minio = minio
+        self.s3_http = s3_http
         self.custom = kube.CustomObjectsApi(api)
         self.namespace = settings.namespace
 
     def sink(self, key: str, content_type: str) -> ObjectSink:
         return ObjectSink(
             self.minio,
+            self.s3_http,
             self.settings.s3_bucket,
             key,
             content_type,
             part_size=self.settings.upload_part_size_bytes,
-            queue_chunks=QUEUE_CHUNKS,
+            queue_bytes=QUEUE_BYTES,
         )
 
     def input_key(self, job_id: str) -> str:
@@ -219,7 +227,7 @@ class UploadService:
         except InvalidFieldsError as error:
             await self._clean_up(stored, created)
             raise invalid_fields(error.errors) from None
-        except (S3Error, urllib3.exceptions.HTTPError) as error:
+        except (StorageError, S3Error, urllib3.exceptions.HTTPError) as error:
             logger.warning("upload failed: object storage: %r", error)
             await self._clean_up(stored, created)
             raise storage_unavailable() from error

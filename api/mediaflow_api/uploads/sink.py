@@ -1,10 +1,17 @@
 """Streaming one object into S3 from async code, without holding it in memory.
 
-The MinIO client blocks, so `put_object` runs in a worker thread and reads the object from
-a bounded queue that the request handler fills as the body arrives. The object's size is
-unknown up front: MinIO's client then buffers one part at a time (`part_size`) and uses a
-multipart upload, which it aborts when reading fails, so an aborted upload leaves nothing.
-Memory per upload is bounded by the queue plus one part.
+The request handler puts the body's chunks into a bounded queue; a worker thread copies them
+into one reused part buffer and sends each full part as an S3 multipart-upload part (a file
+smaller than one part goes as a single PUT). Every S3 request is a URL presigned offline by
+MinIO's client (public API) and sent with urllib3:
+
+- the payload is not hashed (presigned URLs are UNSIGNED-PAYLOAD; MinIO's own client would
+  SHA-256 every part over plain HTTP), and parts are sent from the buffer without copies —
+  minio-py's `put_object` with an unknown length rebuilt each part by `bytes +=` per chunk,
+  which cost more CPU than everything else in an upload (bench/upload_api.py);
+- a failure aborts the multipart upload, so an abandoned upload leaves nothing.
+
+Memory per upload: the part buffer plus the queue.
 """
 
 from __future__ import annotations
@@ -12,9 +19,12 @@ from __future__ import annotations
 import asyncio
 import queue
 import threading
+import xml.etree.ElementTree as ET  # parses answers of our own object storage
 from concurrent.futures import Future
+from datetime import timedelta
 from typing import Any
 
+import urllib3
 from minio import Minio
 
 # What the handler's side puts into the queue: bytes, or one of these.
@@ -22,36 +32,100 @@ _END = object()
 _ABORT = object()
 # How often a blocked producer looks whether the upload thread died.
 _POLL_SECONDS = 0.5
+# Presigned URLs are made per request; this only has to outlast one request.
+_URL_TTL = timedelta(hours=1)
+_S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+
+
+class StorageError(Exception):
+    """Object storage refused a request (status and the start of its answer)."""
 
 
 class UploadAbortedError(Exception):
-    """Raised inside the upload thread to make MinIO's client abort the multipart upload."""
+    """The request side abandoned the upload."""
 
 
-class _QueueReader:
-    """The file-like object `put_object` reads from (in the upload thread)."""
+class _S3Object:
+    """The S3 requests of one object, each on a freshly presigned URL."""
+
+    def __init__(self, minio: Minio, http: urllib3.PoolManager, bucket: str, key: str) -> None:
+        self.minio, self.http, self.bucket, self.key = minio, http, bucket, key
+
+    def _request(
+        self,
+        method: str,
+        query: dict[str, str] | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> urllib3.BaseHTTPResponse:
+        url = self.minio.get_presigned_url(
+            method, self.bucket, self.key, expires=_URL_TTL, extra_query_params=query
+        )
+        response = self.http.request(method, url, body=body, headers=headers)
+        # CompleteMultipartUpload may answer 200 with an error document (S3 does so).
+        if response.status >= 300 or response.data.lstrip().startswith(b"<Error"):
+            raise StorageError(
+                f"{method} {self.key}: HTTP {response.status}: {response.data[:300]!r}"
+            )
+        return response
+
+    def put(self, data: memoryview, content_type: str) -> None:
+        self._request("PUT", body=data, headers={"Content-Type": content_type})
+
+    def create_multipart(self, content_type: str) -> str:
+        answer = self._request("POST", {"uploads": ""}, headers={"Content-Type": content_type})
+        upload_id = ET.fromstring(answer.data).findtext(f"{_S3_NS}UploadId")  # noqa: S314
+        if not upload_id:
+            raise StorageError(f"no UploadId in {answer.data[:300]!r}")
+        return upload_id
+
+    def upload_part(self, upload_id: str, number: int, data: memoryview) -> str:
+        query = {"uploadId": upload_id, "partNumber": str(number)}
+        return self._request("PUT", query, body=data).headers["ETag"]
+
+    def complete_multipart(self, upload_id: str, etags: list[str]) -> None:
+        parts = "".join(
+            f"<Part><PartNumber>{n}</PartNumber><ETag>{etag}</ETag></Part>"
+            for n, etag in enumerate(etags, start=1)
+        )
+        body = f"<CompleteMultipartUpload>{parts}</CompleteMultipartUpload>".encode()
+        self._request("POST", {"uploadId": upload_id}, body=body)
+
+    def abort_multipart(self, upload_id: str) -> None:
+        self._request("DELETE", {"uploadId": upload_id})
+
+    def remove(self) -> None:
+        self._request("DELETE")
+
+
+class _PartFiller:
+    """Copies queued chunks into the part buffer (in the upload thread)."""
 
     def __init__(self, chunks: queue.Queue[Any]) -> None:
         self._chunks = chunks
         self._pending = memoryview(b"")
-        self._ended = False
+        self.ended = False
 
-    def read(self, size: int = -1) -> bytes:
-        if not self._pending:
-            if self._ended:
-                return b""
-            item = self._chunks.get()
-            if item is _ABORT:
-                raise UploadAbortedError("the upload was abandoned")
-            if item is _END:
-                self._ended = True
-                return b""
-            self._pending = memoryview(item)
-        if size < 0 or size >= len(self._pending):
-            data, self._pending = self._pending, memoryview(b"")
-        else:
-            data, self._pending = self._pending[:size], self._pending[size:]
-        return bytes(data)
+    def fill(self, buffer: bytearray) -> int:
+        """Fill `buffer` from the queue; answers how many bytes, less only at the end."""
+        view = memoryview(buffer)
+        filled = 0
+        while filled < len(buffer):
+            if not self._pending:
+                if self.ended:
+                    break
+                item = self._chunks.get()
+                if item is _ABORT:
+                    raise UploadAbortedError("the upload was abandoned")
+                if item is _END:
+                    self.ended = True
+                    break
+                self._pending = memoryview(item)
+            take = min(len(self._pending), len(buffer) - filled)
+            view[filled : filled + take] = self._pending[:take]
+            self._pending = self._pending[take:]
+            filled += take
+        return filled
 
 
 class ObjectSink:
@@ -61,37 +135,53 @@ class ObjectSink:
     def __init__(
         self,
         minio: Minio,
+        http: urllib3.PoolManager,
         bucket: str,
         key: str,
         content_type: str,
         *,
         part_size: int,
-        queue_chunks: int,
+        queue_bytes: int,
     ) -> None:
-        self.minio, self.bucket, self.key = minio, bucket, key
-        self._chunks: queue.Queue[Any] = queue.Queue(maxsize=queue_chunks)
+        self._object = _S3Object(minio, http, bucket, key)
+        self.key = key
+        # Chunks arrive in sizes the ASGI server picks (uvicorn: up to 256 KiB), so the
+        # queue is bounded in chunks sized for the largest.
+        self._chunks: queue.Queue[Any] = queue.Queue(maxsize=max(2, queue_bytes // (256 * 1024)))
         self._result: Future[None] = Future()
-        reader = _QueueReader(self._chunks)
-
-        def upload() -> None:
-            try:
-                # num_parallel_uploads=1: parallel parts would each hold a part in memory.
-                minio.put_object(
-                    bucket,
-                    key,
-                    reader,  # type: ignore[arg-type]  # has read(), all put_object needs
-                    length=-1,
-                    part_size=part_size,
-                    content_type=content_type,
-                    num_parallel_uploads=1,
-                )
-            except BaseException as error:  # handed to the awaiting side
-                self._result.set_exception(error)
-            else:
-                self._result.set_result(None)
-
-        self._thread = threading.Thread(target=upload, name=f"upload {key}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._upload, args=(content_type, part_size), name=f"upload {key}", daemon=True
+        )
         self._thread.start()
+
+    def _upload(self, content_type: str, part_size: int) -> None:
+        filler = _PartFiller(self._chunks)
+        buffer = bytearray(part_size)
+        upload_id: str | None = None
+        etags: list[str] = []
+        try:
+            while True:
+                filled = filler.fill(buffer)
+                if upload_id is None and filler.ended:  # smaller than one part
+                    self._object.put(memoryview(buffer)[:filled], content_type)
+                    break
+                if upload_id is None:
+                    upload_id = self._object.create_multipart(content_type)
+                if filled:
+                    part = memoryview(buffer)[:filled]
+                    etags.append(self._object.upload_part(upload_id, len(etags) + 1, part))
+                if filler.ended:
+                    self._object.complete_multipart(upload_id, etags)
+                    break
+        except BaseException as error:  # handed to the awaiting side
+            if upload_id is not None:
+                try:
+                    self._object.abort_multipart(upload_id)
+                except Exception as abort_error:  # the first error is the one to report
+                    error.add_note(f"aborting the multipart upload failed too: {abort_error}")
+            self._result.set_exception(error)
+        else:
+            self._result.set_result(None)
 
     def _put(self, item: Any) -> None:
         """Queue `item`, waiting for room; fail if the upload thread has already stopped."""
@@ -126,7 +216,7 @@ class ObjectSink:
             await asyncio.to_thread(self._put, _ABORT)
         try:
             await asyncio.wrap_future(self._result)
-        except BaseException:  # aborted as asked: MinIO dropped the parts
+        except BaseException:  # aborted as asked: the multipart upload was aborted
             return
         # It completed before the abort arrived: remove what was stored.
-        await asyncio.to_thread(self.minio.remove_object, self.bucket, self.key)
+        await asyncio.to_thread(self._object.remove)
