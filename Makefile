@@ -3,6 +3,8 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV ?= uv
 PYTEST_ARGS ?=
+# helm: the one cluster-up puts on PATH (.local/env), else the cached build of the pinned version.
+HELM ?= $(shell command -v helm 2>/dev/null || { . hack/versions.env && echo $${MEDIAFLOW_CACHE:-$$HOME/.cache/mediaflow}/helm-$$HELM_VERSION/helm; })
 
 ##@ General
 
@@ -34,9 +36,17 @@ cluster-down: ## Stop the local cluster, MinIO and the dockerd we started (idemp
 image: deps ## Build the MediaFlow image and load it into the cluster's containerd
 	@bash hack/image.sh
 
+.PHONY: minio-image
+minio-image: ## Build the MinIO image of the chart's bundled storage and load it into the cluster
+	@bash hack/minio-image.sh >/dev/null
+
+.PHONY: release
+release: ## helm upgrade --install the chart into the local cluster (after cluster-up and image)
+	@bash hack/helm-up.sh
+
 .PHONY: up
-up: cluster-up image ## Set up everything: cluster, MinIO, image
-	@echo "Environment ready. In a shell: source .local/env && kubectl get nodes"
+up: cluster-up image minio-image ## Set up everything: cluster, MinIO, images, the Helm release
+	@bash hack/helm-up.sh
 
 .PHONY: down
 down: cluster-down ## Undo `make up`
@@ -50,6 +60,37 @@ clean: cluster-down ## Stop everything and delete .local/ (state, logs, credenti
 .PHONY: crds
 crds: ## Generate crds/ and the chart's crds/ from the MediaJob models
 	$(UV) run --frozen python -m mediaflow_operator.resources.crd --write
+
+.PHONY: manifests
+manifests: ## Render manifests/install.yaml from the chart (for kubectl users)
+	@$(MAKE) --no-print-directory -s print-manifests >manifests/install.yaml.tmp
+	@mv manifests/install.yaml.tmp manifests/install.yaml
+	@echo "wrote manifests/install.yaml"
+
+# The rendering itself, on stdout; tests/unit/test_manifests.py compares it with the file.
+# Secrets are not rendered (a committed key would be everyone's): install.yaml's header says
+# which to create.
+define INSTALL_HEADER
+# MediaFlow for kubectl users, rendered from charts/mediaflow by `make manifests` (do not edit).
+# Default values: namespace mediaflow, bundled MinIO without persistence. Install:
+#   kubectl apply --server-side -f install.yaml
+#   kubectl -n mediaflow create secret generic mediaflow-jwt --from-literal=signingKey=$$(openssl rand -hex 32)
+#   kubectl -n mediaflow create secret generic mediaflow-minio --from-literal=accessKey=mf$$(openssl rand -hex 8) --from-literal=secretKey=$$(openssl rand -hex 24)
+# The pods start once both Secrets exist. Helm users: helm install (see charts/mediaflow/README.md).
+apiVersion: v1
+kind: Namespace
+metadata:
+  name: mediaflow
+  labels:
+    pod-security.kubernetes.io/enforce: restricted
+endef
+export INSTALL_HEADER
+
+.PHONY: print-manifests
+print-manifests:
+	@printf '%s\n' "$$INSTALL_HEADER"
+	@$(HELM) template mediaflow charts/mediaflow --namespace mediaflow --include-crds --skip-tests \
+		--set api.jwt.existingSecret=mediaflow-jwt --set storage.bundled.existingSecret=mediaflow-minio
 
 .PHONY: run-operator
 run-operator: ## Run the operator from this tree against the local cluster
@@ -68,6 +109,10 @@ fmt: ## Format and fix what ruff can
 .PHONY: test-unit
 test-unit: deps ## Unit tests only (no environment needed)
 	$(UV) run --frozen pytest -m unit $(PYTEST_ARGS)
+
+.PHONY: test-e2e
+test-e2e: deps up ## End-to-end tests only (the Helm release in the local cluster)
+	source .local/env && $(UV) run --frozen pytest -m e2e $(PYTEST_ARGS)
 
 .PHONY: test
 test: deps lint up ## Every test (unit, integration, e2e), bringing the environment up if needed

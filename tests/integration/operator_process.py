@@ -2,17 +2,62 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 import urllib.request
+from fnmatch import fnmatch
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 LOG = REPO / ".local/logs/operator-test.log"
 LIVENESS_PORT = 18089
+# Only the tests' scratch namespaces (tests/environment.py restricted_namespace prefixes): the
+# operator of the Helm release handles its own namespace, and two operators must never handle
+# the same MediaJob. Kopf matches these globs against the namespaces it lists and watches.
+WATCHED_NAMESPACES = ("mf-test-*", "mf-api-*")
+# Kopf never starts serving a matching namespace that is already being deleted: MediaJobs left
+# there by an earlier session keep their finalizer for good. A new operator releases them; one
+# that stops first lets the namespaces deleted while it ran finish (the session's last test
+# deletes its namespace just before the operator stops).
+DRAIN_SECONDS = 60
+
+
+def kubectl_json(*args: str) -> dict:
+    out = subprocess.run(
+        ["kubectl", *args, "-o", "json"], check=True, capture_output=True, text=True
+    ).stdout
+    return json.loads(out)
+
+
+def terminating_namespaces_with_mediajobs() -> dict[str, list[str]]:
+    """Watched namespaces being deleted, and the MediaJobs still holding each up."""
+    found = {}
+    for ns in kubectl_json("get", "namespaces")["items"]:
+        name = ns["metadata"]["name"]
+        if ns["metadata"].get("deletionTimestamp") and any(
+            fnmatch(name, pattern) for pattern in WATCHED_NAMESPACES
+        ):
+            items = kubectl_json("-n", name, "get", "mediajobs")["items"]
+            if items:
+                found[name] = [item["metadata"]["name"] for item in items]
+    return found
+
+
+def release_stale_mediajobs() -> None:
+    """Drop the finalizer of MediaJobs in watched namespaces that were being deleted before
+    this operator started (their Jobs and pods go with the namespace)."""
+    for namespace, names in terminating_namespaces_with_mediajobs().items():
+        for name in names:
+            subprocess.run(
+                ["kubectl", "-n", namespace, "patch", "mediajob", name, "--type=merge",
+                 "-p", '{"metadata":{"finalizers":null}}'],
+                check=False,
+                capture_output=True,
+            )  # fmt: skip
 
 
 class OperatorProcess:
@@ -30,11 +75,20 @@ class OperatorProcess:
 
     def restart(self) -> None:
         self.stop()
+        release_stale_mediajobs()
         LOG.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.extra_env}
         with LOG.open("a") as log:
+            namespaces = [arg for ns in WATCHED_NAMESPACES for arg in ("--namespace", ns)]
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "mediaflow_operator", "--liveness-port", str(LIVENESS_PORT)],
+                [
+                    sys.executable,
+                    "-m",
+                    "mediaflow_operator",
+                    "--liveness-port",
+                    str(LIVENESS_PORT),
+                    *namespaces,
+                ],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -59,6 +113,9 @@ class OperatorProcess:
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
+        deadline = time.monotonic() + DRAIN_SECONDS
+        while terminating_namespaces_with_mediajobs() and time.monotonic() < deadline:
+            time.sleep(0.5)
         self.process.send_signal(signal.SIGTERM)
         try:
             self.process.wait(timeout=20)

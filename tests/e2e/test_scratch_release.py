@@ -1,0 +1,140 @@
+"""A second release with the bundled MinIO, in a scratch namespace: it installs, passes
+`helm test`, keeps its generated secrets on upgrade, and uninstalls leaving no workload."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from kubernetes import client
+from minio import Minio
+
+from tests.e2e.conftest import CHART, REPO, run
+from tests.environment import restricted_namespace, wait_until
+from tests.media import make_photo
+
+RELEASE = "mf-scratch"
+MINIO = f"{RELEASE}-mediaflow-minio"
+# What a release may leave in its namespace: the CRD's objects are kept, as Helm does.
+WORKLOAD_KINDS = (
+    "deployments,replicasets,statefulsets,daemonsets,jobs,pods,services,configmaps,secrets,"
+    "serviceaccounts,roles,rolebindings,networkpolicies,persistentvolumeclaims,ingresses"
+)
+
+
+@pytest.fixture(scope="module")
+def scratch(kube: client.ApiClient, release: str) -> Iterator[str]:
+    """A `restricted` namespace neither the release's nor the tests' operator watches."""
+    for namespace in restricted_namespace(kube, "mf-e2e"):
+        try:
+            yield namespace.name
+        finally:
+            # MediaJobs whose operator is gone keep their finalizer; let the namespace go.
+            names = run(["kubectl", "-n", namespace.name, "get", "mj", "-o", "name"]).split()
+            for name in names:
+                run(
+                    ["kubectl", "-n", namespace.name, "patch", name, "--type=merge", "-p",
+                     '{"metadata":{"finalizers":null}}']
+                )  # fmt: skip
+            run(["helm", "uninstall", RELEASE, "-n", namespace.name, "--ignore-not-found"])
+
+
+def secret_data(namespace: str, name: str) -> dict[str, str]:
+    return json.loads(run(["kubectl", "-n", namespace, "get", "secret", name, "-o", "json"]))[
+        "data"
+    ]
+
+
+def bundled_minio(namespace: str) -> Minio:
+    """A client of the release's MinIO, through its Service's cluster IP (reachable here)."""
+    keys = {k: base64.b64decode(v).decode() for k, v in secret_data(namespace, MINIO).items()}
+    ip = run(["kubectl", "-n", namespace, "get", "svc", MINIO, "-o", "jsonpath={.spec.clusterIP}"])
+    return Minio(f"{ip}:9000", keys["accessKey"], keys["secretKey"], secure=False)
+
+
+def convert(namespace: str, name: str, key: str) -> dict:
+    """The image-convert sample as `name` in `namespace`, reading `key`; once Succeeded."""
+    body = yaml.safe_load((REPO / "manifests/samples/image-convert.yaml").read_text())
+    body["metadata"] = {"name": name, "namespace": namespace}
+    body["spec"]["input"]["object"]["key"] = key
+    run(["kubectl", "apply", "-f", "-"], stdin=yaml.safe_dump(body))
+    run(
+        ["kubectl", "-n", namespace, "wait", "--for=condition=Succeeded", f"mj/{name}",
+         "--timeout=120s"],
+        timeout=150,
+    )  # fmt: skip
+    return json.loads(run(["kubectl", "-n", namespace, "get", "mj", name, "-o", "json"]))
+
+
+def leftovers(namespace: str) -> list[str]:
+    """Objects of ours still in the namespace: not the namespace's own defaults, nor the
+    API's users (Secrets labelled mediaflow.io/user), which are data kept like MediaJobs."""
+    names = run(
+        ["kubectl", "-n", namespace, "get", WORKLOAD_KINDS, "-o", "name", "-l",
+         "mediaflow.io/user!=true"]
+    ).split()  # fmt: skip
+    defaults = {"configmap/kube-root-ca.crt", "serviceaccount/default"}
+    return [name for name in names if name not in defaults]
+
+
+def cluster_objects() -> list[str]:
+    out = run(
+        ["kubectl", "get", "clusterroles,clusterrolebindings", "-o", "name", "-l",
+         f"app.kubernetes.io/instance={RELEASE}"]
+    )  # fmt: skip
+    return out.split()
+
+
+def test_bundled_release_installs_tests_upgrades_and_uninstalls_cleanly(
+    scratch: str, tmp_path: Path
+) -> None:
+    install = ["helm", "upgrade", "--install", RELEASE, str(CHART), "-n", scratch, "--wait",
+               "--timeout", "4m"]  # fmt: skip
+    run(install, timeout=270)
+    assert len(cluster_objects()) == 2, "the operator's observe ClusterRole and its binding"
+    jwt = secret_data(scratch, f"{RELEASE}-mediaflow-jwt")
+    minio = secret_data(scratch, MINIO)
+
+    # The whole flow against the bundled MinIO (the bucket made by the API's init container).
+    out = run(["helm", "test", RELEASE, "-n", scratch, "--timeout", "4m"], timeout=270)
+    assert "Phase:          Succeeded" in out
+
+    # A MediaJob made with kubectl before an upgrade.
+    storage = bundled_minio(scratch)
+    key = f"{scratch}/samples/photo.jpg"
+    storage.fput_object("mediaflow", key, str(make_photo(tmp_path / "photo.jpg")))
+    before = convert(scratch, "before-upgrade", key)
+
+    # An upgrade that replaces the operator pod keeps the generated signing key and MinIO
+    # credentials, and existing MediaJobs keep working: their results stay, a new one runs.
+    operator_pods = run(["kubectl", "-n", scratch, "get", "pods", "-o", "name", "-l",
+                         "app.kubernetes.io/component=operator"])  # fmt: skip
+    run([*install, "--set", "operator.jobLostSeconds=90"], timeout=270)
+    assert run(["kubectl", "-n", scratch, "get", "pods", "-o", "name", "-l",
+                "app.kubernetes.io/component=operator"]) != operator_pods  # fmt: skip
+    assert secret_data(scratch, f"{RELEASE}-mediaflow-jwt") == jwt
+    assert secret_data(scratch, MINIO) == minio
+    storage.stat_object("mediaflow", before["status"]["result"]["key"])
+    after = convert(scratch, "after-upgrade", key)
+    assert after["status"]["result"]["size"] > 0
+
+    # As the README says: MediaJobs first (their operator deletes their Jobs), then the release.
+    run(["kubectl", "-n", scratch, "delete", "mj", "--all", "--timeout=120s"], timeout=150)
+    results = list(storage.list_objects("mediaflow", prefix=f"{scratch}/results/", recursive=True))
+    assert results == [], "the operator deleted the results of the deleted MediaJobs"
+    run(["helm", "uninstall", RELEASE, "-n", scratch, "--wait", "--timeout", "2m"], timeout=150)
+    try:
+        wait_until(
+            f"nothing of {RELEASE} left in {scratch}",
+            lambda: not leftovers(scratch) and not cluster_objects(),
+            timeout=90,
+            interval=2,
+        )
+    except TimeoutError:
+        assert leftovers(scratch) + cluster_objects() == []
+    # The CRD stays.
+    run(["kubectl", "get", "crd", "mediajobs.mediaflow.io"])

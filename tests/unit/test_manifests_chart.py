@@ -1,0 +1,231 @@
+"""The chart renders what its README promises, checked with `helm template` (no cluster)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.unit.test_manifests import helm
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts/mediaflow"
+
+
+def template(*args: str, namespace: str = "mediaflow") -> list[dict[str, Any]]:
+    result = subprocess.run(
+        [helm(), "template", "mediaflow", str(CHART), "--namespace", namespace, *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return [d for d in yaml.safe_load_all(result.stdout) if d]
+
+
+def template_error(*args: str) -> str:
+    result = subprocess.run(
+        [helm(), "template", "mediaflow", str(CHART), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode != 0, "helm template accepted values it should refuse"
+    return result.stderr
+
+
+def find(documents: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
+    matches = [d for d in documents if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(matches) == 1, f"{kind}/{name}: {len(matches)} found"
+    return matches[0]
+
+
+def pod_specs(documents: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    specs = {}
+    for d in documents:
+        if d["kind"] == "Deployment":
+            specs[d["metadata"]["name"]] = d["spec"]["template"]["spec"]
+        elif d["kind"] == "Pod":
+            specs[d["metadata"]["name"]] = d["spec"]
+    return specs
+
+
+def env_of(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in container["env"]}
+
+
+def test_app_version_is_the_package_version() -> None:
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert chart["apiVersion"] == "v2"
+    assert chart["appVersion"] == project["version"]
+
+
+def test_every_pod_passes_the_restricted_profile() -> None:
+    specs = pod_specs(template())
+    assert set(specs) == {
+        "mediaflow-operator",
+        "mediaflow-api",
+        "mediaflow-minio",
+        "mediaflow-smoke-test",
+    }
+    for name, spec in specs.items():
+        assert spec["securityContext"]["runAsNonRoot"] is True, name
+        assert spec["securityContext"]["runAsUser"] == 10001, name
+        assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}, name
+        for container in spec["containers"] + spec.get("initContainers", []):
+            context = container["securityContext"]
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["capabilities"] == {"drop": ["ALL"]}, name
+
+
+def test_operator_watches_the_release_namespace_and_names_the_worker_account() -> None:
+    documents = template(namespace="media")
+    operator = find(documents, "Deployment", "mediaflow-operator")
+    assert operator["spec"]["replicas"] == 1
+    assert operator["spec"]["strategy"] == {"type": "Recreate"}
+    container = operator["spec"]["template"]["spec"]["containers"][0]
+    assert container["args"][:2] == ["--namespace", "media"]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert env_of(container)["MEDIAFLOW_WORKER_SERVICE_ACCOUNT"] == "mediaflow-worker"
+    worker = find(documents, "ServiceAccount", "mediaflow-worker")
+    assert worker["automountServiceAccountToken"] is False
+
+
+def test_more_namespaces_get_the_operator_role_the_worker_account_and_the_policy() -> None:
+    documents = template("--set", "operator.watch.namespaces={team-a,team-b}")
+    args = find(documents, "Deployment", "mediaflow-operator")["spec"]["template"]["spec"][
+        "containers"
+    ][0]["args"]
+    assert [a for i, a in enumerate(args) if i and args[i - 1] == "--namespace"] == [
+        "mediaflow",
+        "team-a",
+        "team-b",
+    ]
+    for kind in ("Role", "RoleBinding", "ServiceAccount", "NetworkPolicy"):
+        namespaces = {d["metadata"]["namespace"] for d in documents if d["kind"] == kind}
+        assert {"team-a", "team-b"} <= namespaces, kind
+
+
+def test_all_namespaces_uses_a_cluster_role_and_each_namespaces_default_account() -> None:
+    documents = template("--set", "operator.watch.allNamespaces=true")
+    container = find(documents, "Deployment", "mediaflow-operator")["spec"]["template"]["spec"][
+        "containers"
+    ][0]
+    assert "--namespace" not in container["args"]
+    assert env_of(container)["MEDIAFLOW_WORKER_SERVICE_ACCOUNT"] == "default"
+    role = find(documents, "ClusterRole", "mediaflow-mediaflow-operator")
+    assert {"mediajobs", "jobs", "pods/log"} <= {
+        r for rule in role["rules"] for r in rule["resources"]
+    }
+
+
+def test_api_gets_production_settings_and_a_signing_key_from_a_secret() -> None:
+    documents = template()
+    api = find(documents, "Deployment", "mediaflow-api")["spec"]["template"]["spec"]
+    env = env_of(api["containers"][0])
+    assert env["MEDIAFLOW_API_HOST"] == "0.0.0.0"  # noqa: S104
+    assert env["MEDIAFLOW_API_ENVIRONMENT"] == "production"
+    assert env["MEDIAFLOW_API_NAMESPACE"] == "mediaflow"
+    assert env["MEDIAFLOW_API_JWT_SIGNING_KEY"] == {
+        "secretKeyRef": {"name": "mediaflow-jwt", "key": "signingKey"}
+    }
+    assert api["containers"][0]["readinessProbe"]["httpGet"]["path"] == "/api/v1/health"
+    secret = find(documents, "Secret", "mediaflow-jwt")
+    assert len(secret["data"]["signingKey"]) >= 64
+    given = template("--set", "api.jwt.existingSecret=mine")
+    assert not [d for d in given if d["kind"] == "Secret" and d["metadata"]["name"].endswith("jwt")]
+
+
+def test_api_role_is_least_privilege() -> None:
+    role = find(template(), "Role", "mediaflow-api")
+    rights = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+    assert rights == {
+        *(("mediajobs", v) for v in ("create", "get", "list", "patch", "delete")),
+        *(("secrets", v) for v in ("create", "get", "update")),
+    }
+
+
+def test_external_storage_feeds_both_components_and_bundles_no_minio() -> None:
+    documents = template(
+        "--set",
+        "storage.mode=external",
+        "--set",
+        "storage.external.endpoint=https://s3.example.com",
+        "--set",
+        "storage.external.existingSecret=s3",
+        "--set",
+        "storage.publicEndpoint=https://files.example.com",
+    )
+    assert not [d for d in documents if "minio" in d["metadata"]["name"]]
+    for name in ("mediaflow-operator", "mediaflow-api"):
+        container = find(documents, "Deployment", name)["spec"]["template"]["spec"]["containers"][0]
+        env = env_of(container)
+        assert env["MEDIAFLOW_S3_ENDPOINT"] == "https://s3.example.com"
+        assert env["MEDIAFLOW_S3_PUBLIC_ENDPOINT"] == "https://files.example.com"
+        assert env["MEDIAFLOW_S3_SECRET_KEY"] == {
+            "secretKeyRef": {"name": "s3", "key": "secretKey"}
+        }
+
+
+def test_worker_network_policy_never_allows_private_or_metadata_ranges() -> None:
+    documents = template("--set", "worker.networkPolicy.podCIDR=10.244.0.0/16")
+    policy = find(documents, "NetworkPolicy", "mediaflow-worker")
+    assert policy["spec"]["podSelector"] == {
+        "matchLabels": {"app.kubernetes.io/managed-by": "mediaflow-operator"}
+    }
+    assert policy["spec"]["ingress"] == []
+    blocks = [
+        p["ipBlock"] for rule in policy["spec"]["egress"] for p in rule["to"] if "ipBlock" in p
+    ]
+    (internet,) = [b for b in blocks if b["cidr"] == "0.0.0.0/0"]
+    assert {
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+        "100.64.0.0/10",
+    } <= set(internet["except"])
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--set", "unknown=1"], "additional properties 'unknown' not allowed"),
+        (["--set", "api.service.tyep=NodePort"], "additional properties 'tyep' not allowed"),
+        (["--set", "storage.mode=s3"], "storage/mode"),
+        (["--set", "storage.mode=external"], "storage/external/endpoint"),
+    ],
+)
+def test_schema_refuses_unknown_keys_and_bad_values(args: list[str], message: str) -> None:
+    assert message in template_error(*args)
+
+
+def test_every_value_is_documented_in_the_readme() -> None:
+    readme = (CHART / "README.md").read_text()
+    documented = set(re.findall(r"^\| `([^`]+)` \|", readme, re.M))
+
+    def leaves(schema: dict[str, Any], prefix: str = "") -> set[str]:
+        properties = schema.get("properties")
+        if schema.get("type") != "object" or not properties or schema.get("additionalProperties"):
+            return {prefix}
+        found: set[str] = set()
+        for key, sub in properties.items():
+            found |= leaves(sub, f"{prefix}.{key}" if prefix else key)
+        return found
+
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    # A row may document a whole block (e.g. `api.resources`).
+    missing = {
+        leaf
+        for leaf in leaves(schema)
+        if not any(leaf == row or leaf.startswith(f"{row}.") for row in documented)
+    }
+    assert not missing, f"values missing from charts/mediaflow/README.md: {sorted(missing)}"
