@@ -417,15 +417,22 @@ def cancel(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         generation=mediajob["metadata"].get("generation"),
         now=now,
     )
-    clients.patch_status(
-        mediajob,
-        {
-            "phase": Phase.CANCELLED.value,
-            "conditions": conditions,
-            "completionTime": deciders.now_iso(now),
-            "message": "cancelled on request",
-        },
-    )
+    try:
+        clients.patch_status(
+            mediajob,
+            {
+                "phase": Phase.CANCELLED.value,
+                "conditions": conditions,
+                "completionTime": deciders.now_iso(now),
+                "message": "cancelled on request",
+            },
+        )
+    except ApiException as error:
+        if error.status == 409:
+            # The progress timer or a Job event wrote status meanwhile: read it again soon,
+            # not after Kopf's default minute.
+            raise kopf.TemporaryError("status changed while cancelling", delay=1) from error
+        raise
     clients.delete_job(ref.namespace, job_name(ref))
     clients.storage.delete_prefix(result_prefix(ref))
     # An upload made for this MediaJob alone is of no further use: a cancelled job is final.
