@@ -44,12 +44,30 @@ minio-image: ## Build the MinIO image of the chart's bundled storage and load it
 release: ## helm upgrade --install the chart into the local cluster (after cluster-up and image)
 	@bash hack/helm-up.sh
 
-.PHONY: up
-up: cluster-up image minio-image ## Set up everything: cluster, MinIO, images, the Helm release
+# CLUSTER=local (default): this machine's cluster, started by cluster-up. CLUSTER=current: the
+# cluster of the current kube-context (kind, k3d, a cloud cluster), never started nor stopped;
+# see hack/current-cluster.sh for IMAGE_LOAD, REGISTRY, IMAGE, BASE_IMAGE, MINIO_IMAGE, BUILD,
+# API_PORT, STORAGE_PORT, ENV_FILE, DRY_RUN and UNINSTALL.
+CLUSTER ?= local
+RELEASE ?= mediaflow
+NAMESPACE ?= mediaflow
+CURRENT_CLUSTER = RELEASE="$(RELEASE)" NAMESPACE="$(NAMESPACE)" HELM="$(HELM)" bash hack/current-cluster.sh
+
+.PHONY: up down
+ifeq ($(CLUSTER),local)
+up: cluster-up image minio-image ## Set up everything: cluster, MinIO, images, the Helm release (CLUSTER=current: your kube-context's cluster)
 	@bash hack/helm-up.sh
 
-.PHONY: down
-down: cluster-down ## Undo `make up`
+down: cluster-down ## Undo `make up` (CLUSTER=current: stop the port-forwards; UNINSTALL=1 removes the release)
+else ifeq ($(CLUSTER),current)
+up:
+	@$(CURRENT_CLUSTER) up
+
+down:
+	@$(CURRENT_CLUSTER) down
+else
+$(error CLUSTER=$(CLUSTER): use local (this machine's cluster) or current (the current kube-context))
+endif
 
 .PHONY: clean
 clean: cluster-down ## Stop everything and delete .local/ (state, logs, credentials)

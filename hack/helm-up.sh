@@ -8,6 +8,8 @@
 #   write and the MINIO_* variables of .local/env already point at it;
 #   the API as a NodePort on the node address; MEDIAFLOW_API_URL appended to .local/env.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+# shellcheck source=release-lib.sh
+source "$HACK_DIR/release-lib.sh"
 [ -f "$LOCAL_DIR/env" ] || die "no $LOCAL_DIR/env: run make cluster-up first"
 # shellcheck source=/dev/null
 source "$LOCAL_DIR/env"
@@ -20,22 +22,12 @@ API_URL=http://$NODE_IP:$API_NODE_PORT
 # open everywhere (presigned URLs are bound to the host they were signed for).
 STORAGE_ENDPOINT=http://$NODE_IP:$MINIO_PORT
 STORAGE_SECRET=$RELEASE-s3
-CHART=$REPO_DIR/charts/mediaflow
 
 ensure_docker
 image_id=$("$DOCKER" image inspect --format '{{.Id}}' "$MEDIAFLOW_IMAGE") ||
 	die "no image $MEDIAFLOW_IMAGE: run make image"
 
-log "namespace $NAMESPACE (Pod Security: restricted)"
-kubectl apply -f - >/dev/null <<YAML
-apiVersion: v1
-kind: Namespace
-metadata:
-  name: $NAMESPACE
-  labels:
-    pod-security.kubernetes.io/enforce: restricted
-    pod-security.kubernetes.io/enforce-version: latest
-YAML
+apply_restricted_namespace "$NAMESPACE"
 
 # The credentials of the environment's MinIO, from a file (never on a command line).
 creds=$(mktemp)
@@ -45,8 +37,7 @@ printf 'accessKey=%s\nsecretKey=%s\n' "$MINIO_ACCESS_KEY" "$MINIO_SECRET_KEY" >"
 kubectl -n "$NAMESPACE" create secret generic "$STORAGE_SECRET" --from-env-file="$creds" \
 	--dry-run=client -o yaml | kubectl apply -f - >/dev/null
 
-# Helm installs CRDs only on the first install; keep the cluster's CRD as the chart has it.
-kubectl apply --server-side --force-conflicts -f "$CHART/crds/" >/dev/null
+apply_crds
 
 mkdir -p "$LOCAL_DIR"
 values=$LOCAL_DIR/helm-values.yaml
@@ -79,19 +70,8 @@ worker:
     dns: {ipBlocks: [$NODE_IP/32]}
 YAML
 
-log "helm upgrade --install $RELEASE (namespace $NAMESPACE; log: $LOG_DIR/helm-up.log)"
-helm upgrade --install "$RELEASE" "$CHART" -n "$NAMESPACE" --create-namespace -f "$values" \
-	--wait --timeout 5m >"$LOG_DIR/helm-up.log" 2>&1 || {
-	tail -n 30 "$LOG_DIR/helm-up.log" >&2
-	kubectl -n "$NAMESPACE" get pods >&2 || true
-	die "helm upgrade --install failed"
-}
-
-for _ in $(seq 60); do
-	curl -fsS -o /dev/null "$API_URL/api/v1/health" && break
-	sleep 1
-done
-curl -fsS -o /dev/null "$API_URL/api/v1/health" || die "the API does not answer at $API_URL"
+helm_install "$RELEASE" "$NAMESPACE" "$values" "$LOG_DIR/helm-up.log"
+wait_http "$API_URL/api/v1/health" "the API"
 
 # cluster-up rewrites .local/env on every start; (re)add the API URL after it.
 sed -i '/^export MEDIAFLOW_API_URL=/d; /^# The Helm release (hack\/helm-up.sh)/d' "$LOCAL_DIR/env"
@@ -100,21 +80,5 @@ cat >>"$LOCAL_DIR/env" <<ENV
 export MEDIAFLOW_API_URL=$API_URL
 ENV
 
-cat <<EOF
-
-MediaFlow is running: release $RELEASE in namespace $NAMESPACE.
-  API:      $API_URL   (OpenAPI: $API_URL/docs)
-  storage:  $STORAGE_ENDPOINT, bucket $MINIO_BUCKET (MINIO_* in .local/env)
-
-  source .local/env
-  curl -s \$MEDIAFLOW_API_URL/api/v1/health
-  curl -s -X POST \$MEDIAFLOW_API_URL/api/v1/auth/register -H 'Content-Type: application/json' \\
-    -d '{"email": "me@example.com", "password": "a-long-passphrase"}'
-  TOKEN=\$(curl -s -X POST \$MEDIAFLOW_API_URL/api/v1/auth/login -d username=me@example.com \\
-    -d password=a-long-passphrase | python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])')
-  curl -s -X POST \$MEDIAFLOW_API_URL/api/v1/image/convert/webp -H "Authorization: Bearer \$TOKEN" -F file=@photo.jpg
-  curl -s \$MEDIAFLOW_API_URL/api/v1/jobs -H "Authorization: Bearer \$TOKEN"   # status, result_url
-  kubectl -n $NAMESPACE get mj
-
-EOF
-kubectl -n "$NAMESPACE" get mj
+print_release_usage "$RELEASE" "$NAMESPACE" "$API_URL" \
+	"$STORAGE_ENDPOINT, bucket $MINIO_BUCKET" "$LOCAL_DIR/env"

@@ -48,7 +48,8 @@ MINIO_BUCKET=${MINIO_BUCKET:-mediaflow}
 CONTAINERD_RUN=/run/mediaflow/containerd
 CONTAINERD_SOCK=$CONTAINERD_RUN/containerd.sock
 
-DOCKER=${DOCKER:-$(command -v /usr/bin/docker docker | head -n 1)}
+# No pipe into head: with pipefail, command -v could die of SIGPIPE (exit 141) now and then.
+DOCKER=${DOCKER:-$(command -v /usr/bin/docker || command -v docker || true)}
 
 # ensure_docker: use a running Docker engine, or start Debian's dockerd and remember its PID
 # so that cluster-down stops it again.
