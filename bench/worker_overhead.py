@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -86,6 +87,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="MEDIAFLOW_THREADS / -threads")
     parser.add_argument("--photo-runs", type=int, default=3, help="repetitions of photo cases")
     parser.add_argument("--video-runs", type=int, default=1, help="repetitions of the video case")
+    parser.add_argument(
+        "--only", default="", help="run only the cases whose name contains this (e.g. webp)"
+    )
     ns = parser.parse_args()
 
     root = Path(tempfile.mkdtemp(prefix="mediaflow-bench-"))
@@ -163,9 +167,9 @@ def main() -> None:
             ("VideoConvert", {"container": "mp4", "preset": ns.preset}, "video.mp4", {}),
         ),
     ]
-    rows = []
+    rows, best_rows = [], []
     for name, runs, bare, (operation, options, source, extra) in cases:
-        if runs == 0:
+        if runs == 0 or ns.only not in name:
             continue
         env = {
             "PATH": os.environ["PATH"],
@@ -192,22 +196,38 @@ def main() -> None:
         b_rss = max(r[2] for r in bare_runs)
         w_rss = max(r[2] for r in worker_runs)
         rows.append((name, runs, b_wall, w_wall, b_cpu, w_cpu, b_rss, w_rss))
+        # On a shared machine noise only ever adds time: the fastest run is the least disturbed.
+        best_rows.append(
+            (
+                name,
+                runs,
+                min(r[0] for r in bare_runs),
+                min(r[0] for r in worker_runs),
+                min(r[1] for r in bare_runs),
+                min(r[1] for r in worker_runs),
+                b_rss,
+                w_rss,
+            )
+        )
 
     header = (
         f"{'case':<36} {'runs':>4} {'bare s':>7} {'worker s':>8} {'wall x':>7} "
         f"{'bare cpu':>8} {'worker cpu':>10} {'cpu x':>6} "
         f"{'bare MiB':>8} {'worker MiB':>10} {'mem x':>6}"
     )
-    print(header)
-    print("-" * len(header))
-    for name, runs, b_wall, w_wall, b_cpu, w_cpu, b_rss, w_rss in rows:
-        print(
-            f"{name:<36} {runs:>4} {b_wall:>7.2f} {w_wall:>8.2f} {w_wall / b_wall:>7.3f} "
-            f"{b_cpu:>8.2f} {w_cpu:>10.2f} {w_cpu / b_cpu:>6.3f} "
-            f"{b_rss:>8.0f} {w_rss:>10.0f} {w_rss / b_rss:>6.2f}"
-        )
+    for title, table in (("medians", rows), ("fastest run of each", best_rows)):
+        print(title)
+        print(header)
+        print("-" * len(header))
+        for name, runs, b_wall, w_wall, b_cpu, w_cpu, b_rss, w_rss in table:
+            print(
+                f"{name:<36} {runs:>4} {b_wall:>7.2f} {w_wall:>8.2f} {w_wall / b_wall:>7.3f} "
+                f"{b_cpu:>8.2f} {w_cpu:>10.2f} {w_cpu / b_cpu:>6.3f} "
+                f"{b_rss:>8.0f} {w_rss:>10.0f} {w_rss / b_rss:>6.2f}"
+            )
     print(f"(load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     print(f"(threads={ns.threads}, cpus={os.cpu_count()}, python={sys.version.split()[0]})")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

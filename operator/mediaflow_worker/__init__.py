@@ -15,8 +15,8 @@ Inputs, by environment variable:
   frame), ``MEDIAFLOW_MAX_FRAMES`` (2000 animation frames), ``MEDIAFLOW_MAX_DURATION_SECONDS``
   (4 hours), ``MEDIAFLOW_THREADS`` (1: ffmpeg ``-threads``, cwebp ``-mt`` above 1, avifenc
   ``--jobs``), ``MEDIAFLOW_FETCH_TIMEOUT_SECONDS`` (900, the whole download).
-- ``MEDIAFLOW_VERIFY_DECODE`` (default ``1``): decode image outputs before upload; ``0`` checks
-  type and size from the header only.
+- ``MEDIAFLOW_VERIFY_DECODE`` (default ``1``): decode image outputs before the job succeeds
+  (WebP/AVIF while the upload runs); ``0`` checks type and size from the header only.
 - ``MEDIAFLOW_TERMINATION_LOG`` (default ``/dev/termination-log``).
 
 Outputs:

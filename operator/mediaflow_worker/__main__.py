@@ -1,6 +1,5 @@
 """Entrypoint of the worker (`mediaflow-worker`, or `python -m mediaflow_worker`)."""
 
-import argparse
 import os
 import signal
 import sys
@@ -15,19 +14,44 @@ def _stop(signum: int, _frame: object) -> None:
     raise TransientError(f"the worker was stopped by signal {signum} before it finished")
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the job described by the environment; the exit code follows the contract."""
+def _arguments(argv: list[str]) -> int | None:
+    """--help and --version; None when there is a job to run (no arguments, as in the pod)."""
+    import argparse  # only when there are arguments: every millisecond of start-up counts
+
     parser = argparse.ArgumentParser(
         prog="mediaflow-worker",
         description="MediaFlow: the worker. Reads MEDIAFLOW_* environment variables.",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     if parser.parse_args(argv).version:
-        # Looked up only when asked: importlib.metadata costs start-up time on every job.
         from importlib.metadata import version
 
         print(f"mediaflow-worker {version('mediaflow')}")
         return EXIT_OK
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the job described by the environment; the exit code follows the contract.
+
+    Called without `argv` (the console script, `python -m mediaflow_worker`), it ends the
+    process itself once the result is written and stdout flushed: `os._exit` skips the
+    interpreter's teardown, 20-40 ms of freeing pydantic's objects that nobody waits for.
+    """
+    args = sys.argv[1:] if argv is None else argv
+    code = _arguments(args) if args else None
+    if code is None:
+        code = _job()
+    if argv is None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
+
+
+def _job() -> int:
+    # No plugin is installed; this spares pydantic a scan of every package's entry points.
+    os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()

@@ -7,15 +7,13 @@ PNG that declares 20000x20000 is refused in microseconds.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 from .errors import InvalidInput
 
 
-@dataclass(frozen=True)
-class ImageHeader:
+class ImageHeader(NamedTuple):
     """What an image's header says."""
 
     width: int

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import InvalidInput
 
 
-@dataclass(frozen=True)
-class MediaType:
+class MediaType(NamedTuple):
     """An accepted input type."""
 
     name: str  # short name: jpeg, png, ..., mp4, webm, matroska, avi, mpegts
@@ -66,9 +65,9 @@ def classify(mime: str, head: bytes, kind: str) -> MediaType:
 
 def sniff(path: str, kind: str) -> MediaType:
     """Sniff the file's type with libmagic and check it against the `kind` allowlist."""
-    import magic  # deferred: loading libmagic's database costs time only this step needs
+    from .libmagic import mime_type  # deferred: loading libmagic costs time only this step needs
 
-    mime = magic.from_file(path, mime=True)
+    mime = mime_type(path)
     with Path(path).open("rb") as stream:
         head = stream.read(_TS_PACKET * 16)
     return classify(mime, head, kind)

@@ -18,37 +18,17 @@ from mediaflow_operator.resources.options import (
     VideoResizeOptions,
 )
 
+from .commands import (  # noqa: F401 - re-exported: plans is where commands are looked up
+    AVIFENC_READS,
+    CONTENT_TYPES,
+    CWEBP_READS,
+    OUTPUT_DEMUXERS,
+    avif_quantizer,
+    avifenc_args,
+    cwebp_args,
+)
 from .media import MediaType
 from .probe import MediaInfo, hardened_input
-
-CONTENT_TYPES: dict[str, str] = {
-    "webp": "image/webp",
-    "avif": "image/avif",
-    "png": "image/png",
-    "jpeg": "image/jpeg",
-    "gif": "image/gif",
-    "bmp": "image/bmp",
-    "tiff": "image/tiff",
-    "mp4": "video/mp4",
-    "webm": "video/webm",
-    "mkv": "video/x-matroska",
-}
-# The ffmpeg demuxer that must read each output format back (verification).
-OUTPUT_DEMUXERS: dict[str, str] = {
-    "webp": "webp_pipe",
-    "avif": "mov",
-    "png": "png_pipe",
-    "jpeg": "jpeg_pipe",
-    "gif": "gif",
-    "bmp": "bmp_pipe",
-    "tiff": "tiff_pipe",
-    "mp4": "mov",
-    "webm": "matroska",
-    "mkv": "matroska",
-}
-# Inputs the standalone encoders read themselves (no ffmpeg pass in between).
-CWEBP_READS = {"jpeg", "png", "tiff", "webp"}
-AVIFENC_READS = {"jpeg", "png"}
 
 # EXIF orientation -> ffmpeg filters that make the pixels look as the orientation says.
 ORIENTATION_FILTERS: dict[int, list[str]] = {
@@ -69,11 +49,6 @@ ORIENTATION_FILTERS: dict[int, list[str]] = {
 def jpeg_qscale(quality: int) -> int:
     """Quality 1-100 (higher better) -> mjpeg -q:v 31-2 (lower better)."""
     return round(31 - (quality - 1) * 29 / 99)
-
-
-def avif_quantizer(quality: int) -> int:
-    """Quality 1-100 -> AV1 quantizer 63-0 (0 is lossless)."""
-    return round((100 - quality) * 63 / 99)
 
 
 # ---------------------------------------------------------------- image geometry
@@ -270,38 +245,6 @@ def image_ffmpeg_args(
     else:
         args += image_encode_args(fmt, job.quality, job.lossless, job.keeps_animation)
     return [*args, f"file:{dst}"]
-
-
-def cwebp_args(src: str, dst: str, quality: int, lossless: bool, threads: int) -> list[str]:
-    """cwebp command; metadata is never copied."""
-    args = ["cwebp", "-quiet", "-metadata", "none"]
-    args += ["-lossless"] if lossless else ["-q", str(quality)]
-    if threads > 1:
-        args.append("-mt")
-    return [*args, "-o", dst, "--", src]
-
-
-def avifenc_args(src: str, dst: str, quality: int, threads: int) -> list[str]:
-    """avifenc command; EXIF and XMP are dropped (orientation was applied before, if any)."""
-    q = str(avif_quantizer(quality))
-    return [
-        "avifenc",
-        "--jobs",
-        str(threads),
-        "--speed",
-        "6",
-        "--depth",
-        "8",
-        "--min",
-        q,
-        "--max",
-        q,
-        "--ignore-exif",
-        "--ignore-xmp",
-        "--",
-        src,
-        dst,
-    ]
 
 
 # ---------------------------------------------------------------- video geometry

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InvalidInput
 from .media import MediaType
 
 
-@dataclass(frozen=True)
-class Limits:
+class Limits(NamedTuple):
     """Resource limits applied to every input before decoding."""
 
     max_input_bytes: int = 2 * 1024**3
@@ -21,8 +19,7 @@ class Limits:
     max_duration_seconds: float = 4 * 3600
 
 
-@dataclass(frozen=True)
-class MediaInfo:
+class MediaInfo(NamedTuple):
     """What the worker needs to know about a file."""
 
     width: int | None = None  # as displayed: rotation already applied

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .errors import WorkerError
 from .probe import Limits
@@ -15,8 +15,7 @@ class ConfigError(WorkerError):
     exit_code = 78  # sysexits EX_CONFIG
 
 
-@dataclass(frozen=True)
-class Settings:
+class Settings(NamedTuple):
     """Everything the worker reads from its environment."""
 
     operation: str
@@ -28,7 +27,7 @@ class Settings:
     threads: int = 1
     fetch_timeout: float = 900.0
     verify_decode: bool = True
-    limits: Limits = field(default_factory=Limits)
+    limits: Limits = Limits()
 
 
 def _int(env: Mapping[str, str], name: str, default: int, low: int = 1) -> int:

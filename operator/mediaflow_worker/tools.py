@@ -6,16 +6,15 @@ import os
 import signal
 import subprocess
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import InvalidInput, TransientError
 
 STDERR_TAIL = 300
 
 
-@dataclass(frozen=True)
-class ToolResult:
+class ToolResult(NamedTuple):
     """Exit status and output of one tool run."""
 
     returncode: int
@@ -46,26 +45,39 @@ def _tail(path: Path) -> str:
     return lines[-1].strip() if lines else ""
 
 
-def run_tool(
-    args: list[str],
-    work_dir: Path,
-    *,
-    timeout: float | None = None,
-    on_line: Callable[[str], None] | None = None,
-) -> ToolResult:
-    """Run a tool; stdout is streamed to `on_line` (if given) or collected; stderr to a file."""
-    err_path = work_dir / f".{Path(args[0]).name}.stderr"
-    with err_path.open("wb") as err:
-        proc = subprocess.Popen(  # noqa: S603 - argument list built by plans.py, never a shell
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=err,
-            env=tool_env(work_dir),
-            cwd=work_dir,
-            start_new_session=True,
-            text=True,
-        )
+class RunningTool:
+    """A tool started with `start_tool`: `finish` waits for it, `kill` stops it early."""
+
+    def __init__(self, args: list[str], work_dir: Path) -> None:
+        self.args = list(args)
+        self.name = Path(args[0]).name
+        self.err_path = work_dir / f".{self.name}.{id(self):x}.stderr"
+        with self.err_path.open("wb") as err:
+            self.proc = subprocess.Popen(  # noqa: S603 - argument list from plans, never a shell
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                env=tool_env(work_dir),
+                cwd=work_dir,
+                start_new_session=True,
+                text=True,
+            )
+
+    def kill(self) -> None:
+        """Kill the tool's whole process group (if it still runs) and reap it."""
+        if self.proc.poll() is None:  # not reaped yet, so its process group still exists
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+        self.err_path.unlink(missing_ok=True)
+
+    def finish(
+        self, timeout: float | None = None, on_line: Callable[[str], None] | None = None
+    ) -> ToolResult:
+        """Wait for the tool; stdout is streamed to `on_line` (if given) or collected."""
+        proc = self.proc
         try:
             if on_line is not None:
                 assert proc.stdout is not None  # noqa: S101
@@ -77,15 +89,35 @@ def run_tool(
                 stdout, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             raise InvalidInput(
-                f"{Path(args[0]).name} ran longer than {timeout:.0f} s on this input"
+                f"{self.name} ran longer than {timeout:.0f} s on this input"
             ) from None
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-    result = ToolResult(proc.returncode, stdout, _tail(err_path))
-    err_path.unlink(missing_ok=True)
-    if proc.returncode < 0:
-        # Killed by a signal: the OOM killer or a stop request; worth a retry.
-        raise TransientError(f"{Path(args[0]).name} was killed by signal {-proc.returncode}")
-    return result
+        result = ToolResult(proc.returncode, stdout or "", _tail(self.err_path))
+        self.err_path.unlink(missing_ok=True)
+        if proc.returncode < 0:
+            # Killed by a signal: the OOM killer or a stop request; worth a retry.
+            raise TransientError(f"{self.name} was killed by signal {-proc.returncode}")
+        return result
+
+
+def start_tool(args: list[str], work_dir: Path) -> RunningTool:
+    """Start a tool without waiting for it (its stderr goes to a file in `work_dir`)."""
+    return RunningTool(args, work_dir)
+
+
+def run_tool(
+    args: list[str],
+    work_dir: Path,
+    *,
+    timeout: float | None = None,
+    on_line: Callable[[str], None] | None = None,
+) -> ToolResult:
+    """Run a tool; stdout is streamed to `on_line` (if given) or collected; stderr to a file."""
+    tool = RunningTool(args, work_dir)
+    try:
+        return tool.finish(timeout, on_line)
+    finally:
+        tool.kill()  # no-op after a normal finish; on an exception, the group dies
