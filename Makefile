@@ -21,7 +21,7 @@ deps: ## Install Debian packages, uv and the locked Python environment
 	@bash hack/install-deps.sh
 
 .PHONY: binaries
-binaries: ## Build the pinned Kubernetes, etcd, CoreDNS, Helm, crictl and MinIO binaries (cached)
+binaries: ## Build the pinned Kubernetes, etcd, CoreDNS, Helm, crictl, MinIO and kube-router binaries (cached)
 	@bash hack/build-binaries.sh
 
 .PHONY: cluster-up

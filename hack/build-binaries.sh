@@ -43,6 +43,13 @@ build_coredns() { log "building CoreDNS $COREDNS_VERSION"; go_install "github.co
 build_helm() { log "building Helm $HELM_VERSION"; go_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$1"; }
 build_crictl() { log "building crictl $CRICTL_VERSION"; go_install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" "$1"; }
 build_minio() { log "building MinIO $MINIO_VERSION"; go_install "github.com/minio/minio@$MINIO_VERSION" "$1"; }
+# kube-router reports the version stamped here (`kube-router --version`).
+build_kube_router() {
+	log "building kube-router $KUBE_ROUTER_VERSION"
+	local pkg=github.com/cloudnativelabs/kube-router/v2/pkg/version
+	GOBIN=$1 go install -trimpath -ldflags "-s -w -X $pkg.Version=$KUBE_ROUTER_VERSION -X $pkg.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+		"github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
+}
 
 mkdir -p "$MEDIAFLOW_CACHE"
 what=${1:-all}
@@ -54,6 +61,7 @@ case $what in
 		install_atomically "$HELM_BIN" build_helm
 		install_atomically "$CRICTL_BIN" build_crictl
 		install_atomically "$MINIO_BIN" build_minio
+		install_atomically "$KUBE_ROUTER_BIN" build_kube_router
 		;;
 	kubernetes) install_atomically "$KUBE_BIN" build_kubernetes ;;
 	etcd) install_atomically "$ETCD_BIN" build_etcd ;;
@@ -61,5 +69,6 @@ case $what in
 	helm) install_atomically "$HELM_BIN" build_helm ;;
 	minio) install_atomically "$MINIO_BIN" build_minio ;;
 	crictl) install_atomically "$CRICTL_BIN" build_crictl ;;
+	kube-router) install_atomically "$KUBE_ROUTER_BIN" build_kube_router ;;
 	*) die "unknown component: $what" ;;
 esac

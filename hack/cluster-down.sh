@@ -5,8 +5,9 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 
-# The kubelet goes first so that it does not restart the pods removed below.
-for name in kubelet kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver etcd minio; do
+# kube-router goes first so that it does not bring back the rules removed below; the kubelet
+# next so that it does not restart the pods removed below.
+for name in kube-router kubelet kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver etcd minio; do
 	stop_pidfile "$RUN_DIR/$name.pid"
 done
 [ -x "$KUBE_BIN/kube-proxy" ] && "$KUBE_BIN/kube-proxy" --cleanup >>"$LOG_DIR/kube-proxy.log" 2>&1 || true
@@ -42,6 +43,23 @@ for table in filter nat; do
 	{ iptables -t "$table" -S 2>/dev/null | grep -F -- '--comment mediaflow-local' || true; } |
 		sed 's/^-A /-D /' | while read -r rule; do eval "iptables -t $table $rule"; done
 done
+
+# kube-router's NetworkPolicy rules and address sets (its --cleanup-config leaves them in
+# v2.1.0). Jumps from the built-in chains first, then its chains, then the ipsets they used.
+kube_router_chains='^(KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-)'
+{ iptables -t filter -S 2>/dev/null | grep -E -- "^-A (INPUT|FORWARD|OUTPUT) .*-j (KUBE-ROUTER-|KUBE-POD-FW-|KUBE-NWPLCY-)" || true; } |
+	sed 's/^-A /-D /' | while read -r rule; do eval "iptables -t filter $rule"; done
+chains=$({ iptables -t filter -S 2>/dev/null || true; } | awk '$1 == "-N" {print $2}' | { grep -E "$kube_router_chains" || true; })
+if [ -n "$chains" ]; then
+	log "removing kube-router's iptables chains"
+	for chain in $chains; do iptables -t filter -F "$chain"; done
+	for chain in $chains; do iptables -t filter -X "$chain"; done
+fi
+if command -v ipset >/dev/null; then
+	for set in $({ ipset list -n 2>/dev/null || true; } | { grep -E '^(inet6:)?KUBE-(SRC|DST)-' || true; }); do
+		ipset destroy "$set"
+	done
+fi
 
 if [ -f "$RUN_DIR/dockerd.pid" ]; then
 	# We started dockerd, so its bridge is ours to remove too (it makes it again on start).

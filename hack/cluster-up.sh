@@ -3,7 +3,8 @@
 # left alone, so a second call returns in seconds.
 #
 #   etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet, kube-proxy,
-#   CoreDNS and MinIO run as host processes (logs in .local/logs/, PIDs in .local/run/);
+#   kube-router (NetworkPolicy only), CoreDNS and MinIO run as host processes (logs in
+#   .local/logs/, PIDs in .local/run/);
 #   containerd (Debian's package) runs with a configuration and state of its own;
 #   pods live on the bridge $POD_BRIDGE ($POD_CIDR), services in $SERVICE_CIDR.
 # Every address used here exists only on this machine.
@@ -61,6 +62,9 @@ host_network() {
 	ensure_rule filter FORWARD -i "$POD_BRIDGE" -j ACCEPT
 	ensure_rule filter FORWARD -o "$POD_BRIDGE" -j ACCEPT
 	ensure_rule filter INPUT -p tcp --dport "$MINIO_PORT" ! -s "$POD_CIDR" -m addrtype ! --src-type LOCAL -j DROP
+	# kube-router's health endpoint listens on all addresses (it has no flag for one): this
+	# machine only.
+	ensure_rule filter INPUT -p tcp --dport "$KUBE_ROUTER_HEALTH_PORT" -m addrtype ! --src-type LOCAL -j DROP
 }
 
 # ensure_rule TABLE CHAIN RULE...: insert RULE (tagged, so cluster-down can find it) once.
@@ -324,6 +328,47 @@ wait_for_node() {
 	wait_for kube-controller-manager 60 kubectl -n default get serviceaccount default
 }
 
+# kube-router's network policy controller, and nothing else of kube-router: it enforces
+# NetworkPolicy with iptables (chains KUBE-ROUTER-*, KUBE-POD-FW-*, KUBE-NWPLCY-*) and ipsets
+# (KUBE-SRC-*, KUBE-DST-*). Pod traffic crosses the host's iptables even between pods on the
+# bridge (net.bridge.bridge-nf-call-iptables=1, set in host_network), so the plain bridge CNI
+# is enough. It starts once the node is registered (it reads its address from the Node).
+start_kube_router() {
+	command -v ipset >/dev/null || die "ipset is not installed (hack/install-deps.sh installs it)"
+	client_cert kube-router system:kube-router
+	write_kubeconfig "$PKI_DIR/kube-router.kubeconfig" kube-router
+	kubectl apply -f - >/dev/null <<YAML
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: "system:kube-router"}
+rules:
+# Its informers: policies and what they select, plus the ones kube-router starts for all of
+# its controllers (it waits for every cache to sync, even those only its proxy would use).
+- apiGroups: [""]
+  resources: [pods, namespaces, nodes, services, endpoints]
+  verbs: [get, list, watch]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [list, watch]
+- apiGroups: [networking.k8s.io]
+  resources: [networkpolicies]
+  verbs: [list, watch]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: "system:kube-router"}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: "system:kube-router"}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: "system:kube-router"}]
+YAML
+	start kube-router "$KUBE_ROUTER_BIN/kube-router" \
+		--kubeconfig "$PKI_DIR/kube-router.kubeconfig" --hostname-override "$NODE_NAME" \
+		--run-firewall=true --run-router=false --run-service-proxy=false --run-loadbalancer=false \
+		--enable-cni=false --enable-pod-egress=false \
+		--service-cluster-ip-range "$SERVICE_CIDR" --iptables-sync-period 1m \
+		--health-port "$KUBE_ROUTER_HEALTH_PORT" --metrics-port 0
+	wait_for kube-router 60 curl -fsS "http://127.0.0.1:$KUBE_ROUTER_HEALTH_PORT/healthz"
+}
+
 write_env() {
 	cp "$PKI_DIR/admin.kubeconfig" "$LOCAL_DIR/kubeconfig"
 	# shellcheck source=/dev/null
@@ -373,6 +418,7 @@ main() {
 	start_coredns
 	start_minio
 	wait_for_node
+	start_kube_router
 	write_env
 	log "cluster ready in $((SECONDS - started))s: source $LOCAL_DIR/env; kubectl get nodes"
 }

@@ -7,6 +7,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 packages=(
 	# container runtime and networking for the local node
 	containerd runc containernetworking-plugins iptables iproute2 conntrack kmod util-linux
+	# NetworkPolicy enforcement: kube-router's policy controller keeps its address sets in ipset
+	ipset
 	# image builds: Docker engine and a Debian base made with debootstrap
 	docker.io debootstrap
 	# TLS material, health checks, S3 requests from scripts

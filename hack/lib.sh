@@ -19,6 +19,7 @@ COREDNS_BIN=$MEDIAFLOW_CACHE/coredns-$COREDNS_VERSION
 HELM_BIN=$MEDIAFLOW_CACHE/helm-$HELM_VERSION
 MINIO_BIN=$MEDIAFLOW_CACHE/minio-$MINIO_VERSION
 CRICTL_BIN=$MEDIAFLOW_CACHE/crictl-$CRICTL_VERSION
+KUBE_ROUTER_BIN=$MEDIAFLOW_CACHE/kube-router-$KUBE_ROUTER_VERSION
 
 log() { printf '\033[1m[%s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '\033[31merror: %s\033[0m\n' "$*" >&2; exit 1; }
@@ -43,6 +44,7 @@ CLUSTER_DOMAIN=cluster.local
 APISERVER_PORT=6443
 MINIO_PORT=9000
 MINIO_CONSOLE_PORT=9001
+KUBE_ROUTER_HEALTH_PORT=20244
 MINIO_BUCKET=${MINIO_BUCKET:-mediaflow}
 # Sockets live under a short path: unix socket paths are limited to 108 bytes.
 CONTAINERD_RUN=/run/mediaflow/containerd

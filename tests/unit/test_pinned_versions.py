@@ -1,5 +1,5 @@
 """The versions hack/ builds agree with one another: versions.env and the Go module that
-builds Kubernetes and etcd must not drift apart."""
+builds Kubernetes and etcd must not drift apart, and every pin is built and cached."""
 
 import re
 from pathlib import Path
@@ -33,3 +33,27 @@ def test_every_staging_module_is_replaced_by_the_matching_published_release() ->
     for module, target, version in replaces:
         assert module == target
         assert version == staging, f"{module} is replaced by {version}, expected {staging}"
+
+
+def test_every_pinned_version_is_built_and_cached_under_its_version() -> None:
+    """Each NAME_VERSION in versions.env names a cache folder in lib.sh that
+    build-binaries.sh fills: a pin nothing builds, or a binary built at no pin, is a mistake."""
+    lib = (REPO / "hack/lib.sh").read_text()
+    build = (REPO / "hack/build-binaries.sh").read_text()
+    versions = {k: v for k, v in read_versions().items() if k.endswith("_VERSION")}
+    assert "KUBE_ROUTER_VERSION" in versions
+    for key in versions:
+        name = key.removesuffix("_VERSION")
+        folder = re.search(rf"^{name}_BIN=\$MEDIAFLOW_CACHE/[a-z-]+-\${key}$", lib, re.M)
+        assert folder, f"hack/lib.sh has no {name}_BIN folder named after {key}"
+        assert re.search(rf'install_atomically "\${name}_BIN" build_', build), (
+            f"hack/build-binaries.sh never builds {name}_BIN"
+        )
+
+
+def test_kube_router_is_built_from_its_module_at_the_pin() -> None:
+    build = (REPO / "hack/build-binaries.sh").read_text()
+    assert re.search(r"^v2\.\d+\.\d+$", read_versions()["KUBE_ROUTER_VERSION"])
+    assert (
+        '"github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"' in build
+    )
