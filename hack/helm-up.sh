@@ -68,6 +68,8 @@ worker:
     storageIpBlocks: [$NODE_IP/32]
     storagePorts: [$MINIO_PORT]
     dns: {ipBlocks: [$NODE_IP/32]}
+    # This machine's own addresses: its services listen there too (MinIO, the kubelet...).
+    extraExcept: [$(host_addresses)]
 YAML
 
 helm_install "$RELEASE" "$NAMESPACE" "$values" "$LOG_DIR/helm-up.log"

@@ -70,6 +70,11 @@ ensure_docker() {
 }
 
 # alive PID: the process exists and is not a zombie waiting to be reaped.
+# host_addresses: this machine's global IPv4 addresses as CIDRs, comma-separated (for YAML lists).
+host_addresses() {
+	ip -4 -o addr show scope global | awk '{split($4, a, "/"); printf "%s%s/32", sep, a[1]; sep = ", "}'
+}
+
 alive() { [ -r "/proc/$1/status" ] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
 
 # stop_pidfile FILE [NAME]: stop the process whose PID we recorded, wait for it, remove FILE.

@@ -233,6 +233,9 @@ def test_worker_pod_reaches_nothing_else_of_the_cluster(
         (NODE_IP, 10250),  # the kubelet
         *api_targets,  # the MediaFlow API: Service and pod
         (control.ip, LISTEN_PORT),  # any other pod
+        # This machine's other addresses (here a 192.0.2.0/24 one, outside the private
+        # ranges), where MinIO and the kubelet listen too.
+        *[(address, port) for address in host_addresses() for port in (MINIO[1], 10250)],
     ]
     result = worker.probe(*[("tcp", host, port) for host, port in denied])
     reached = {target: state for target, state in result.items() if state == "open"}
@@ -257,6 +260,18 @@ def test_worker_pod_accepts_no_connections(enforced: tuple[Pod, Pod]) -> None:
     # It listens (seen from inside, over loopback), yet the control pod may not connect.
     assert worker.tcp("127.0.0.1", LISTEN_PORT) == "open"
     assert control.tcp(worker.ip, LISTEN_PORT) != "open"
+
+
+def host_addresses() -> list[str]:
+    """This machine's global IPv4 addresses other than the bridge's."""
+    out = subprocess.run(
+        ["ip", "-4", "-o", "addr", "show", "scope", "global"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    addresses = [line.split()[3].split("/")[0] for line in out.splitlines()]
+    return [a for a in addresses if a != NODE_IP]
 
 
 def metadata_route_stays_on_this_machine() -> bool:
