@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -121,6 +122,7 @@ def create_app(
                 "token_codec": TokenCodec.from_settings(settings),
                 "auth_limiter": limiter,
                 "upload_limiters": upload_limiters(settings),
+                "upload_slots": asyncio.Semaphore(settings.max_concurrent_uploads),
                 # Presigns result URLs offline (the region is set): no connection is opened.
                 "storage": Storage(settings),
             }

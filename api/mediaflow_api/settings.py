@@ -53,6 +53,13 @@ class ApiSettings(BaseSettings):
         description="Part size of the multipart uploads to object storage; each upload in "
         "progress holds about one part (plus 4 MiB) in memory.",
     )
+    max_concurrent_uploads: int = Field(
+        default=16,
+        ge=1,
+        le=1024,
+        description="Uploads one API process receives at once; more are answered 503 with "
+        "Retry-After. Bounds memory: each holds about one part plus 4 MiB.",
+    )
     # Per-user limits of the upload endpoints (a token bucket per process and group), as
     # the previous service grouped them: single images, videos, batches.
     rate_limit_image_per_minute: float = Field(

@@ -499,3 +499,34 @@ def test_cancelling_an_uploaded_job_deletes_its_files(
         timeout=60,
     )
     assert carol.get(f"/{job_id}").json()["data"]["status"] == "cancelled"
+
+
+def test_uploads_beyond_the_concurrency_cap_are_refused_until_one_ends(
+    api_namespace: str, media: dict[str, Path]
+) -> None:
+    env = {"MEDIAFLOW_API_NAMESPACE": api_namespace, "MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS": "1"}
+    with ApiProcess(env) as api:
+        user = User(api)
+        host, port = api.url.removeprefix("http://").split(":")
+        body = multipart([("file", "p.jpg", media["photo"].read_bytes() + b"\0" * 4_000_000)])
+        head = (
+            f"POST /api/v1/image/convert/webp HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: {user.headers['Authorization']}\r\n"
+            "Content-Type: multipart/form-data; boundary=b0undary\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(head + body[: len(body) // 2])  # an upload in progress, stalled
+            time.sleep(1)
+            response = post(user, "/image/convert/webp", files={"file": ("t.jpg", b"text")})
+            assert problem(response, 503)["type"].endswith(":busy")
+            assert response.headers["retry-after"] == "5"
+        # The stalled client went away: its slot is free again.
+        wait_until(
+            "the slot to be free",
+            lambda: (
+                post(user, "/image/convert/webp", files={"file": ("t.jpg", b"text")}).status_code
+                == 415
+            ),
+            timeout=30,
+        )

@@ -3,6 +3,8 @@
 Each answers 202 with the job(s) it queued; the work happens in the MediaJob's pod.
 """
 
+import asyncio
+
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
@@ -55,9 +57,20 @@ async def _submit(
             headers={"Retry-After": retry_after},
         )
     service.check_announced_length(endpoint, request.headers.get("content-length"))
-    return await service.receive(
-        endpoint, user.id, request.headers.get("content-type"), request.stream()
-    )
+    slots: asyncio.Semaphore = request.app.state.upload_slots
+    if slots.locked():
+        raise Problem(
+            503,
+            "busy",
+            "Too many uploads in progress",
+            "This API instance is receiving as many uploads as it may at once; retry in a few "
+            "seconds.",
+            headers={"Retry-After": "5"},
+        )
+    async with slots:
+        return await service.receive(
+            endpoint, user.id, request.headers.get("content-type"), request.stream()
+        )
 
 
 def _single(endpoint: UploadEndpoint) -> HTTPRouteHandler:
