@@ -277,6 +277,15 @@ def test_a_video_is_refused_by_an_image_endpoint(
         problem(post(dave, "/video/thumbnail", files={"file": stream}), 415)
 
 
+def refused_fields(
+    user: User, media: dict[str, Path], path: str, fields: dict[str, str]
+) -> dict[str, Any]:
+    """The 422 problem for uploading the endpoint's kind of file with `fields`."""
+    kind = "clip" if path.startswith("/video") else "photo"
+    with media[kind].open("rb") as stream:
+        return problem(post(user, path, data=fields, files={"file": stream}), 422)
+
+
 @pytest.mark.parametrize(
     ("path", "fields", "field"),
     [
@@ -299,9 +308,7 @@ def test_invalid_fields_are_refused_before_anything_is_stored(
     fields: dict[str, str],
     field: str,
 ) -> None:
-    kind = "clip" if path.startswith("/video") else "photo"
-    with media[kind].open("rb") as stream:
-        body = problem(post(dave, path, data=fields, files={"file": stream}), 422)
+    body = refused_fields(dave, media, path, fields)
     assert field in [error["field"] for error in body["errors"]], body
     assert field in body["detail"]
 
@@ -323,10 +330,7 @@ def test_invalid_combinations_are_refused(
     fields: dict[str, str],
     message: str,
 ) -> None:
-    kind = "clip" if path.startswith("/video") else "photo"
-    with media[kind].open("rb") as stream:
-        body = problem(post(dave, path, data=fields, files={"file": stream}), 422)
-    assert message in body["detail"]
+    assert message in refused_fields(dave, media, path, fields)["detail"]
 
 
 def multipart(parts: list[tuple[str, str | None, bytes]], boundary: str = "b0undary") -> bytes:
