@@ -232,3 +232,18 @@ def test_every_value_is_documented_in_the_readme() -> None:
         if not any(leaf == row or leaf.startswith(f"{row}.") for row in documented)
     }
     assert not missing, f"values missing from charts/mediaflow/README.md: {sorted(missing)}"
+
+
+def test_every_api_variable_the_chart_sets_is_a_setting_of_the_api() -> None:
+    """ApiSettings ignores unknown variables, so a misspelt name would silently do nothing."""
+    from mediaflow_api.settings import ApiSettings
+
+    known = {ApiSettings.env_name(name) for name in ApiSettings.model_fields}
+    documents = template(
+        "--set", "api.uploadRateLimitPerMinute.video=3", "--set", "api.maxConcurrentUploads=2"
+    )
+    api = find(documents, "Deployment", "mediaflow-api")["spec"]["template"]["spec"]
+    env = env_of(api["containers"][0])
+    assert set(env) <= known, set(env) - known
+    assert env["MEDIAFLOW_API_RATE_LIMIT_VIDEO_PER_MINUTE"] == "3"
+    assert env["MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS"] == "2"
