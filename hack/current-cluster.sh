@@ -160,6 +160,34 @@ load_image() {
 	echo "$image"
 }
 
+# dns_ip_blocks: the cluster DNS servers a NetworkPolicy podSelector cannot match, as CIDRs
+# for worker.networkPolicy.dns.ipBlocks: kube-dns endpoints that are no pod (this repository's
+# local cluster runs CoreDNS on the host) or a host-network pod (node IPs are outside every
+# podSelector). Empty when every server is an ordinary pod, or the cluster has no kube-dns.
+# Without this, workers resolve names only until the policy is enforced on them.
+dns_ip_blocks() {
+	local slices host_pods
+	slices=$("${KUBECTL[@]}" --request-timeout=15s -n kube-system get endpointslices \
+		-l kubernetes.io/service-name=kube-dns -o json 2>/dev/null) || return 0
+	host_pods=$("${KUBECTL[@]}" --request-timeout=15s -n kube-system get pods \
+		-o 'jsonpath={range .items[?(@.spec.hostNetwork==true)]}{.metadata.name}{" "}{end}' 2>/dev/null || true)
+	python3 -c '
+import ipaddress, json, sys
+host_pods = set(sys.argv[1].split())
+blocks = []
+for piece in json.load(sys.stdin).get("items", []):
+    for endpoint in piece.get("endpoints") or []:
+        ref = endpoint.get("targetRef") or {}
+        if ref.get("kind") == "Pod" and ref.get("name") not in host_pods:
+            continue
+        for address in endpoint.get("addresses") or []:
+            block = str(ipaddress.ip_network(address))
+            if block not in blocks:
+                blocks.append(block)
+print(", ".join(blocks))
+' "$host_pods" <<<"$slices"
+}
+
 up() {
 	command -v kubectl >/dev/null || die "kubectl is not on PATH"
 	CONTEXT=${CONTEXT:-$(kubectl config current-context 2>/dev/null)} ||
@@ -285,6 +313,16 @@ tests:
   downloadResult: false
 YAML
 	)
+	local dns_blocks=''
+	[ "$DRY_RUN" = 1 ] || dns_blocks=$(dns_ip_blocks) || log "could not look up the cluster DNS endpoints"
+	if [ -n "$dns_blocks" ]; then
+		log "cluster DNS outside pods: $dns_blocks (worker NetworkPolicy)"
+		values_text+="
+worker:
+  networkPolicy:
+    # kube-system/kube-dns endpoints a podSelector cannot match (not pods, or host network).
+    dns: {ipBlocks: [$dns_blocks]}"
+	fi
 	if [ "$DRY_RUN" = 1 ]; then
 		printf '%s\n' "--- $values" "$values_text" "---"
 		run "${HELM_CMD[@]}" upgrade --install "$RELEASE" "$CHART" -n "$NAMESPACE" --create-namespace \

@@ -6,6 +6,7 @@ uploads through the forwarded API and downloads the result URL on this machine.
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -112,6 +113,17 @@ def test_up_current_converts_through_port_forwards_and_down_stops_them(
     assert urlsplit(api_url).hostname == "127.0.0.1"
     assert urlsplit(storage_url).hostname == "127.0.0.1"
     assert f"API:      {api_url}" in out
+    # This cluster's CoreDNS runs on the host, which no podSelector matches: without its
+    # address in the worker policy, workers resolve names only until kube-router enforces it.
+    assert "cluster DNS outside pods: 10.244.0.1/32" in out
+    policy = json.loads(run(["kubectl", "-n", name, "get", "networkpolicy", "-o", "json"]))
+    (dns_rule,) = [
+        rule
+        for item in policy["items"]
+        for rule in item["spec"]["egress"]
+        if {"protocol": "UDP", "port": 53} in rule.get("ports", [])
+    ]
+    assert {"ipBlock": {"cidr": "10.244.0.1/32"}} in dns_rule["to"]
     forwards = pidfiles(name)
     assert len(forwards) == 2
     assert all(alive(int(p.read_text())) for p in forwards)
@@ -143,7 +155,10 @@ def test_up_current_converts_through_port_forwards_and_down_stops_them(
             return job if job["status"] in {"completed", "failed", "cancelled"} else None
 
         job = wait_until("the job to finish", finished, timeout=120, interval=1)
-    assert job["status"] == "completed", job
+    assert job["status"] == "completed", (
+        f"{job}\n" + run(["kubectl", "-n", name, "get", "mj", job_id, "-o", "yaml"])
+        + run(["kubectl", "-n", name, "get", "events", "--sort-by=.lastTimestamp"])
+    )
     # Signed for the forwarded MinIO: it downloads from this machine as is.
     assert job["result_url"].startswith(f"{storage_url}/")
     result = httpx.get(job["result_url"], timeout=30)
