@@ -62,6 +62,27 @@ def set_condition(
     return [x for x in conditions if x.get("type") != type_] + [condition]
 
 
+def set_conditions(
+    conditions: list[dict[str, Any]],
+    changes: dict[str, tuple[str, str, str]],
+    *,
+    generation: int | None,
+    now: datetime,
+) -> list[dict[str, Any]]:
+    """`set_condition` for each `type: (status, reason, message)` of `changes`, in order."""
+    for type_, (status, reason, message) in changes.items():
+        conditions = set_condition(
+            conditions,
+            type_=type_,
+            status=status,
+            reason=reason,
+            message=message,
+            generation=generation,
+            now=now,
+        )
+    return conditions
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How a Job ended, in a user's words."""

@@ -122,25 +122,11 @@ def fail(
     now = datetime.now(UTC)
     generation = body["metadata"].get("generation")
     status = dict(body.get("status") or {})
-    conditions = status.get("conditions") or []
+    changes = {c.CONDITION_SUCCEEDED: ("False", reason, message)}
     if not accepted:
-        conditions = deciders.set_condition(
-            conditions,
-            type_=c.CONDITION_ACCEPTED,
-            status="False",
-            reason=reason,
-            message=message,
-            generation=generation,
-            now=now,
-        )
-    conditions = deciders.set_condition(
-        conditions,
-        type_=c.CONDITION_SUCCEEDED,
-        status="False",
-        reason=reason,
-        message=message,
-        generation=generation,
-        now=now,
+        changes = {c.CONDITION_ACCEPTED: ("False", reason, message), **changes}
+    conditions = deciders.set_conditions(
+        status.get("conditions") or [], changes, generation=generation, now=now
     )
     clients.patch_status(
         body,
@@ -211,24 +197,18 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
         )
         # Status first: the Job's own events must never be overtaken by this write.
         generation = current["metadata"].get("generation")
-        now = datetime.now(UTC)
-        conditions = deciders.set_condition(
+        conditions = deciders.set_conditions(
             (current.get("status") or {}).get("conditions") or [],
-            type_=c.CONDITION_ACCEPTED,
-            status="True",
-            reason="JobCreated",
-            message=f"Job {name} runs the conversion",
+            {
+                c.CONDITION_ACCEPTED: ("True", "JobCreated", f"Job {name} runs the conversion"),
+                c.CONDITION_SUCCEEDED: (
+                    "Unknown",
+                    "Pending",
+                    "waiting for the conversion pod to start",
+                ),
+            },
             generation=generation,
-            now=now,
-        )
-        conditions = deciders.set_condition(
-            conditions,
-            type_=c.CONDITION_SUCCEEDED,
-            status="Unknown",
-            reason="Pending",
-            message="waiting for the conversion pod to start",
-            generation=generation,
-            now=now,
+            now=datetime.now(UTC),
         )
         clients.patch_status(
             current,
@@ -408,12 +388,9 @@ def cancel(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         return
     ref = MediaJobRef.from_body(mediajob)
     now = datetime.now(UTC)
-    conditions = deciders.set_condition(
+    conditions = deciders.set_conditions(
         (mediajob.get("status") or {}).get("conditions") or [],
-        type_=c.CONDITION_SUCCEEDED,
-        status="False",
-        reason="Cancelled",
-        message="cancelled on request",
+        {c.CONDITION_SUCCEEDED: ("False", "Cancelled", "cancelled on request")},
         generation=mediajob["metadata"].get("generation"),
         now=now,
     )

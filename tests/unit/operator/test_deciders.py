@@ -3,7 +3,12 @@
 import json
 from datetime import UTC, datetime
 
-from mediaflow_operator.deciders import decide_status, human_duration, progress_from_log
+from mediaflow_operator.deciders import (
+    decide_status,
+    human_duration,
+    progress_from_log,
+    set_conditions,
+)
 
 NOW = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
 
@@ -89,3 +94,23 @@ def test_progress_is_the_last_one_the_worker_printed() -> None:
 
 def test_durations_read_like_kubectl() -> None:
     assert [human_duration(s) for s in (4, 184, 3720)] == ["4s", "3m4s", "1h2m"]
+
+
+def test_conditions_keep_their_transition_time_until_their_status_changes() -> None:
+    t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
+    first = set_conditions(
+        [],
+        {"Accepted": ("True", "JobCreated", "a"), "Succeeded": ("Unknown", "Pending", "b")},
+        generation=1,
+        now=t0,
+    )
+    assert [x["type"] for x in first] == ["Accepted", "Succeeded"]
+    later = set_conditions(first, {"Succeeded": ("Unknown", "Running", "c")}, generation=2, now=t1)
+    running = next(x for x in later if x["type"] == "Succeeded")
+    assert (running["reason"], running["observedGeneration"]) == ("Running", 2)
+    assert running["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # status unchanged
+    done = set_conditions(later, {"Succeeded": ("True", "Completed", "d")}, generation=2, now=t1)
+    assert next(x for x in done if x["type"] == "Succeeded")["lastTransitionTime"] == (
+        "2026-01-02T00:00:00Z"
+    )
+    assert next(x for x in done if x["type"] == "Accepted") == first[0]
