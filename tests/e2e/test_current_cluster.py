@@ -156,7 +156,8 @@ def test_up_current_converts_through_port_forwards_and_down_stops_them(
 
         job = wait_until("the job to finish", finished, timeout=120, interval=1)
     assert job["status"] == "completed", (
-        f"{job}\n" + run(["kubectl", "-n", name, "get", "mj", job_id, "-o", "yaml"])
+        f"{job}\n"
+        + run(["kubectl", "-n", name, "get", "mj", job_id, "-o", "yaml"])
         + run(["kubectl", "-n", name, "get", "events", "--sort-by=.lastTimestamp"])
     )
     # Signed for the forwarded MinIO: it downloads from this machine as is.
