@@ -1,4 +1,5 @@
-"""libmagic's MIME type of a file, through ctypes: the calls python-magic makes, without its cost.
+"""libmagic's MIME type of a file or buffer, through ctypes: the calls python-magic makes, without
+its cost. The worker and the API's upload sniffing both use it, so both judge bytes alike.
 
 `magic.from_file(path, mime=True)` loads the library twice through `ctypes.util.find_library`,
 which runs `ldconfig -p` in a subprocess each time (~20 ms of a worker's start-up). This opens
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading  # already loaded by subprocess: free
 
 MAGIC_MIME_TYPE = 0x10
 MAGIC_PARAM_NAME_MAX = 1  # python-magic raises it to 64 (its issue 190); so do we
@@ -42,6 +44,8 @@ class _Cookie:
         lib.magic_load.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
         lib.magic_file.restype = ctypes.c_char_p
         lib.magic_file.argtypes = [ctypes.c_void_p, ctypes.c_char_p]
+        lib.magic_buffer.restype = ctypes.c_char_p
+        lib.magic_buffer.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
         lib.magic_error.restype = ctypes.c_char_p
         lib.magic_error.argtypes = [ctypes.c_void_p]
         self.lib = lib
@@ -63,22 +67,41 @@ class _Cookie:
         raw = self.lib.magic_error(self.cookie)
         return raw.decode("utf-8", "backslashreplace") if raw else "unknown error"
 
-    def mime(self, path: str) -> str:
-        os.close(os.open(path, os.O_RDONLY))  # missing/unreadable: OSError, as with python-magic
-        raw = self.lib.magic_file(self.cookie, os.fsencode(path))
+    def _answer(self, raw: bytes | None) -> str:
         if raw is None:
             if self.lib.magic_error(self.cookie) is None:
                 return "application/octet-stream"  # libmagic 5.09's silent failure, as python-magic
             raise MagicError(f"libmagic failed: {self._error()}")
         return raw.decode("utf-8", "backslashreplace")
 
+    def mime(self, path: str) -> str:
+        os.close(os.open(path, os.O_RDONLY))  # missing/unreadable: OSError, as with python-magic
+        return self._answer(self.lib.magic_file(self.cookie, os.fsencode(path)))
+
+    def mime_of_buffer(self, data: bytes) -> str:
+        return self._answer(self.lib.magic_buffer(self.cookie, data, len(data)))
+
 
 _cookie: _Cookie | None = None
+# A cookie is not thread-safe (its error state and buffers are shared); the API sniffs uploads
+# from several threads.
+_lock = threading.Lock()
+
+
+def _the_cookie() -> _Cookie:
+    global _cookie
+    if _cookie is None:
+        _cookie = _Cookie()
+    return _cookie
 
 
 def mime_type(path: str) -> str:
     """The MIME type libmagic gives the file's content (names and extensions play no part)."""
-    global _cookie
-    if _cookie is None:
-        _cookie = _Cookie()
-    return _cookie.mime(path)
+    with _lock:
+        return _the_cookie().mime(path)
+
+
+def mime_type_of_buffer(data: bytes) -> str:
+    """The MIME type libmagic gives these bytes (e.g. the head of an upload)."""
+    with _lock:
+        return _the_cookie().mime_of_buffer(data)

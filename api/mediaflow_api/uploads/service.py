@@ -37,6 +37,7 @@ from mediaflow_api.uploads.forms import (
 from mediaflow_api.uploads.sink import ObjectSink, StorageError
 from mediaflow_operator.resources.constants import GROUP, PLURAL, VERSION
 from mediaflow_worker.errors import InvalidInput
+from mediaflow_worker.libmagic import mime_type_of_buffer
 from mediaflow_worker.media import classify
 
 logger = logging.getLogger(__name__)
@@ -111,9 +112,7 @@ def multipart_boundary(content_type: str | None) -> str:
 
 def sniff(head: bytes, kind: MediaKind, filename: str) -> str:
     """The MIME type libmagic finds in `head`, or a 415 when the endpoint does not take it."""
-    import magic  # libmagic's database loads on first use
-
-    mime = magic.from_buffer(head, mime=True)
+    mime = mime_type_of_buffer(head)  # the worker's binding: both judge the bytes alike
     try:
         classify(mime, head, kind.value)
     except InvalidInput as error:
