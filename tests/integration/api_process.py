@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import httpx
 
 from tests.environment import require_env
+from tests.integration.processes import start_module, terminate, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 LOG = REPO / ".local/logs/api-test.log"
@@ -44,34 +42,22 @@ class ApiProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ApiProcess:
-        LOG.parent.mkdir(parents=True, exist_ok=True)
-        with LOG.open("a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "mediaflow_api"],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the API exited with {self.process.returncode}; see {LOG}")
+        self.process = start_module("mediaflow_api", [], self.env, LOG)
+
+        def listening() -> bool:
             try:
                 httpx.get(f"{self.url}/docs/openapi.json", timeout=1)
             except httpx.TransportError:
-                time.sleep(0.1)
-            else:
-                return self
-        self.__exit__()
-        raise TimeoutError(f"the API did not start listening; see {LOG}")
+                return False
+            return True
+
+        try:
+            if not wait_ready(self.process, listening, timeout=30):
+                raise RuntimeError(f"the API exited with {self.process.returncode}; see {LOG}")
+        except TimeoutError:
+            self.__exit__()
+            raise TimeoutError(f"the API did not start listening; see {LOG}") from None
+        return self
 
     def __exit__(self, *_: object) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
