@@ -131,6 +131,12 @@ def worker_env(
         "MEDIAFLOW_WORK_DIR": WORK_DIR,
         "MEDIAFLOW_MAX_INPUT_BYTES": str(settings.max_input_bytes),
         "MEDIAFLOW_THREADS": str(threads),
+        # A user's own URL may point anywhere: the worker refuses non-public addresses (the
+        # NetworkPolicy is a second layer, not enforced on every cluster nor from a pod's start).
+        "MEDIAFLOW_INPUT_PUBLIC_ONLY": "1"
+        if spec.input.url is not None and not settings.allow_private_url_inputs
+        else "0",
+        "MEDIAFLOW_VERIFY_DECODE": "1" if settings.worker_verify_decode else "0",
         "HOME": WORK_DIR,
         "TMPDIR": WORK_DIR,
     }

@@ -37,6 +37,15 @@ class OperatorSettings(BaseSettings):
     max_memory: str = Field(default="8Gi", description="Most memory a MediaJob may ask for.")
     max_input_bytes: int = Field(default=2 * 1024**3, ge=1, description="Largest input accepted.")
     backoff_limit: int = Field(default=2, ge=0, le=10, description="Retries of transient errors.")
+    allow_private_url_inputs: bool = Field(
+        default=False,
+        description="Worker pods fetch `input.url` only from public addresses unless true.",
+    )
+    worker_verify_decode: bool = Field(
+        default=True,
+        description="Worker pods fully decode WebP/AVIF/image outputs before a job succeeds; "
+        "false: type, size and header structure only.",
+    )
 
     # Object storage: pods and the operator use the internal endpoint; users get URLs signed
     # for the public one.

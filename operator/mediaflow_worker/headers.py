@@ -256,3 +256,155 @@ def output_header(path: str, fmt: str) -> ImageHeader | None:
         with Path(path).open("rb") as stream:
             return avif_header(stream.read(256 * 1024))
     return read_image_header(path, fmt, max_frames=10**9)
+
+
+# ------------------------------------------------------------- whole-file structure of outputs
+#
+# Without a full decode (MEDIAFLOW_VERIFY_DECODE=0, and animated WebP, which no installed tool
+# decodes), an output is still walked from its first to its last byte: every chunk, box or
+# segment length must land exactly on the next one and the file must end where its format says
+# it ends. That catches a cut or padded file and a broken container in microseconds; damage
+# inside compressed data is left to the full decode.
+
+
+def _riff_chunks(data: bytes, start: int, end: int, what: str) -> list[tuple[bytes, int, int]]:
+    """RIFF chunks in data[start:end] as (fourcc, body start, body end); they must fill it."""
+    chunks, pos = [], start
+    while pos < end:
+        if pos + 8 > end:
+            raise HeaderError(f"the {what} ends inside a chunk header")
+        kind, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        body_end = pos + 8 + size
+        if body_end > end:
+            raise HeaderError(f"the {what}'s {kind.decode('latin-1')!r} chunk runs past its end")
+        chunks.append((kind, pos + 8, body_end))
+        pos = body_end + (size & 1)  # chunks are padded to an even size
+    if pos != end:
+        raise HeaderError(f"the {what}'s last chunk is not padded to its end")
+    return chunks
+
+
+def _vp8_frame(data: bytes, body: int, end: int) -> tuple[int, int]:
+    """Size of a VP8 key frame; its first partition must fit in the chunk."""
+    if end - body < 10 or data[body + 3 : body + 6] != b"\x9d\x01\x2a":
+        raise HeaderError("the WebP VP8 frame header is corrupt")
+    tag = int.from_bytes(data[body : body + 3], "little")
+    if tag & 1 or tag >> 5 > end - body - 10:
+        raise HeaderError("the WebP VP8 frame is not a whole key frame")
+    width, height = struct.unpack_from("<HH", data, body + 6)
+    return width & 0x3FFF, height & 0x3FFF
+
+
+def _vp8l_frame(data: bytes, body: int, end: int) -> tuple[int, int]:
+    if end - body < 5 or data[body] != 0x2F:
+        raise HeaderError("the WebP lossless header is corrupt")
+    bits = int.from_bytes(data[body + 1 : body + 5], "little")
+    return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+
+
+def _webp_image(data: bytes, chunks: list[tuple[bytes, int, int]]) -> tuple[int, int]:
+    """The one VP8/VP8L bitstream of a still image or an animation frame, and its size."""
+    images = [chunk for chunk in chunks if chunk[0] in (b"VP8 ", b"VP8L")]
+    if len(images) != 1:
+        raise HeaderError(f"the WebP has {len(images)} image bitstreams where one belongs")
+    kind, body, end = images[0]
+    return (_vp8_frame if kind == b"VP8 " else _vp8l_frame)(data, body, end)
+
+
+def webp_structure(data: bytes) -> tuple[int, int]:
+    """Walk a whole WebP file; returns its canvas size. HeaderError if anything does not fit."""
+    _need(data, 20, "WebP")
+    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+        raise HeaderError("the WebP RIFF header is missing")
+    riff_end = 8 + int.from_bytes(data[4:8], "little")
+    if riff_end != len(data):
+        raise HeaderError(f"the WebP RIFF size says {riff_end} bytes, the file has {len(data)}")
+    chunks = _riff_chunks(data, 12, riff_end, "WebP")
+    if chunks[0][0] != b"VP8X":
+        if len(chunks) != 1:
+            raise HeaderError("a simple WebP holds more than its image chunk")
+        return _webp_image(data, chunks)
+    _kind, body, end = chunks[0]
+    if end - body < 10:
+        raise HeaderError("the WebP VP8X chunk is truncated")
+    canvas = (
+        1 + int.from_bytes(data[body + 4 : body + 7], "little"),
+        1 + int.from_bytes(data[body + 7 : body + 10], "little"),
+    )
+    if not data[body] & 0x02:  # a still image (with alpha, ICC, EXIF or XMP chunks around it)
+        if _webp_image(data, chunks) != canvas:
+            raise HeaderError("the WebP image is not the size of its canvas")
+        return canvas
+    frames = [chunk for chunk in chunks if chunk[0] == b"ANMF"]
+    if not any(chunk[0] == b"ANIM" for chunk in chunks) or not frames:
+        raise HeaderError("the animated WebP has no ANIM chunk or no frames")
+    for _kind, body, end in frames:
+        if end - body < 16:
+            raise HeaderError("a WebP animation frame header is truncated")
+        x, y = (
+            2 * int.from_bytes(data[body : body + 3], "little"),
+            2 * int.from_bytes(data[body + 3 : body + 6], "little"),
+        )
+        size = (
+            1 + int.from_bytes(data[body + 6 : body + 9], "little"),
+            1 + int.from_bytes(data[body + 9 : body + 12], "little"),
+        )
+        if _webp_image(data, _riff_chunks(data, body + 16, end, "WebP frame")) != size:
+            raise HeaderError("a WebP animation frame's bitstream is not its declared size")
+        if x + size[0] > canvas[0] or y + size[1] > canvas[1]:
+            raise HeaderError("a WebP animation frame lies outside the canvas")
+    return canvas
+
+
+def png_structure(data: bytes) -> None:
+    """Walk a whole PNG: chunks with valid CRCs from IHDR to an IEND at the very end."""
+    import zlib
+
+    _need(data, 33, "PNG")
+    if data[:8] != b"\x89PNG\r\n\x1a\n":
+        raise HeaderError("the PNG signature is missing")
+    pos, kind = 8, b""
+    while kind != b"IEND":
+        if pos + 12 > len(data):
+            raise HeaderError("the PNG ends before its IEND chunk")
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        end = pos + 12 + length
+        if end > len(data):
+            raise HeaderError(f"the PNG's {kind.decode('latin-1')!r} chunk runs past its end")
+        (crc,) = struct.unpack_from(">I", data, end - 4)
+        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+            raise HeaderError(f"the PNG's {kind.decode('latin-1')!r} chunk fails its CRC")
+        pos = end
+    if pos != len(data):
+        raise HeaderError("the PNG has bytes after its IEND chunk")
+
+
+def avif_structure(data: bytes) -> None:
+    """Walk a whole AVIF: top-level boxes fill the file, with ftyp, meta and mdat."""
+    _need(data, 16, "AVIF")
+    kinds, pos = [], 0
+    for kind, _body, end in _boxes(data, 0, len(data)):
+        kinds.append(kind)
+        pos = end
+    if pos != len(data):
+        raise HeaderError("the AVIF's boxes do not fill the file (cut or padded)")
+    if kinds[:1] != [b"ftyp"] or b"meta" not in kinds or b"mdat" not in kinds:
+        raise HeaderError("the AVIF lacks its ftyp, meta or mdat box")
+
+
+def check_structure(path: str, fmt: str) -> None:
+    """Walk the whole output file of format `fmt` (see above); JPEG, GIF, BMP and TIFF: their
+    end marker or declared size. HeaderError if it does not hold together."""
+    data = Path(path).read_bytes()
+    if fmt == "webp":
+        webp_structure(data)
+    elif fmt == "png":
+        png_structure(data)
+    elif fmt == "avif":
+        avif_structure(data)
+    elif fmt == "jpeg" and not data.endswith(b"\xff\xd9"):
+        raise HeaderError("the JPEG does not end with its end-of-image marker")
+    elif fmt == "gif" and not data.endswith(b"\x3b"):
+        raise HeaderError("the GIF does not end with its trailer")
+    elif fmt == "bmp" and int.from_bytes(data[2:6], "little") != len(data):
+        raise HeaderError("the BMP's declared file size is not its size")

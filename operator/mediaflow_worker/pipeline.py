@@ -24,7 +24,7 @@ from .commands import (
     cwebp_args,
 )
 from .errors import InternalError, InvalidInput
-from .headers import ImageHeader, output_header, read_image_header
+from .headers import ImageHeader, check_structure, output_header, read_image_header
 from .media import MediaType, sniff
 from .probe import Limits, MediaInfo, check_image, check_video, ffprobe_args, parse_probe_output
 from .report import log
@@ -377,12 +377,15 @@ def check_output(
     video = fmt in ("mp4", "webm", "mkv")
     try:
         header = None if video else output_header(str(path), fmt)
+        if header is not None:
+            check_structure(str(path), fmt)  # microseconds: a cut file never reaches the PUT
     except InvalidInput as exc:
         raise InternalError(f"the output's header is broken: {exc}") from None
     duration = None
     decoder = None
     if header is not None and ((header.animated and fmt == "webp") or not decode):
-        # Header only: asked for, or animated WebP, which ffmpeg 5.1 cannot decode.
+        # Header and whole-file structure only: asked for, or animated WebP, which ffmpeg 5.1
+        # cannot decode.
         width, height = header.width, header.height
     elif header is not None and fmt in NATIVE_DECODERS:
         # The format's own decoder: a full decode in under half of ffprobe's time (noisy 4K:
@@ -461,7 +464,11 @@ def run(settings: Settings) -> dict:
     try:
         src = work / "input"
         size = fetch(
-            settings.input_url, src, settings.limits.max_input_bytes, settings.fetch_timeout
+            settings.input_url,
+            src,
+            settings.limits.max_input_bytes,
+            settings.fetch_timeout,
+            public_only=settings.input_public_only,
         )
         media = sniff(str(src), "video" if video else "image")
         log("sniffed", type=media.name, size=size)

@@ -27,6 +27,7 @@ class Settings(NamedTuple):
     threads: int = 1
     fetch_timeout: float = 900.0
     verify_decode: bool = True
+    input_public_only: bool = False
     limits: Limits = Limits()
 
 
@@ -41,6 +42,11 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 1) -> int:
     if value < low:
         raise ConfigError(f"{name} must be at least {low}")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str, default: str) -> bool:
+    """On unless "0", "false" or "no" (so a typo never turns a guard off)."""
+    return env.get(name, default).strip().lower() not in ("0", "false", "no")
 
 
 def settings_from_env(env: Mapping[str, str]) -> Settings:
@@ -71,6 +77,6 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         threads=_int(env, "MEDIAFLOW_THREADS", 1),
         fetch_timeout=_int(env, "MEDIAFLOW_FETCH_TIMEOUT_SECONDS", 900),
         limits=limits,
-        verify_decode=env.get("MEDIAFLOW_VERIFY_DECODE", "1").strip().lower()
-        not in ("0", "false", "no"),
+        verify_decode=_flag(env, "MEDIAFLOW_VERIFY_DECODE", "1"),
+        input_public_only=_flag(env, "MEDIAFLOW_INPUT_PUBLIC_ONLY", "0"),
     )

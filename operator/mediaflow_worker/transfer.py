@@ -4,11 +4,16 @@ One request per connection, no pool: urllib3 cost ~40 ms of start-up for nothing
 and a single PUT need. What it did for us is done here by hand: redirects (each hop's scheme
 checked), no content decoding, a byte cap and a total deadline, connect/read timeouts, two
 retries of a failed connection (never of a request that was sent), and a short body is an error.
+
+With `public_only` (a MediaJob's own `input.url`), every hop's host is resolved once, refused
+unless all its addresses are public, and the connection goes to the addresses that were checked
+(no second lookup for DNS rebinding to answer); the Host header and TLS stay on the name.
 """
 
 from __future__ import annotations
 
 import http.client
+import socket  # already loaded by http.client
 import time
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -34,13 +39,86 @@ def check_scheme(url: str) -> None:
         raise InvalidInput("the input URL must be http or https (also after redirects)")
 
 
-def _connect(url: str) -> tuple[http.client.HTTPConnection, str]:
-    """An open connection to the URL's host, and the request target (path and query)."""
+def public_address(ip: str) -> bool:
+    """True for a public unicast address; False for private, loopback, link-local, shared
+    (100.64.0.0/10), reserved, unspecified and multicast ones, and for IPv6 forms that carry
+    such an IPv4 address (::ffff:10.0.0.1, 6to4, NAT64)."""
+    import ipaddress  # only the public-only path pays for it
+
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is None and address in ipaddress.IPv6Network("64:ff9b::/96"):
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None:
+            address = embedded
+    return address.is_global and not address.is_multicast
+
+
+def public_addresses(host: str, redirected: bool) -> list[str]:
+    """The host's addresses, resolved once; InvalidInput unless every one of them is public.
+
+    A failed lookup stays an OSError (socket.gaierror): transient, like a refused connection.
+    """
+    found = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    for ip in addresses:
+        if not public_address(ip):
+            # A name's address is not told: the message must not turn the worker into a
+            # resolver of internal names for whoever submits URLs.
+            named = f"{host} is not" if ip == host else f"{host} resolves to something that is not"
+            raise InvalidInput(
+                f"{'after a redirect, ' if redirected else ''}the input URL's host {named} "
+                "a public address; MediaFlow fetches URLs on public addresses only"
+            )
+    return addresses
+
+
+def pin(conn: http.client.HTTPConnection, addresses: list[str]) -> None:
+    """Make `conn` connect to these addresses (in order) instead of looking its host up again.
+
+    http.client keeps using `conn.host` for the Host header and, over https, for SNI and the
+    certificate check; only the socket's destination changes.
+    """
+
+    def create_connection(
+        address: tuple[str, int],
+        timeout: float | None = None,
+        source_address: tuple[str, int] | None = None,
+    ) -> socket.socket:
+        error = OSError(f"no address for {address[0]}")
+        for ip in addresses:
+            try:
+                return socket.create_connection((ip, address[1]), timeout, source_address)
+            except OSError as exc:
+                error = exc
+        raise error
+
+    conn._create_connection = create_connection  # type: ignore[attr-defined]
+
+
+def _connect(
+    url: str, *, public_only: bool = False, redirected: bool = False
+) -> tuple[http.client.HTTPConnection, str]:
+    """An open connection to the URL's host, and the request target (path and query).
+
+    With `public_only`, InvalidInput unless the host resolves to public addresses only, and
+    the connection goes to those addresses."""
     parts = urlsplit(url)
     if not parts.hostname:
         raise http.client.InvalidURL("no host")
     target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     for pause in (*CONNECT_RETRY_SLEEPS, None):
+        try:
+            addresses = public_addresses(parts.hostname, redirected) if public_only else None
+        except OSError:
+            if pause is None:
+                raise
+            time.sleep(pause)
+            continue
         if parts.scheme == "https":
             import ssl  # only https pays for it
 
@@ -55,6 +133,8 @@ def _connect(url: str) -> tuple[http.client.HTTPConnection, str]:
             conn = http.client.HTTPConnection(
                 parts.hostname, parts.port, timeout=CONNECT_TIMEOUT, blocksize=CHUNK
             )
+        if addresses is not None:
+            pin(conn, addresses)
         try:
             conn.connect()
         except OSError:
@@ -69,14 +149,16 @@ def _connect(url: str) -> tuple[http.client.HTTPConnection, str]:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def fetch(url: str, dest: Path, max_bytes: int, timeout: float) -> int:
-    """Stream `url` into `dest`; stop as soon as `max_bytes` is passed. Returns the size."""
+def fetch(url: str, dest: Path, max_bytes: int, timeout: float, public_only: bool = False) -> int:
+    """Stream `url` into `dest`; stop as soon as `max_bytes` is passed. Returns the size.
+
+    With `public_only`, the first URL and every redirect must be on public addresses."""
     deadline = time.monotonic() + timeout
     check_scheme(url)
     conn = None
     try:
-        for _hop in range(MAX_REDIRECTS + 1):
-            conn, target = _connect(url)
+        for hop in range(MAX_REDIRECTS + 1):
+            conn, target = _connect(url, public_only=public_only, redirected=hop > 0)
             conn.request("GET", target, headers={"Accept-Encoding": "identity"})
             response = conn.getresponse()
             if response.status not in _REDIRECTS:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import sys
 import time
 import urllib.request
 from fnmatch import fnmatch
 from pathlib import Path
+
+from tests.integration.processes import start_module, terminate, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
 LOG = REPO / ".local/logs/operator-test.log"
@@ -24,6 +24,10 @@ WATCHED_NAMESPACES = ("mf-test-*", "mf-api-*")
 # that stops first lets the namespaces deleted while it ran finish (the session's last test
 # deletes its namespace just before the operator stops).
 DRAIN_SECONDS = 60
+# The tests' MediaJobs with `input.url` fetch from servers the tests run on this machine's
+# private address (10.244.0.1, the bridge): the worker refuses non-public addresses unless
+# the operator allows them. The release's operator keeps the chart's default (refuse).
+TEST_SETTINGS = {"MEDIAFLOW_ALLOW_PRIVATE_URL_INPUTS": "true"}
 
 
 def kubectl_json(*args: str) -> dict:
@@ -76,35 +80,23 @@ class OperatorProcess:
     def restart(self) -> None:
         self.stop()
         release_stale_mediajobs()
-        LOG.parent.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, **self.extra_env}
-        with LOG.open("a") as log:
-            namespaces = [arg for ns in WATCHED_NAMESPACES for arg in ("--namespace", ns)]
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "mediaflow_operator",
-                    "--liveness-port",
-                    str(LIVENESS_PORT),
-                    *namespaces,
-                ],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                return  # exited early (the fault-injection test expects this)
+        env = {**os.environ, **TEST_SETTINGS, **self.extra_env}
+        namespaces = [arg for ns in WATCHED_NAMESPACES for arg in ("--namespace", ns)]
+        self.process = start_module(
+            "mediaflow_operator", ["--liveness-port", str(LIVENESS_PORT), *namespaces], env, LOG
+        )
+
+        def live() -> bool:
             try:
-                url = f"http://127.0.0.1:{LIVENESS_PORT}/healthz"
-                with urllib.request.urlopen(url, timeout=1):
-                    return
+                with urllib.request.urlopen(f"http://127.0.0.1:{LIVENESS_PORT}/healthz", timeout=1):
+                    return True
             except OSError:
-                time.sleep(0.2)
-        raise TimeoutError(f"the operator did not become live; see {LOG}")
+                return False
+
+        try:
+            wait_ready(self.process, live, timeout=60)  # an early exit: the fault-injection test
+        except TimeoutError:
+            raise TimeoutError(f"the operator did not become live; see {LOG}") from None
 
     def wait_exit(self, timeout: float) -> int:
         assert self.process is not None
@@ -116,12 +108,7 @@ class OperatorProcess:
         deadline = time.monotonic() + DRAIN_SECONDS
         while terminating_namespaces_with_mediajobs() and time.monotonic() < deadline:
             time.sleep(0.5)
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        terminate(self.process)
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(LOG.read_text().splitlines()[-lines:])

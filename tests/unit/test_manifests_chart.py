@@ -247,3 +247,37 @@ def test_every_api_variable_the_chart_sets_is_a_setting_of_the_api() -> None:
     assert set(env) <= known, set(env) - known
     assert env["MEDIAFLOW_API_RATE_LIMIT_VIDEO_PER_MINUTE"] == "3"
     assert env["MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS"] == "2"
+
+
+def test_worker_url_and_verification_values_reach_the_operator_settings() -> None:
+    """OperatorSettings ignores unknown variables, so a misspelt name would silently do
+    nothing; and a user's `input.url` stays public-only unless the chart says otherwise."""
+    from mediaflow_operator.config import OperatorSettings
+
+    known = {f"MEDIAFLOW_{name.upper()}" for name in OperatorSettings.model_fields}
+
+    def operator_env(*args: str) -> dict[str, Any]:
+        deployment = find(template(*args), "Deployment", "mediaflow-operator")
+        return env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+
+    env = operator_env()
+    assert {k for k in env if k.startswith("MEDIAFLOW_")} <= known
+    assert env["MEDIAFLOW_ALLOW_PRIVATE_URL_INPUTS"] == "false"
+    assert env["MEDIAFLOW_WORKER_VERIFY_DECODE"] == "true"
+    env = operator_env(
+        "--set", "worker.allowPrivateUrlInputs=true", "--set", "worker.verifyDecode=false"
+    )
+    settings = OperatorSettings.model_validate(
+        {
+            "allow_private_url_inputs": env["MEDIAFLOW_ALLOW_PRIVATE_URL_INPUTS"],
+            "worker_verify_decode": env["MEDIAFLOW_WORKER_VERIFY_DECODE"],
+            "s3_endpoint": "http://minio:9000",
+            "s3_access_key": "a",
+            "s3_secret_key": "b",
+        }
+    )
+    assert settings.allow_private_url_inputs is True
+    assert settings.worker_verify_decode is False
+    assert "worker/allowPrivateUrlInputs" in template_error(
+        "--set-string", "worker.allowPrivateUrlInputs=yes"
+    )

@@ -130,7 +130,10 @@ class MediaInput(BaseModel):
         default=None,
         max_length=2048,
         pattern=r"^https?://[^\s/?#@]+(/[^\s]*)?$",
-        description="Download the input from this http or https URL.",
+        description=(
+            "Download the input from this http or https URL; only hosts on public addresses, "
+            "unless the operator allows private ones."
+        ),
     )
 
     @model_validator(mode="after")

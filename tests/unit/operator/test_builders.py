@@ -125,3 +125,38 @@ def test_inputs_outside_the_namespace_prefix_are_refused(key: str) -> None:
 
 def test_results_live_under_the_namespace_and_uid() -> None:
     assert result_key(REF) == f"team-a/results/{REF.uid}/output"
+
+
+def worker_env_of(s: MediaJobSpec, settings: OperatorSettings = SETTINGS) -> dict[str, str]:
+    built = build_job(
+        REF, s, settings, input_url="http://in", output_url="http://out", input_size=1000
+    )
+    return {
+        e["name"]: e["value"] for e in built["spec"]["template"]["spec"]["containers"][0]["env"]
+    }
+
+
+def test_a_users_url_is_fetched_from_public_addresses_only() -> None:
+    url_input = spec(input={"url": "https://media.example/photo.jpg"})
+    assert worker_env_of(url_input)["MEDIAFLOW_INPUT_PUBLIC_ONLY"] == "1"
+    # The presigned URL of an input object points at the (private) storage endpoint.
+    assert worker_env_of(spec())["MEDIAFLOW_INPUT_PUBLIC_ONLY"] == "0"
+    allowed = SETTINGS.model_copy(update={"allow_private_url_inputs": True})
+    assert worker_env_of(url_input, allowed)["MEDIAFLOW_INPUT_PUBLIC_ONLY"] == "0"
+
+
+def test_decode_verification_follows_the_setting() -> None:
+    assert SETTINGS.worker_verify_decode is True
+    assert worker_env_of(spec())["MEDIAFLOW_VERIFY_DECODE"] == "1"
+    quick = SETTINGS.model_copy(update={"worker_verify_decode": False})
+    assert worker_env_of(spec(), quick)["MEDIAFLOW_VERIFY_DECODE"] == "0"
+
+
+def test_the_url_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MEDIAFLOW_ALLOW_PRIVATE_URL_INPUTS", "true")
+    monkeypatch.setenv("MEDIAFLOW_WORKER_VERIFY_DECODE", "false")
+    settings = OperatorSettings(
+        s3_endpoint="http://minio:9000", s3_access_key="a", s3_secret_key=SECRET
+    )
+    assert settings.allow_private_url_inputs is True
+    assert settings.worker_verify_decode is False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 from mediaflow_operator.resources.options import OptionsError, parse_options
 from mediaflow_worker.errors import InternalError, TransientError
 from mediaflow_worker.headers import read_image_header
-from mediaflow_worker.libmagic import mime_type
+from mediaflow_worker.libmagic import mime_type, mime_type_of_buffer
 from mediaflow_worker.media import IMAGE_TYPES
 from mediaflow_worker.pipeline import (
     check_output,
@@ -206,8 +207,21 @@ def test_libmagic_by_ctypes_says_what_python_magic_says(media, tmp_path: Path) -
     files += [media.tiff(), media.avif(), media.mp4(), media.ts(), text, svg, empty]
     for path in files:
         assert mime_type(str(path)) == magic.from_file(str(path), mime=True), path
+        # The API sniffs the first 64 KiB of an upload the same way.
+        head = path.read_bytes()[:65536]
+        assert mime_type_of_buffer(head) == magic.from_buffer(head, mime=True), path
     with pytest.raises(FileNotFoundError):
         mime_type(str(tmp_path / "missing"))
+
+
+def test_libmagic_answers_from_many_threads_at_once(media) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    heads = [media.png().read_bytes()[:4096], media.mp4().read_bytes()[:65536], b"plain text\n"]
+    want = ["image/png", "video/mp4", "text/plain"]
+    with ThreadPoolExecutor(8) as pool:
+        got = list(pool.map(mime_type_of_buffer, heads * 200))
+    assert got == want * 200
 
 
 # ---------------------------------------------------------------- transfers
@@ -266,7 +280,10 @@ def test_the_decode_is_left_running_and_its_failure_fails_the_job(tmp_path: Path
     assert decoder is not None
     assert result["width"] == 320
     finish_decode(decoder)
-    out.write_bytes(out.read_bytes()[: out.stat().st_size // 2])
+    # Damage inside the VP8 data (a cut file is refused by the structure walk at once).
+    data = bytearray(out.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 256] = random.Random(7).randbytes(256)  # noqa: S311 (fixed damage)
+    out.write_bytes(bytes(data))
     result, decoder = check_output(out, "webp", (320, 240), Limits(), tmp_path, decode=True)
     assert decoder is not None
     with pytest.raises(InternalError, match="does not decode"):
