@@ -33,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
         clusterwide=not args.namespace,
         namespaces=args.namespace or (),
         liveness_endpoint=f"http://0.0.0.0:{port}/healthz",
+        # The orphan sweep touches only the namespaces watched here.
+        memo=kopf.Memo(namespaces=tuple(args.namespace or ())),
     )
     return 0
 

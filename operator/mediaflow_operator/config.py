@@ -71,6 +71,15 @@ class OperatorSettings(BaseSettings):
         description="A running MediaJob whose Job is gone this long ends Failed (JobDeleted).",
     )
     liveness_port: int = Field(default=8080, description="Port of the /healthz endpoint.")
+    orphan_sweep_interval_seconds: int = Field(
+        default=900,
+        ge=0,
+        description="How often objects no MediaJob accounts for are deleted (at start, then "
+        "every interval); 0: never.",
+    )
+    orphan_grace_seconds: int = Field(
+        default=900, ge=1, description="Age an unaccounted-for object must reach to be deleted."
+    )
 
     def resource_class(self, *, video: bool) -> ResourceClass:
         """The default resources of image or video conversion pods."""

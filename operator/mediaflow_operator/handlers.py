@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +34,14 @@ from mediaflow_operator.resources import constants as c
 from mediaflow_operator.resources.mediajob import MediaJobSpec, Phase
 from mediaflow_operator.resources.results import download_filename
 from mediaflow_operator.storage import Storage
+from mediaflow_operator.sweeper import (
+    OWNED_PREFIXES,
+    LiveMediaJobs,
+    StoredObject,
+    Sweeper,
+    orphans,
+    served,
+)
 
 ANNOTATION_CANCEL = f"{c.GROUP}/cancel"
 ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
@@ -40,6 +49,7 @@ FINALIZER = f"{c.GROUP}/cleanup"
 KOPF_PREFIX = f"operator.{c.GROUP}"
 RESOURCE = (c.GROUP, c.VERSION, c.PLURAL)
 ACTIVE = {None, Phase.PENDING.value, Phase.RUNNING.value}
+log = logging.getLogger(__name__)
 
 
 class Clients:
@@ -91,6 +101,35 @@ class Clients:
             raise
         return client.ApiClient().sanitize_for_serialization(job)
 
+    def sweep_orphans(self, patterns: Sequence[str]) -> int:
+        """Delete the objects of served namespaces no MediaJob accounts for (see sweeper)."""
+        now, grace = datetime.now(UTC), timedelta(seconds=self.settings.orphan_grace_seconds)
+        deleted = 0
+        for namespace in self.storage.top_level_names():
+            if not served(namespace, patterns):
+                continue
+            # Objects first, MediaJobs second: a MediaJob created in between is seen.
+            objects = [
+                StoredObject(key, modified)
+                for prefix in OWNED_PREFIXES
+                for key, modified in self.storage.objects_under(f"{namespace}/{prefix}")
+            ]
+            if not objects:
+                continue
+            try:
+                items = self.custom.list_namespaced_custom_object(
+                    *RESOURCE[:2], namespace, RESOURCE[2]
+                )["items"]
+            except ApiException as error:  # e.g. no Role in a namespace matching a glob
+                log.warning("orphan sweep: no MediaJobs of %s: %s", namespace, error.reason)
+                continue
+            keys = orphans(namespace, objects, LiveMediaJobs.from_items(items), now, grace)
+            if keys:
+                self.storage.delete_keys(keys)
+                log.info("orphan sweep: deleted %d objects of %s: %s", len(keys), namespace, keys)
+                deleted += len(keys)
+        return deleted
+
     def delete_job(self, namespace: str, name: str) -> None:
         try:
             self.batch.delete_namespaced_job(name, namespace, propagation_policy="Background")
@@ -112,7 +151,18 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     # Users see the Events we post on purpose (kopf.event), not every handler's log line.
     settings.posting.level = logging.ERROR
     settings.execution.max_workers = 8
-    memo.clients = Clients(OperatorSettings())
+    memo.clients = clients = Clients(OperatorSettings())
+    interval = clients.settings.orphan_sweep_interval_seconds
+    if interval:
+        patterns = tuple(memo.get("namespaces") or ())
+        memo.sweeper = Sweeper(lambda: clients.sweep_orphans(patterns), interval)
+        memo.sweeper.start()
+
+
+@kopf.on.cleanup()
+def stop_sweeping(memo: kopf.Memo, **_: Any) -> None:
+    if memo.get("sweeper") is not None:
+        memo.sweeper.stop()
 
 
 def fail(

@@ -94,3 +94,24 @@ class Storage:
 
     def delete(self, key: str) -> None:
         self.internal.remove_object(self.bucket, key)
+
+    def top_level_names(self) -> list[str]:
+        """The bucket's first key segments (namespaces, for MediaFlow's own keys)."""
+        return [
+            o.object_name.rstrip("/")
+            for o in self.internal.list_objects(self.bucket, recursive=False)
+            if o.is_dir
+        ]
+
+    def objects_under(self, prefix: str) -> list[tuple[str, datetime]]:
+        """Every object under a prefix: key and last modification."""
+        return [
+            (o.object_name, o.last_modified)
+            for o in self.internal.list_objects(self.bucket, prefix=prefix, recursive=True)
+            if o.last_modified is not None
+        ]
+
+    def delete_keys(self, keys: list[str]) -> None:
+        errors = list(self.internal.remove_objects(self.bucket, [DeleteObject(k) for k in keys]))
+        if errors:
+            raise RuntimeError(f"could not delete {len(errors)} objects: {errors[0]}")

@@ -1,0 +1,102 @@
+"""The orphan sweep: objects of served namespaces that no MediaJob accounts for are deleted.
+
+MediaJobs own two kinds of objects: their results (`<ns>/results/<uid>/`, deleted by the
+finalizer) and, for API uploads, their input (`<ns>/uploads/<job id>/input`, deleted with the
+MediaJob). Both can outlive their MediaJob: the API can die between storing an upload and
+creating its MediaJob, a worker's PUT can land after the finalizer emptied the prefix, and a
+finalizer can be removed by hand. The sweep deletes such objects once they are older than a
+grace period (long beside the milliseconds between an upload's last byte and its MediaJob).
+Only the `uploads/` and `results/` prefixes of namespaces this operator serves are touched:
+whatever else is in the bucket (kubectl users' inputs, other operators' namespaces) is not ours.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from fnmatch import fnmatch
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+OWNED_PREFIXES = ("uploads/", "results/")
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True)
+class LiveMediaJobs:
+    """What a namespace's MediaJobs account for."""
+
+    uids: frozenset[str]
+    input_keys: frozenset[str]
+
+    @classmethod
+    def from_items(cls, items: Iterable[dict[str, Any]]) -> LiveMediaJobs:
+        uids, keys = set(), set()
+        for item in items:
+            uids.add(item["metadata"]["uid"])
+            source = ((item.get("spec") or {}).get("input") or {}).get("object") or {}
+            if source.get("key"):
+                keys.add(source["key"])
+        return cls(frozenset(uids), frozenset(keys))
+
+
+def served(namespace: str, patterns: Sequence[str]) -> bool:
+    """Does an operator watching `patterns` (Kopf globs; none: every namespace) serve it?"""
+    return not patterns or any(fnmatch(namespace, pattern) for pattern in patterns)
+
+
+def orphans(
+    namespace: str,
+    objects: Iterable[StoredObject],
+    live: LiveMediaJobs,
+    now: datetime,
+    grace: timedelta,
+) -> list[str]:
+    """Keys under `<namespace>/uploads/` and `<namespace>/results/` that no MediaJob accounts
+    for and that are older than `grace`."""
+    found = []
+    for obj in objects:
+        rest = obj.key.removeprefix(f"{namespace}/")
+        if rest == obj.key or now - obj.last_modified < grace:
+            continue
+        if rest.startswith("results/"):
+            uid = rest.removeprefix("results/").split("/", 1)[0]
+            if uid not in live.uids:
+                found.append(obj.key)
+        elif rest.startswith("uploads/") and obj.key not in live.input_keys:
+            found.append(obj.key)
+    return found
+
+
+class Sweeper:
+    """Runs `sweep_once` at start and then every `interval`, in a thread, until `stop`."""
+
+    def __init__(self, sweep_once: Any, interval: float) -> None:
+        self._sweep_once = sweep_once
+        self._interval = interval
+        self._stopped = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="orphan-sweep", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            try:
+                self._sweep_once()
+            except Exception:  # the next round tries again; the operator keeps running
+                log.exception("the orphan sweep failed")
+            self._stopped.wait(self._interval)
