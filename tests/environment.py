@@ -7,9 +7,12 @@ would hide a broken environment.
 from __future__ import annotations
 
 import os
+import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -111,3 +114,40 @@ def restricted_namespace(api: client.ApiClient, prefix: str) -> Iterator[Scratch
         yield ScratchNamespace(name=name, core=core, batch=client.BatchV1Api(api))
     finally:
         core.delete_namespace(name, propagation_policy="Foreground")
+
+
+@dataclass
+class Listener:
+    """A TCP listener that counts connection attempts (tests expect zero)."""
+
+    port: int
+    connections: int = 0
+
+
+@contextmanager
+def counting_listener(address: str) -> Iterator[Listener]:
+    """Listen on `address` (a free port), accept and count every connection, until exit."""
+    sock = socket.socket()
+    sock.bind((address, 0))
+    sock.listen(8)
+    sock.settimeout(0.1)
+    state = Listener(sock.getsockname()[1])
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            state.connections += 1
+            conn.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield state
+    finally:
+        stop.set()
+        thread.join()
+        sock.close()

@@ -12,53 +12,23 @@ listener that saw no connection at all, show the worker's own guard.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 import yaml
 
 from tests.e2e.conftest import run
-from tests.environment import unique_name, wait_until
+from tests.environment import Listener, counting_listener, unique_name, wait_until
 
 NODE_IP = "10.244.0.1"  # the bridge address: this machine, as pods see it
 
 
-@dataclass
-class Listener:
-    """A TCP listener on the bridge address that counts connections (must stay at zero)."""
-
-    port: int
-    connections: int = 0
-
-
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    sock = socket.socket()
-    sock.bind((NODE_IP, 0))
-    sock.listen(8)
-    sock.settimeout(0.1)
-    state = Listener(sock.getsockname()[1])
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                continue
-            state.connections += 1
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield state
-    stop.set()
-    thread.join()
-    sock.close()
+    """Counts every connection attempt made to it on the bridge address."""
+    with counting_listener(NODE_IP) as state:
+        yield state
 
 
 def get_mj(namespace: str, name: str) -> dict:

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -20,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.environment import Listener, counting_listener
 
 LOOPBACK = "127.0.0.1"  # the only address these tests ever bind or contact
 SIGNATURE = "X-Amz-Signature=secret-signature"  # must never appear in logs
@@ -112,39 +113,11 @@ def http_server() -> Iterator[FileServer]:
     httpd.server_close()
 
 
-@dataclass
-class Listener:
-    """A TCP listener on 127.0.0.1 that counts connections (must stay at zero)."""
-
-    port: int
-    connections: int = 0
-
-
 @pytest.fixture
 def listener() -> Iterator[Listener]:
-    """Counts every connection attempt made to it."""
-    sock = socket.socket()
-    sock.bind((LOOPBACK, 0))
-    sock.listen(8)
-    sock.settimeout(0.1)
-    state = Listener(sock.getsockname()[1])
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = sock.accept()
-            except OSError:
-                continue
-            state.connections += 1
-            conn.close()
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield state
-    stop.set()
-    thread.join()
-    sock.close()
+    """Counts every connection attempt made to it on 127.0.0.1."""
+    with counting_listener(LOOPBACK) as state:
+        yield state
 
 
 # ---------------------------------------------------------------- media
