@@ -96,12 +96,18 @@ class Storage:
         self.internal.remove_object(self.bucket, key)
 
     def top_level_names(self) -> list[str]:
-        """The bucket's first key segments (namespaces, for MediaFlow's own keys)."""
-        return [
-            o.object_name.rstrip("/")
-            for o in self.internal.list_objects(self.bucket, recursive=False)
-            if o.is_dir
-        ]
+        """The bucket's first key segments (namespaces, for MediaFlow's own keys); none while
+        the bucket does not exist (a bundled MinIO before the API made it)."""
+        try:
+            return [
+                o.object_name.rstrip("/")
+                for o in self.internal.list_objects(self.bucket, recursive=False)
+                if o.is_dir
+            ]
+        except S3Error as error:
+            if error.code == "NoSuchBucket":
+                return []
+            raise
 
     def objects_under(self, prefix: str) -> list[tuple[str, datetime]]:
         """Every object under a prefix: key and last modification."""

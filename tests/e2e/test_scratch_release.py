@@ -1,10 +1,15 @@
-"""A second release with the bundled MinIO, in a scratch namespace: it installs, passes
-`helm test`, keeps its generated secrets on upgrade, and uninstalls leaving no workload."""
+"""A second release with the bundled MinIO, in a scratch namespace: the previous chart version
+installs and passes `helm test`; an upgrade to this chart keeps its generated secrets and its
+MediaJobs working; uninstall leaves no workload."""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
+import shutil
+import subprocess
+import tarfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +23,9 @@ from tests.environment import restricted_namespace, wait_until
 from tests.media import make_photo
 
 RELEASE = "mf-scratch"
+# The previous chart version and the commit it is taken from (the chart as submitted at the end
+# of the second development session).
+PREVIOUS_CHART = ("0.1.0", "99214c0a2c37e3e850f4ff47b8009d12abf3bc16")
 MINIO = f"{RELEASE}-mediaflow-minio"
 # What a release may leave in its namespace: the CRD's objects are kept, as Helm does.
 WORKLOAD_KINDS = (
@@ -41,6 +49,55 @@ def scratch(kube: client.ApiClient, release: str) -> Iterator[str]:
                      '{"metadata":{"finalizers":null}}']
                 )  # fmt: skip
             run(["helm", "uninstall", RELEASE, "-n", namespace.name, "--ignore-not-found"])
+
+
+@pytest.fixture
+def minio_volume(scratch: str) -> Iterator[list[str]]:
+    """A PersistentVolume for the bundled MinIO's claim (this cluster has no provisioner): a
+    directory on this machine, which is the node. Yields the `helm --set` arguments."""
+    folder = Path(f"/var/tmp/{scratch}-minio")
+    folder.mkdir(mode=0o777)
+    folder.chmod(0o777)  # hostPath ignores fsGroup: MinIO runs as UID 10001
+    volume = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolume",
+        "metadata": {"name": f"{scratch}-minio"},
+        "spec": {
+            "capacity": {"storage": "1Gi"},
+            "accessModes": ["ReadWriteOnce"],
+            "persistentVolumeReclaimPolicy": "Retain",
+            "storageClassName": f"{scratch}-minio",
+            "hostPath": {"path": str(folder), "type": "Directory"},
+        },
+    }
+    run(["kubectl", "apply", "-f", "-"], stdin=yaml.safe_dump(volume))
+    try:
+        yield [
+            "--set", "storage.bundled.persistence.enabled=true",
+            "--set", "storage.bundled.persistence.size=1Gi",
+            "--set", f"storage.bundled.persistence.storageClass={scratch}-minio",
+        ]  # fmt: skip
+    finally:
+        run(["kubectl", "delete", "pv", f"{scratch}-minio", "--ignore-not-found", "--wait=false"])
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def previous_chart(folder: Path) -> Path:
+    """PREVIOUS_CHART's chart, from this repository's history, unpacked under `folder`."""
+    version, commit = PREVIOUS_CHART
+    if subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO).returncode:
+        # A shallow clone: the history is where it was cloned from.
+        run(["git", "-C", str(REPO), "fetch", "--quiet", "--unshallow"])
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", commit, "charts/mediaflow"],
+        cwd=REPO, capture_output=True, check=True,
+    ).stdout  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(folder, filter="data")
+    chart = folder / "charts/mediaflow"
+    assert yaml.safe_load((chart / "Chart.yaml").read_text())["version"] == version
+    assert yaml.safe_load((CHART / "Chart.yaml").read_text())["version"] != version
+    return chart
 
 
 def secret_data(namespace: str, name: str) -> dict[str, str]:
@@ -90,7 +147,7 @@ def cluster_objects() -> list[str]:
 
 
 def test_bundled_release_installs_tests_upgrades_and_uninstalls_cleanly(
-    scratch: str, tmp_path: Path
+    scratch: str, minio_volume: list[str], tmp_path: Path
 ) -> None:
     # Chart defaults, but for one fact of this cluster: its CoreDNS runs on the host, which the
     # worker policy's DNS podSelector cannot match (make up CLUSTER=current finds the same).
@@ -99,9 +156,15 @@ def test_bundled_release_installs_tests_upgrades_and_uninstalls_cleanly(
                "kubernetes.io/service-name=kube-dns", "-o",
                "jsonpath={.items[0].endpoints[0].addresses[0]}"]).strip()  # fmt: skip
     host_dns = f"worker.networkPolicy.dns.ipBlocks={{{dns}/32}}"
-    install = ["helm", "upgrade", "--install", RELEASE, str(CHART), "-n", scratch, "--wait",
-               "--timeout", "4m", "--set", host_dns]  # fmt: skip
-    run(install, timeout=270)
+
+    # MinIO on a volume: 0.1.0 labelled its pod with the chart version, so this upgrade
+    # replaces it, and an emptyDir would lose every object (see the MinIO check below).
+    def install(chart: Path) -> list[str]:
+        return ["helm", "upgrade", "--install", RELEASE, str(chart), "-n", scratch, "--wait",
+                "--timeout", "4m", "--set", host_dns, *minio_volume]  # fmt: skip
+
+    run(install(previous_chart(tmp_path)), timeout=270)
+    assert f"mediaflow-{PREVIOUS_CHART[0]}" in run(["helm", "list", "-n", scratch])
     assert len(cluster_objects()) == 2, "the operator's observe ClusterRole and its binding"
     jwt = secret_data(scratch, f"{RELEASE}-mediaflow-jwt")
     minio = secret_data(scratch, MINIO)
@@ -116,13 +179,22 @@ def test_bundled_release_installs_tests_upgrades_and_uninstalls_cleanly(
     storage.fput_object("mediaflow", key, str(make_photo(tmp_path / "photo.jpg")))
     before = convert(scratch, "before-upgrade", key)
 
-    # An upgrade that replaces the operator pod keeps the generated signing key and MinIO
-    # credentials, and existing MediaJobs keep working: their results stay, a new one runs.
-    operator_pods = run(["kubectl", "-n", scratch, "get", "pods", "-o", "name", "-l",
-                         "app.kubernetes.io/component=operator"])  # fmt: skip
-    run([*install, "--set", "operator.jobLostSeconds=90"], timeout=270)
-    assert run(["kubectl", "-n", scratch, "get", "pods", "-o", "name", "-l",
-                "app.kubernetes.io/component=operator"]) != operator_pods  # fmt: skip
+    # The upgrade to this chart replaces the operator pod, keeps the generated signing key and
+    # MinIO credentials, and existing MediaJobs keep working: their results stay, a new one runs.
+    def pods(component: str) -> str:
+        return run(["kubectl", "-n", scratch, "get", "pods", "-o", "name", "-l",
+                    f"app.kubernetes.io/component={component}"])  # fmt: skip
+
+    operator_pods = pods("operator")
+    run([*install(CHART)], timeout=270)
+    assert pods("operator") != operator_pods
+    # From now on the MinIO pod outlives upgrades that do not change it: by default its data is
+    # in an emptyDir, lost with the pod.
+    operator_pods, minio_pods = pods("operator"), pods("minio")
+    run([*install(CHART), "--set", "operator.jobLostSeconds=90"], timeout=270)
+    assert pods("minio") == minio_pods
+    assert "mediaflow-0.1.0" not in run(["helm", "list", "-n", scratch])
+    assert pods("operator") != operator_pods
     assert secret_data(scratch, f"{RELEASE}-mediaflow-jwt") == jwt
     assert secret_data(scratch, MINIO) == minio
     storage.stat_object("mediaflow", before["status"]["result"]["key"])

@@ -34,6 +34,15 @@ app.kubernetes.io/instance: {{ .ctx.Release.Name }}
 app.kubernetes.io/component: {{ .component }}
 {{- end }}
 
+{{/* Labels of a pod template whose pod must survive chart upgrades that do not change it
+(the bundled MinIO: without persistence its data lives only as long as its pod). No chart or
+app version: a new one would replace the pod. */}}
+{{- define "mediaflow.stablePodLabels" -}}
+{{ include "mediaflow.selectorLabels" . }}
+app.kubernetes.io/part-of: mediaflow
+app.kubernetes.io/managed-by: {{ .ctx.Release.Service }}
+{{- end }}
+
 {{/* Every label of one component: (dict "ctx" $ "component" "api"). */}}
 {{- define "mediaflow.labels" -}}
 helm.sh/chart: {{ include "mediaflow.chart" .ctx }}
