@@ -55,7 +55,22 @@ def public_address(ip: str) -> bool:
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is not None:
             address = embedded
+    for net in map(ipaddress.ip_network, NON_PUBLIC):
+        if net.version == address.version and address in net:
+            return False
     return address.is_global and not address.is_multicast
+
+
+# Refused whatever this Python's `ipaddress` tables say (they have changed between 3.11
+# patch releases; the image's may be older than the tests'): the IANA special-purpose ranges,
+# as the chart's NetworkPolicy excepts them, and their IPv6 counterparts.
+NON_PUBLIC = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+    "::/128", "::1/128", "100::/64", "2001::/23", "2001:db8::/32", "fc00::/7", "fe80::/10",
+    "ff00::/8",
+)  # fmt: skip
 
 
 def public_addresses(host: str, redirected: bool) -> list[str]:

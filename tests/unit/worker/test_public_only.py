@@ -223,3 +223,18 @@ def test_the_name_is_looked_up_once(seen_hosts, monkeypatch, tmp_path: Path) -> 
     assert transfer.fetch(url, tmp_path / "input", 100, 10, public_only=True) == 5
     assert lookups.count("localhost") == 1, lookups
     assert hosts == [f"localhost:{port}"]
+
+
+def test_the_special_purpose_ranges_are_refused_whatever_ipaddress_thinks(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import ipaddress
+
+    # As if this Python's tables called everything global (they differ between patch releases).
+    monkeypatch.setattr(ipaddress.IPv4Address, "is_global", property(lambda _: True))
+    monkeypatch.setattr(ipaddress.IPv6Address, "is_global", property(lambda _: True))
+    for net in map(ipaddress.ip_network, transfer.NON_PUBLIC):
+        for address in (net.network_address, net.broadcast_address, net.network_address + 1):
+            if address in net:
+                assert transfer.public_address(str(address)) is False, address
+    assert transfer.public_address("8.8.8.8") is True
