@@ -55,6 +55,25 @@ if [ -n "$chains" ]; then
 	for chain in $chains; do iptables -t filter -F "$chain"; done
 	for chain in $chains; do iptables -t filter -X "$chain"; done
 fi
+# The kubelet's own chains (KUBE-FIREWALL drops non-loopback traffic to 127/8, the canaries
+# detect flushes), in iptables and ip6tables: ours to remove once no kubelet runs here.
+if ! pgrep -x kubelet >/dev/null; then
+	for cmd in iptables ip6tables; do
+		command -v "$cmd" >/dev/null || continue
+		for jump in "INPUT -j KUBE-FIREWALL" "OUTPUT -j KUBE-FIREWALL"; do
+			# shellcheck disable=SC2086 # the rule is words on purpose
+			while "$cmd" -t filter -C ${jump} 2>/dev/null; do "$cmd" -t filter -D ${jump}; done
+		done
+		for table in filter nat mangle; do
+			for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+				if "$cmd" -t "$table" -S "$chain" >/dev/null 2>&1; then
+					"$cmd" -t "$table" -F "$chain"
+					"$cmd" -t "$table" -X "$chain" 2>/dev/null || true
+				fi
+			done
+		done
+	done
+fi
 if command -v ipset >/dev/null; then
 	for set in $({ ipset list -n 2>/dev/null || true; } | { grep -E '^(inet6:)?KUBE-(SRC|DST)-' || true; }); do
 		ipset destroy "$set"
