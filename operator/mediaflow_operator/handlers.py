@@ -105,8 +105,11 @@ class Clients:
         """Delete the objects of served namespaces no MediaJob accounts for (see sweeper)."""
         now, grace = datetime.now(UTC), timedelta(seconds=self.settings.orphan_grace_seconds)
         deleted = 0
+        # Only prefixes named after namespaces that exist: a bucket shared with other data
+        # (or a namespace's leftovers after it is gone) is never guessed at.
+        existing = {ns.metadata.name for ns in self.core.list_namespace().items}
         for namespace in self.storage.top_level_names():
-            if not served(namespace, patterns):
+            if namespace not in existing or not served(namespace, patterns):
                 continue
             # Objects first, MediaJobs second: a MediaJob created in between is seen.
             objects = [

@@ -1,6 +1,7 @@
 """The operator's orphan sweep against the real MinIO and API server: objects of its
 namespaces' `uploads/` and `results/` prefixes that no MediaJob accounts for go; a MediaJob's
-input and result, other prefixes and namespaces it does not serve stay."""
+input and result, other prefixes, namespaces it does not serve and prefixes named after no
+existing namespace stay."""
 
 from __future__ import annotations
 
@@ -53,6 +54,7 @@ def test_the_sweep_deletes_only_what_no_mediajob_accounts_for(
     others = [
         put(f"{ns}/samples/photo.jpg"),  # a kubectl user's input
         put(f"{unique_name('mf-other')}/uploads/{uuid.uuid4()}/input"),  # not served
+        put(f"{unique_name('mf-test')}/uploads/{uuid.uuid4()}/input"),  # served, no namespace
     ]
 
     operator.stop()
@@ -70,5 +72,6 @@ def test_the_sweep_deletes_only_what_no_mediajob_accounts_for(
             assert exists(key), key
     finally:
         sweeping.stop()
-        storage.remove_object(bucket, others[1])
+        for key in others[1:]:
+            storage.remove_object(bucket, key)
         operator.restart()
