@@ -263,17 +263,24 @@ def output_header(path: str, fmt: str) -> ImageHeader | None:
 # Without a full decode (MEDIAFLOW_VERIFY_DECODE=0, and animated WebP, which no installed tool
 # decodes), an output is still walked from its first to its last byte: every chunk, box or
 # segment length must land exactly on the next one and the file must end where its format says
-# it ends. That catches a cut or padded file and a broken container in microseconds; damage
-# inside compressed data is left to the full decode.
+# it ends. That catches a cut or padded file in about a millisecond; damage inside compressed
+# data is left to the full decode. The walk seeks from header to header (PNG's CRCs are read in
+# pieces): an output of hundreds of MB never sits in memory.
 
 
-def _riff_chunks(data: bytes, start: int, end: int, what: str) -> list[tuple[bytes, int, int]]:
-    """RIFF chunks in data[start:end] as (fourcc, body start, body end); they must fill it."""
+def _at(stream: BinaryIO, offset: int, size: int) -> bytes:
+    stream.seek(offset)
+    return stream.read(size)
+
+
+def _riff_chunks(stream: BinaryIO, start: int, end: int, what: str) -> list[tuple[bytes, int, int]]:
+    """RIFF chunks in [start, end) as (fourcc, body start, body end); they must fill it."""
     chunks, pos = [], start
     while pos < end:
-        if pos + 8 > end:
+        head = _at(stream, pos, 8)
+        if pos + 8 > end or len(head) < 8:
             raise HeaderError(f"the {what} ends inside a chunk header")
-        kind, size = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
+        kind, size = head[:4], int.from_bytes(head[4:], "little")
         body_end = pos + 8 + size
         if body_end > end:
             raise HeaderError(f"the {what}'s {kind.decode('latin-1')!r} chunk runs past its end")
@@ -284,110 +291,117 @@ def _riff_chunks(data: bytes, start: int, end: int, what: str) -> list[tuple[byt
     return chunks
 
 
-def _vp8_frame(data: bytes, body: int, end: int) -> tuple[int, int]:
-    """Size of a VP8 key frame; its first partition must fit in the chunk."""
-    if end - body < 10 or data[body + 3 : body + 6] != b"\x9d\x01\x2a":
-        raise HeaderError("the WebP VP8 frame header is corrupt")
-    tag = int.from_bytes(data[body : body + 3], "little")
-    if tag & 1 or tag >> 5 > end - body - 10:
-        raise HeaderError("the WebP VP8 frame is not a whole key frame")
-    width, height = struct.unpack_from("<HH", data, body + 6)
-    return width & 0x3FFF, height & 0x3FFF
-
-
-def _vp8l_frame(data: bytes, body: int, end: int) -> tuple[int, int]:
-    if end - body < 5 or data[body] != 0x2F:
-        raise HeaderError("the WebP lossless header is corrupt")
-    bits = int.from_bytes(data[body + 1 : body + 5], "little")
-    return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-
-
-def _webp_image(data: bytes, chunks: list[tuple[bytes, int, int]]) -> tuple[int, int]:
-    """The one VP8/VP8L bitstream of a still image or an animation frame, and its size."""
+def _webp_image(stream: BinaryIO, chunks: list[tuple[bytes, int, int]]) -> tuple[int, int]:
+    """The one VP8/VP8L bitstream of a still image or an animation frame, and its size; a
+    VP8 key frame's first partition must fit in its chunk."""
     images = [chunk for chunk in chunks if chunk[0] in (b"VP8 ", b"VP8L")]
     if len(images) != 1:
         raise HeaderError(f"the WebP has {len(images)} image bitstreams where one belongs")
     kind, body, end = images[0]
-    return (_vp8_frame if kind == b"VP8 " else _vp8l_frame)(data, body, end)
+    head = _at(stream, body, 10)
+    if kind == b"VP8L":
+        if end - body < 5 or head[0] != 0x2F:
+            raise HeaderError("the WebP lossless header is corrupt")
+        bits = int.from_bytes(head[1:5], "little")
+        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+    if end - body < 10 or head[3:6] != b"\x9d\x01\x2a":
+        raise HeaderError("the WebP VP8 frame header is corrupt")
+    tag = int.from_bytes(head[:3], "little")
+    if tag & 1 or tag >> 5 > end - body - 10:
+        raise HeaderError("the WebP VP8 frame is not a whole key frame")
+    width, height = struct.unpack_from("<HH", head, 6)
+    return width & 0x3FFF, height & 0x3FFF
 
 
-def webp_structure(data: bytes) -> tuple[int, int]:
+def webp_structure(stream: BinaryIO, size: int) -> tuple[int, int]:
     """Walk a whole WebP file; returns its canvas size. HeaderError if anything does not fit."""
-    _need(data, 20, "WebP")
-    if data[:4] != b"RIFF" or data[8:12] != b"WEBP":
+    head = _at(stream, 0, 12)
+    _need(head, 12, "WebP")
+    if head[:4] != b"RIFF" or head[8:12] != b"WEBP":
         raise HeaderError("the WebP RIFF header is missing")
-    riff_end = 8 + int.from_bytes(data[4:8], "little")
-    if riff_end != len(data):
-        raise HeaderError(f"the WebP RIFF size says {riff_end} bytes, the file has {len(data)}")
-    chunks = _riff_chunks(data, 12, riff_end, "WebP")
+    riff_end = 8 + int.from_bytes(head[4:8], "little")
+    if riff_end != size:
+        raise HeaderError(f"the WebP RIFF size says {riff_end} bytes, the file has {size}")
+    chunks = _riff_chunks(stream, 12, riff_end, "WebP")
     if chunks[0][0] != b"VP8X":
         if len(chunks) != 1:
             raise HeaderError("a simple WebP holds more than its image chunk")
-        return _webp_image(data, chunks)
+        return _webp_image(stream, chunks)
     _kind, body, end = chunks[0]
-    if end - body < 10:
+    vp8x = _at(stream, body, 10)
+    if end - body < 10 or len(vp8x) < 10:
         raise HeaderError("the WebP VP8X chunk is truncated")
     canvas = (
-        1 + int.from_bytes(data[body + 4 : body + 7], "little"),
-        1 + int.from_bytes(data[body + 7 : body + 10], "little"),
+        1 + int.from_bytes(vp8x[4:7], "little"),
+        1 + int.from_bytes(vp8x[7:10], "little"),
     )
-    if not data[body] & 0x02:  # a still image (with alpha, ICC, EXIF or XMP chunks around it)
-        if _webp_image(data, chunks) != canvas:
+    if not vp8x[0] & 0x02:  # a still image (with alpha, ICC, EXIF or XMP chunks around it)
+        if _webp_image(stream, chunks) != canvas:
             raise HeaderError("the WebP image is not the size of its canvas")
         return canvas
     frames = [chunk for chunk in chunks if chunk[0] == b"ANMF"]
     if not any(chunk[0] == b"ANIM" for chunk in chunks) or not frames:
         raise HeaderError("the animated WebP has no ANIM chunk or no frames")
     for _kind, body, end in frames:
-        if end - body < 16:
+        frame = _at(stream, body, 16)
+        if end - body < 16 or len(frame) < 16:
             raise HeaderError("a WebP animation frame header is truncated")
-        x, y = (
-            2 * int.from_bytes(data[body : body + 3], "little"),
-            2 * int.from_bytes(data[body + 3 : body + 6], "little"),
+        x = 2 * int.from_bytes(frame[0:3], "little")
+        y = 2 * int.from_bytes(frame[3:6], "little")
+        size_ = (
+            1 + int.from_bytes(frame[6:9], "little"),
+            1 + int.from_bytes(frame[9:12], "little"),
         )
-        size = (
-            1 + int.from_bytes(data[body + 6 : body + 9], "little"),
-            1 + int.from_bytes(data[body + 9 : body + 12], "little"),
-        )
-        if _webp_image(data, _riff_chunks(data, body + 16, end, "WebP frame")) != size:
+        if _webp_image(stream, _riff_chunks(stream, body + 16, end, "WebP frame")) != size_:
             raise HeaderError("a WebP animation frame's bitstream is not its declared size")
-        if x + size[0] > canvas[0] or y + size[1] > canvas[1]:
+        if x + size_[0] > canvas[0] or y + size_[1] > canvas[1]:
             raise HeaderError("a WebP animation frame lies outside the canvas")
     return canvas
 
 
-def png_structure(data: bytes) -> None:
+def png_structure(stream: BinaryIO, size: int) -> None:
     """Walk a whole PNG: chunks with valid CRCs from IHDR to an IEND at the very end."""
     import zlib
 
-    _need(data, 33, "PNG")
-    if data[:8] != b"\x89PNG\r\n\x1a\n":
+    if _at(stream, 0, 8) != b"\x89PNG\r\n\x1a\n":
         raise HeaderError("the PNG signature is missing")
     pos, kind = 8, b""
     while kind != b"IEND":
-        if pos + 12 > len(data):
+        head = _at(stream, pos, 8)
+        if len(head) < 8 or pos + 12 > size:
             raise HeaderError("the PNG ends before its IEND chunk")
-        length, kind = struct.unpack_from(">I4s", data, pos)
+        length, kind = struct.unpack(">I4s", head)
         end = pos + 12 + length
-        if end > len(data):
+        if end > size:
             raise HeaderError(f"the PNG's {kind.decode('latin-1')!r} chunk runs past its end")
-        (crc,) = struct.unpack_from(">I", data, end - 4)
-        if zlib.crc32(data[pos + 4 : end - 4]) != crc:
+        crc, left = zlib.crc32(kind), length
+        while left:  # the CRC covers the type and the data, read a piece at a time
+            piece = stream.read(min(left, 1 << 20))
+            crc, left = zlib.crc32(piece, crc), left - len(piece)
+        if int.from_bytes(stream.read(4), "big") != crc:
             raise HeaderError(f"the PNG's {kind.decode('latin-1')!r} chunk fails its CRC")
         pos = end
-    if pos != len(data):
+    if pos != size:
         raise HeaderError("the PNG has bytes after its IEND chunk")
 
 
-def avif_structure(data: bytes) -> None:
+def avif_structure(stream: BinaryIO, size: int) -> None:
     """Walk a whole AVIF: top-level boxes fill the file, with ftyp, meta and mdat."""
-    _need(data, 16, "AVIF")
     kinds, pos = [], 0
-    for kind, _body, end in _boxes(data, 0, len(data)):
+    while pos < size:
+        head = _at(stream, pos, 16)
+        if len(head) < 8:
+            raise HeaderError("the AVIF ends inside a box header")
+        length, kind = struct.unpack_from(">I4s", head)
+        header = 8
+        if length == 1 and len(head) == 16:
+            length, header = struct.unpack_from(">Q", head, 8)[0], 16
+        elif length == 0:
+            length = size - pos
+        if length < header or pos + length > size:
+            raise HeaderError("the AVIF's boxes do not fill the file (cut or padded)")
         kinds.append(kind)
-        pos = end
-    if pos != len(data):
-        raise HeaderError("the AVIF's boxes do not fill the file (cut or padded)")
+        pos += length
     if kinds[:1] != [b"ftyp"] or b"meta" not in kinds or b"mdat" not in kinds:
         raise HeaderError("the AVIF lacks its ftyp, meta or mdat box")
 
@@ -395,16 +409,17 @@ def avif_structure(data: bytes) -> None:
 def check_structure(path: str, fmt: str) -> None:
     """Walk the whole output file of format `fmt` (see above); JPEG, GIF, BMP and TIFF: their
     end marker or declared size. HeaderError if it does not hold together."""
-    data = Path(path).read_bytes()
-    if fmt == "webp":
-        webp_structure(data)
-    elif fmt == "png":
-        png_structure(data)
-    elif fmt == "avif":
-        avif_structure(data)
-    elif fmt == "jpeg" and not data.endswith(b"\xff\xd9"):
-        raise HeaderError("the JPEG does not end with its end-of-image marker")
-    elif fmt == "gif" and not data.endswith(b"\x3b"):
-        raise HeaderError("the GIF does not end with its trailer")
-    elif fmt == "bmp" and int.from_bytes(data[2:6], "little") != len(data):
-        raise HeaderError("the BMP's declared file size is not its size")
+    with Path(path).open("rb") as stream:
+        size = stream.seek(0, 2)
+        if fmt == "webp":
+            webp_structure(stream, size)
+        elif fmt == "png":
+            png_structure(stream, size)
+        elif fmt == "avif":
+            avif_structure(stream, size)
+        elif fmt == "jpeg" and _at(stream, max(0, size - 2), 2) != b"\xff\xd9":
+            raise HeaderError("the JPEG does not end with its end-of-image marker")
+        elif fmt == "gif" and _at(stream, max(0, size - 1), 1) != b"\x3b":
+            raise HeaderError("the GIF does not end with its trailer")
+        elif fmt == "bmp" and int.from_bytes(_at(stream, 2, 4), "little") != size:
+            raise HeaderError("the BMP's declared file size is not its size")

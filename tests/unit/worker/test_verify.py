@@ -89,3 +89,29 @@ def test_the_structure_walk_takes_whole_files_and_refuses_cut_or_padded_ones(
         out.write_bytes(broken)
         with pytest.raises(HeaderError):
             check_structure(str(out), fmt)
+
+
+def test_the_structure_walk_does_not_hold_the_file_in_memory(tmp_path: Path) -> None:
+    import struct
+    import tracemalloc
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data))
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    # A 64 MiB PNG (the walk checks chunks and CRCs, not pixels): what a 100-megapixel output
+    # can weigh, beside a 512 MiB pod limit.
+    big = tmp_path / "big.png"
+    ihdr = struct.pack(">IIBBBBB", 8000, 8000, 8, 2, 0, 0, 0)
+    big.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", bytes(64 << 20))
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+    tracemalloc.start()
+    try:
+        check_structure(str(big), "png")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20, f"the walk held {peak >> 20} MiB"
