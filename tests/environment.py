@@ -19,6 +19,18 @@ from typing import Any
 from kubernetes import client, config
 from minio import Minio
 
+# Several developers (or agents) can run the integration tests against one local cluster at
+# once: each sets its own MEDIAFLOW_TEST_LANE (a short lowercase word), which gives its scratch
+# namespaces, its test operator's watched globs and its logs their own names. CI sets none.
+TEST_LANE = os.environ.get("MEDIAFLOW_TEST_LANE", "")
+if TEST_LANE and not TEST_LANE.isalnum():
+    raise RuntimeError(f"MEDIAFLOW_TEST_LANE={TEST_LANE!r}: use letters and digits only")
+
+
+def lane_prefix(prefix: str) -> str:
+    """A scratch-namespace prefix of this lane: `mf-test` or, in lane `a`, `mf-testa`."""
+    return f"{prefix}{TEST_LANE.lower()}"
+
 
 def require_env(name: str) -> str:
     value = os.environ.get(name)
@@ -96,7 +108,7 @@ class ScratchNamespace:
 def restricted_namespace(api: client.ApiClient, prefix: str) -> Iterator[ScratchNamespace]:
     """A namespace enforcing the `restricted` Pod Security profile, deleted afterwards."""
     core = client.CoreV1Api(api)
-    name = unique_name(prefix)
+    name = unique_name(lane_prefix(prefix))
     labels = {
         "pod-security.kubernetes.io/enforce": "restricted",
         "app.kubernetes.io/part-of": "mediaflow-tests",

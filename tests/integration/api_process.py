@@ -9,11 +9,11 @@ from pathlib import Path
 
 import httpx
 
-from tests.environment import require_env
+from tests.environment import TEST_LANE, require_env
 from tests.integration.processes import start_module, terminate, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
-LOG = REPO / ".local/logs/api-test.log"
+LOG = REPO / f".local/logs/api-test{TEST_LANE}.log"
 LOOPBACK = "127.0.0.1"
 
 

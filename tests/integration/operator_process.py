@@ -10,15 +10,16 @@ import urllib.request
 from fnmatch import fnmatch
 from pathlib import Path
 
+from tests.environment import TEST_LANE, lane_prefix
 from tests.integration.processes import start_module, terminate, wait_ready
 
 REPO = Path(__file__).resolve().parents[2]
-LOG = REPO / ".local/logs/operator-test.log"
-LIVENESS_PORT = 18089
+LOG = REPO / f".local/logs/operator-test{TEST_LANE}.log"
+LIVENESS_PORT = 18089 + (sum(map(ord, TEST_LANE)) % 500 if TEST_LANE else 0)
 # Only the tests' scratch namespaces (tests/environment.py restricted_namespace prefixes): the
 # operator of the Helm release handles its own namespace, and two operators must never handle
 # the same MediaJob. Kopf matches these globs against the namespaces it lists and watches.
-WATCHED_NAMESPACES = ("mf-test-*", "mf-api-*")
+WATCHED_NAMESPACES = (f"{lane_prefix('mf-test')}-*", f"{lane_prefix('mf-api')}-*")
 # Kopf never starts serving a matching namespace that is already being deleted: MediaJobs left
 # there by an earlier session keep their finalizer for good. A new operator releases them; one
 # that stops first lets the namespaces deleted while it ran finish (the session's last test

@@ -11,7 +11,13 @@ from pathlib import Path
 
 from kubernetes import client
 
-from tests.environment import MinioSettings, ScratchNamespace, unique_name, wait_until
+from tests.environment import (
+    MinioSettings,
+    ScratchNamespace,
+    lane_prefix,
+    unique_name,
+    wait_until,
+)
 from tests.integration.operator_process import OperatorProcess
 from tests.integration.test_mediajob import create_mediajob, wait_finished
 from tests.media import make_photo
@@ -54,7 +60,8 @@ def test_the_sweep_deletes_only_what_no_mediajob_accounts_for(
     others = [
         put(f"{ns}/samples/photo.jpg"),  # a kubectl user's input
         put(f"{unique_name('mf-other')}/uploads/{uuid.uuid4()}/input"),  # not served
-        put(f"{unique_name('mf-test')}/uploads/{uuid.uuid4()}/input"),  # served, no namespace
+        # served, no such namespace
+        put(f"{unique_name(lane_prefix('mf-test'))}/uploads/{uuid.uuid4()}/input"),
     ]
 
     operator.stop()
