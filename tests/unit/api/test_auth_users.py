@@ -113,3 +113,19 @@ def test_ids_are_shown_as_uuids_and_read_either_way() -> None:
     assert storage_id(shown.upper()) == uid
     assert storage_id("../../etc") is None
     assert storage_id("x" * 32) is None
+
+
+def test_a_users_jobs_are_found_under_either_form_of_the_id() -> None:
+    from mediaflow_api.jobs.model import is_owned_by, owner_selector
+
+    uid = user_id("ada@example.com")
+    shown = public_id(uid)
+    assert owner_selector(shown) == f"mediaflow.io/owner in ({shown},{uid})"
+
+    def mediajob(owner: str) -> dict:
+        labels = {"mediaflow.io/owner": owner, "mediaflow.io/job-type": "image_convert_webp"}
+        return {"metadata": {"labels": labels}}
+
+    assert is_owned_by(mediajob(shown), shown)
+    assert is_owned_by(mediajob(uid), shown)  # labelled by an earlier release
+    assert not is_owned_by(mediajob(public_id(user_id("bob@example.com"))), shown)
