@@ -370,3 +370,8 @@ def test_spoofed_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
     assert one == [401, 401]
     assert spoofed == 429
     assert other == 401
+
+
+def test_an_oversized_login_body_is_refused_before_it_is_read(auth_api: ApiProcess) -> None:
+    fields = {"username": (None, "a@example.com"), "password": (None, "x" * 100_000)}
+    problem(post(auth_api, "login", files=fields), 413)

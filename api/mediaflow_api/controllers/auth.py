@@ -30,6 +30,7 @@ from mediaflow_api.envelope import Envelope, envelope
 from mediaflow_api.problems import Problem, problem_responses
 
 LOGIN_MEDIA_TYPES = (RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART)
+LOGIN_MAX_BODY_BYTES = 16 * 1024
 
 
 def parse_login_form(content_type: str, form: dict[str, Any]) -> LoginForm:
@@ -119,8 +120,10 @@ class AuthController(Controller):
         "instance checks as many passwords as it may at once.",
         status_code=HTTP_200_OK,
         guards=[auth_rate_limit],
-        responses=problem_responses(401, 415, 422, 429, 503),
+        responses=problem_responses(401, 413, 415, 422, 429, 503),
         operation_class=LoginOperation,
+        # The form is read into memory: two short fields need far less than the app's 10 MB.
+        request_max_body_size=LOGIN_MAX_BODY_BYTES,
     )
     async def login(
         self, request: Request[Any, Any, Any], auth_service: NamedDependency[AuthService]
