@@ -75,6 +75,7 @@ def test_waves_of_parallel_sign_ins_leave_the_api_up_and_within_its_memory_bound
             assert http.get("/health").status_code == 200
         peak_kib = status_kib(pid, "VmHWM")
 
+    print(f"API VmRSS after warm-up {base_kib // 1024} MiB, VmHWM {peak_kib // 1024} MiB")
     statuses = [r.status_code for r in responses]
     assert set(statuses) <= {200, 201, 401, 503}, statuses
     busy = [r for r in responses if r.status_code == 503]
@@ -84,7 +85,6 @@ def test_waves_of_parallel_sign_ins_leave_the_api_up_and_within_its_memory_bound
         assert response.json()["type"].endswith("busy")
     assert {200, 201} & set(statuses), "the gate lets sign-ins through, too"
     bound_kib = base_kib + (CONCURRENCY * ARGON2_MIB + SLACK_MIB) * 1024
-    print(f"API VmRSS after warm-up {base_kib // 1024} MiB, VmHWM {peak_kib // 1024} MiB")
     assert peak_kib <= bound_kib, (
         f"peak {peak_kib // 1024} MiB over base {base_kib // 1024} + {CONCURRENCY} x "
         f"{ARGON2_MIB} + {SLACK_MIB} MiB"
