@@ -19,6 +19,7 @@ import httpx
 import pytest
 import yaml
 from kubernetes import client
+from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
 from tests.environment import restricted_namespace
@@ -92,8 +93,6 @@ def test_the_api_works_with_the_charts_rights_and_reads_no_other_secret(
 
     # The account itself: its users' Secrets yes, any Secret of the release namespace no.
     configuration = client.Configuration()
-    from kubernetes import config as kube_config
-
     kube_config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     core = client.CoreV1Api(client.ApiClient(configuration))
     name = f"user-{registered.json()['data']['user']['id'].replace('-', '')}"
