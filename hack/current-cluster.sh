@@ -409,8 +409,10 @@ down() {
 	local created
 	created=$("${KUBECTL[@]}" get namespace "$NAMESPACE" -o "jsonpath={.metadata.labels.${CREATED_LABEL//./\\.}}" 2>/dev/null || true)
 	if [ "$created" = make-up ]; then
-		log "deleting namespace $NAMESPACE (made by make up CLUSTER=current)"
+		log "deleting namespace $NAMESPACE (made by make up CLUSTER=current) and its users' $NAMESPACE-users"
 		"${KUBECTL[@]}" delete namespace "$NAMESPACE" --wait=false >/dev/null
+		# The chart keeps the users' namespace on uninstall (helm.sh/resource-policy: keep).
+		"${KUBECTL[@]}" delete namespace "$NAMESPACE-users" --ignore-not-found --wait=false >/dev/null
 	fi
 	rm -f "$STATE_FILE" "$LOCAL_DIR/helm-values-current-$SLUG.yaml"
 }

@@ -32,8 +32,11 @@ def main(argv: list[str] | None = None) -> int:
                 where = field or "settings"
             print(f"mediaflow-api: {where}: {problem['msg']}", file=sys.stderr)
         return 2
-    # The API sits behind a Service/Ingress; trust X-Forwarded-* only from the local hop.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=True)
+    # proxy_headers=False: uvicorn would otherwise believe X-Forwarded-For from 127.0.0.1
+    # (its default FORWARDED_ALLOW_IPS), i.e. from anything sharing the pod's network. The
+    # client address is read by the rate limits alone, from MEDIAFLOW_API_TRUSTED_PROXIES
+    # (auth/ratelimit.py `client_address`); the request's `client` stays the TCP peer.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=False)
     return 0
 
 

@@ -18,7 +18,8 @@ from litestar.openapi.spec import Components, SecurityScheme
 from minio import Minio
 
 from mediaflow_api.auth.guards import provide_current_user
-from mediaflow_api.auth.ratelimit import TokenBucketLimiter
+from mediaflow_api.auth.passwords import PasswordHashing
+from mediaflow_api.auth.ratelimit import TokenBucketLimiter, parse_networks
 from mediaflow_api.auth.service import AuthService
 from mediaflow_api.auth.tokens import TokenCodec
 from mediaflow_api.auth.users import UserStore
@@ -57,7 +58,13 @@ def provide_health_checks(state: State) -> HealthChecks:
 
 def provide_auth_service(state: State) -> AuthService:
     settings: ApiSettings = state.settings
-    return AuthService(UserStore(state.clients.kube, settings.namespace), state.token_codec)
+    return AuthService(
+        UserStore(state.clients.kube, settings.user_secrets_namespace),
+        state.token_codec,
+        state.password_hashing,
+        state.account_limiter,
+        settings.session_max_seconds,
+    )
 
 
 def provide_job_service(state: State) -> JobService:
@@ -99,7 +106,7 @@ def create_app(
         clients = clients_factory(settings)
         app.state.clients = clients
         app.state.health_checks = HealthChecks(
-            clients, settings.s3_bucket, settings.health_timeout_seconds
+            clients, settings.s3_bucket, settings.namespace, settings.health_timeout_seconds
         )
         try:
             yield
@@ -113,6 +120,17 @@ def create_app(
     limiter = TokenBucketLimiter(
         settings.auth_rate_limit_burst, settings.auth_rate_limit_per_minute
     )
+    # --- auth lane: per-account limit, bounded password hashing, trusted proxies.
+    account_limiter = TokenBucketLimiter(
+        settings.auth_account_rate_limit_burst, settings.auth_account_rate_limit_per_minute
+    )
+    password_hashing = PasswordHashing(
+        concurrency=settings.password_hash_concurrency,
+        max_waiting=settings.password_hash_max_waiting,
+        queue_seconds=settings.password_hash_queue_seconds,
+        memory_kib=settings.password_hash_memory_kib,
+    )
+    # --- end of the auth lane's block.
     return Litestar(
         route_handlers=[api],
         lifespan=[lifespan],
@@ -121,6 +139,9 @@ def create_app(
                 "settings": settings,
                 "token_codec": TokenCodec.from_settings(settings),
                 "auth_limiter": limiter,
+                "account_limiter": account_limiter,
+                "password_hashing": password_hashing,
+                "trusted_proxies": parse_networks(settings.trusted_proxies),
                 "upload_limiters": upload_limiters(settings),
                 "upload_slots": asyncio.Semaphore(settings.max_concurrent_uploads),
                 # Presigns result URLs offline (the region is set): no connection is opened.

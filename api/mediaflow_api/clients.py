@@ -10,6 +10,7 @@ from kubernetes import config as kube_config
 from minio import Minio
 
 from mediaflow_api.settings import ApiSettings
+from mediaflow_operator.resources.constants import GROUP, PLURAL, VERSION
 from mediaflow_operator.storage import minio_client
 
 
@@ -26,6 +27,12 @@ class Clients:
     def kubernetes_version(self, timeout: float) -> str:
         """The API server's version (`/version`, readable by every authenticated client)."""
         return kube.VersionApi(self.kube).get_code(_request_timeout=timeout).git_version
+
+    def list_mediajobs(self, namespace: str, timeout: float) -> None:
+        """List one MediaJob of `namespace`: the resource is served and the API may read it."""
+        kube.CustomObjectsApi(self.kube).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, limit=1, _request_timeout=timeout
+        )
 
     def bucket_exists(self, bucket: str) -> bool:
         """Whether the bucket exists (HEAD on the bucket)."""

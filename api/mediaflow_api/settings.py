@@ -9,6 +9,8 @@ from typing import Annotated, Literal, Self
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from mediaflow_api.auth.ratelimit import parse_networks
+
 # Deliberately recognisable, so that a deployment still using it is refused in production.
 DEFAULT_SIGNING_KEY = "mediaflow-development-signing-key-do-not-use-in-production"
 # pyjwt warns below this length for HMAC keys (RFC 7518 section 3.2).
@@ -18,6 +20,16 @@ MIB = 1024**2
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _ORIGIN = re.compile(r"^https?://[^/\s]+$")
+
+
+def split_list(value: object) -> object:
+    """A JSON list or comma-separated text as a list; anything else unchanged."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            return json.loads(text)
+        return [item.strip() for item in text.split(",") if item.strip()]
+    return value
 
 
 class ApiSettings(BaseSettings):
@@ -95,6 +107,54 @@ class ApiSettings(BaseSettings):
         default=5.0, gt=0, le=10_000, description="Attempts regained per minute."
     )
 
+    # --- auth lane (issue 10): sign-in limits, password hashing, sessions, users, proxies.
+    auth_account_rate_limit_burst: int = Field(
+        default=5,
+        ge=1,
+        le=10_000,
+        description="Failed logins (and registrations of a taken email) one email may have "
+        "at once, from any address.",
+    )
+    auth_account_rate_limit_per_minute: float = Field(
+        default=1.0, gt=0, le=10_000, description="Failed attempts per email regained per minute."
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Addresses/CIDRs of proxies whose X-Forwarded-For is believed (JSON list or "
+        "comma-separated); empty: limits key on the TCP peer.",
+    )
+    password_hash_concurrency: int = Field(
+        default=2,
+        ge=1,
+        le=64,
+        description="Password hashes/verifications one API process runs at once; each holds "
+        "`password_hash_memory_kib`.",
+    )
+    password_hash_max_waiting: int = Field(
+        default=8, ge=0, le=1024, description="Sign-ins queued for a hashing slot; more get 503."
+    )
+    password_hash_queue_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Longest wait for a hashing slot before a 503."
+    )
+    password_hash_memory_kib: int = Field(
+        default=64 * 1024,
+        ge=19 * 1024,
+        le=1024 * 1024,
+        description="argon2id memory cost of new hashes, in KiB (existing hashes keep theirs).",
+    )
+    session_max_seconds: int = Field(
+        default=30 * 24 * 3600,
+        ge=300,
+        le=365 * 24 * 3600,
+        description="Absolute lifetime of a login's refresh-token family, from the login.",
+    )
+    users_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the user Secrets (default: `namespace`); the chart uses a "
+        "dedicated one so that the API may touch no other Secret.",
+    )
+    # --- end of the auth lane's block.
+
     # Object storage: the same environment variables as the operator's settings.
     s3_endpoint: str = Field(
         validation_alias="MEDIAFLOW_S3_ENDPOINT",
@@ -129,12 +189,27 @@ class ApiSettings(BaseSettings):
         alias = cls.model_fields[field].validation_alias
         return alias if isinstance(alias, str) else f"MEDIAFLOW_API_{field.upper()}"
 
-    @field_validator("namespace")
+    @field_validator("namespace", "users_namespace")
     @classmethod
-    def _namespace_is_dns_label(cls, value: str) -> str:
-        if not _DNS_LABEL.match(value):
+    def _namespace_is_dns_label(cls, value: str | None) -> str | None:
+        if value is not None and not _DNS_LABEL.match(value):
             raise ValueError(f"{value!r} is not a valid Kubernetes namespace name")
         return value
+
+    @property
+    def user_secrets_namespace(self) -> str:
+        """Where the user Secrets live."""
+        return self.users_namespace or self.namespace
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _split_proxies(cls, value: object) -> object:
+        return split_list(value)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_networks(cls, value: list[str]) -> list[str]:
+        return [str(network) for network in parse_networks(value)]
 
     @field_validator("cors_origins", mode="before")
     @classmethod

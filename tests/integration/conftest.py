@@ -65,11 +65,21 @@ def api_namespace(kube: client.ApiClient) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def auth_api(api_namespace: str) -> Iterator[ApiProcess]:
-    """The API writing into `api_namespace`, with rate limits no test reaches."""
+def users_namespace(kube: client.ApiClient) -> Iterator[str]:
+    """A scratch namespace for the user Secrets alone, as the chart keeps them apart."""
+    for scratch in restricted_namespace(kube, "mf-users"):
+        yield scratch.name
+
+
+@pytest.fixture(scope="session")
+def auth_api(api_namespace: str, users_namespace: str) -> Iterator[ApiProcess]:
+    """The API writing MediaJobs into `api_namespace` and users into `users_namespace`,
+    with rate limits no test reaches."""
     env = {
         "MEDIAFLOW_API_NAMESPACE": api_namespace,
+        "MEDIAFLOW_API_USERS_NAMESPACE": users_namespace,
         "MEDIAFLOW_API_AUTH_RATE_LIMIT_BURST": "10000",
+        "MEDIAFLOW_API_AUTH_ACCOUNT_RATE_LIMIT_BURST": "10000",
         "MEDIAFLOW_API_RATE_LIMIT_IMAGE_PER_MINUTE": "10000",
         "MEDIAFLOW_API_RATE_LIMIT_VIDEO_PER_MINUTE": "10000",
         "MEDIAFLOW_API_RATE_LIMIT_BATCH_PER_MINUTE": "10000",

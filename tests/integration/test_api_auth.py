@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
+import time
 import uuid
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from kubernetes import client
 
@@ -64,7 +67,7 @@ def user(auth_api: ApiProcess) -> dict[str, Any]:
 
 
 def test_register_stores_a_labelled_secret_without_the_password(
-    auth_api: ApiProcess, api_namespace: str, kube: client.ApiClient
+    auth_api: ApiProcess, users_namespace: str, kube: client.ApiClient
 ) -> None:
     email = new_email()
     response = register(auth_api, email)
@@ -78,7 +81,8 @@ def test_register_stores_a_labelled_secret_without_the_password(
     assert data["tokens"]["refresh_token"]
 
     name = "user-" + hashlib.sha256(email.lower().encode()).hexdigest()[:32]
-    secret = client.CoreV1Api(kube).read_namespaced_secret(name, api_namespace)
+    # In the users' own namespace (MEDIAFLOW_API_USERS_NAMESPACE), not the API's.
+    secret = client.CoreV1Api(kube).read_namespaced_secret(name, users_namespace)
     assert secret.metadata.labels["mediaflow.io/user"] == "true"
     assert secret.metadata.labels["app.kubernetes.io/part-of"] == "mediaflow"
     stored = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
@@ -191,3 +195,183 @@ def test_login_and_register_are_rate_limited_per_client(api_namespace: str) -> N
         assert body["type"].endswith("rate-limited")
         assert int(response.headers["retry-after"]) > 0
     assert health.status_code == 200
+
+
+# ---------------------------------------------------------------- issue 10: the auth lane
+
+UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+def claims_of(token: str) -> dict[str, Any]:
+    """A JWT's claims, unverified (the test reads what the API wrote)."""
+    return jwt.decode(token, options={"verify_signature": False})
+
+
+def test_user_objects_have_the_previous_services_shape(
+    auth_api: ApiProcess, user: dict[str, Any]
+) -> None:
+    """Its clients check `^[0-9a-f-]{36}$` ids and read `is_active`."""
+    shown = user["user"]
+    assert set(shown) == {"id", "email", "is_active", "created_at"}
+    assert re.fullmatch(r"[0-9a-f-]{36}", shown["id"])
+    assert UUID.match(shown["id"])
+    assert shown["is_active"] is True
+    # The same 128 bits as the Secret's name, and the same id everywhere.
+    assert shown["id"].replace("-", "") == hashlib.sha256(user["email"].encode()).hexdigest()[:32]
+    assert me(auth_api, user["tokens"]["access_token"]).json()["data"] == shown
+    assert claims_of(user["tokens"]["access_token"])["sub"] == shown["id"]
+
+
+def test_login_accepts_a_multipart_form_as_curl_f_sends_it(
+    auth_api: ApiProcess, user: dict[str, Any]
+) -> None:
+    # (None, value): a plain form field of a multipart/form-data body, like `curl -F`.
+    fields = {"username": (None, user["email"]), "password": (None, PASSWORD)}
+    response = post(auth_api, "login", files=fields)
+    assert response.request.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert response.status_code == 200, response.text
+    assert me(auth_api, response.json()["access_token"]).status_code == 200
+    # The same validation as urlencoded: a missing field is a 422 naming it...
+    body = problem(post(auth_api, "login", files={"username": (None, user["email"])}), 422)
+    assert [e["field"] for e in body["errors"]] == ["password"]
+    # ...and a body that is no form at all a 415.
+    problem(post(auth_api, "login", json={"username": user["email"], "password": PASSWORD}), 415)
+
+
+def test_logout_ends_that_login_and_its_access_tokens_at_once(
+    auth_api: ApiProcess, user: dict[str, Any]
+) -> None:
+    ended = login(auth_api, user["email"]).json()
+    other = login(auth_api, user["email"]).json()
+    assert me(auth_api, ended["access_token"]).status_code == 200
+
+    response = post(auth_api, "logout", json={"refresh_token": ended["refresh_token"]})
+    assert response.status_code == 204, response.text
+    # Its access token stops now, not when it expires; its refresh token too.
+    assert problem(me(auth_api, ended["access_token"]), 401)["type"].endswith("session-revoked")
+    assert problem(refresh(auth_api, ended["refresh_token"]), 401)["type"].endswith(
+        "refresh-revoked"
+    )
+    # Logging out again is harmless; other logins are untouched.
+    again = post(auth_api, "logout", json={"refresh_token": ended["refresh_token"]})
+    assert again.status_code == 204
+    assert me(auth_api, other["access_token"]).status_code == 200
+    assert refresh(auth_api, other["refresh_token"]).status_code == 200
+    problem(post(auth_api, "logout", json={"refresh_token": "not.a.token"}), 401)
+
+
+def test_logout_all_ends_every_login_of_the_user(
+    auth_api: ApiProcess, user: dict[str, Any]
+) -> None:
+    logins = [login(auth_api, user["email"]).json() for _ in range(2)]
+    registration = user["tokens"]
+    stranger = register(auth_api, new_email()).json()["data"]["tokens"]
+
+    response = httpx.post(
+        f"{auth_api.url}/api/v1/auth/logout-all",
+        headers={"Authorization": f"Bearer {logins[0]['access_token']}"},
+        timeout=30,
+    )
+    assert response.status_code == 204, response.text
+    for tokens in (*logins, registration):
+        problem(me(auth_api, tokens["access_token"]), 401)
+        problem(refresh(auth_api, tokens["refresh_token"]), 401)
+    assert me(auth_api, stranger["access_token"]).status_code == 200
+    # Without a token it is a 401, and a fresh login works again.
+    problem(httpx.post(f"{auth_api.url}/api/v1/auth/logout-all", timeout=30), 401)
+    assert me(auth_api, login(auth_api, user["email"]).json()["access_token"]).status_code == 200
+
+
+def test_a_login_has_an_absolute_lifetime_that_refreshing_does_not_extend(
+    api_namespace: str, users_namespace: str
+) -> None:
+    """With a 10-minute session cap, no token of a login expires later than 10 minutes
+    after the login, however it is refreshed (refresh tokens alone would last 7 days)."""
+    env = {
+        "MEDIAFLOW_API_NAMESPACE": api_namespace,
+        "MEDIAFLOW_API_USERS_NAMESPACE": users_namespace,
+        "MEDIAFLOW_API_SESSION_MAX_SECONDS": "600",
+    }
+    with ApiProcess(env) as api:
+        email = new_email()
+        first = register(api, email).json()["data"]["tokens"]
+        started = claims_of(first["refresh_token"])["iat"]
+        assert claims_of(first["refresh_token"])["exp"] <= started + 600
+        time.sleep(1.1)  # a later iat: a sliding expiry would move
+        tokens = first
+        for _ in range(3):
+            response = refresh(api, tokens["refresh_token"])
+            assert response.status_code == 200, response.text
+            tokens = response.json()["data"]
+            for token in (tokens["refresh_token"], tokens["access_token"]):
+                assert claims_of(token)["exp"] <= started + 600
+        assert tokens["expires_in"] <= 600
+
+
+def test_failed_logins_are_limited_per_account_from_any_address(
+    api_namespace: str, users_namespace: str
+) -> None:
+    env = {
+        "MEDIAFLOW_API_NAMESPACE": api_namespace,
+        "MEDIAFLOW_API_USERS_NAMESPACE": users_namespace,
+        "MEDIAFLOW_API_AUTH_RATE_LIMIT_BURST": "10000",  # the per-address limit stays out
+        "MEDIAFLOW_API_AUTH_ACCOUNT_RATE_LIMIT_BURST": "2",
+        "MEDIAFLOW_API_AUTH_ACCOUNT_RATE_LIMIT_PER_MINUTE": "0.001",
+    }
+    with ApiProcess(env) as api:
+        victim, bystander = new_email(), new_email()
+        assert register(api, victim).status_code == 201
+        assert register(api, bystander).status_code == 201
+        assert login(api, victim).status_code == 200  # success takes nothing
+        assert [login(api, victim, "wrong password!").status_code for _ in range(2)] == [401, 401]
+        # Now even the right password waits: the account is limited, not the address.
+        limited = [login(api, victim), login(api, victim.upper(), "wrong password!")]
+        # A registration of the taken email goes through the same per-account limit.
+        limited.append(register(api, victim, "another password"))
+        assert login(api, bystander).status_code == 200
+        # Registering a taken email counts like a failed login (it tells the email exists).
+        assert [register(api, bystander, "x" * 10).status_code for _ in range(2)] == [409, 409]
+        limited.append(register(api, bystander, "x" * 10))
+    for response in limited:
+        body = problem(response, 429)
+        assert "account" in body["detail"]
+        assert int(response.headers["retry-after"]) > 0
+
+
+def test_spoofed_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
+    api_namespace: str, users_namespace: str
+) -> None:
+    base = {
+        "MEDIAFLOW_API_NAMESPACE": api_namespace,
+        "MEDIAFLOW_API_USERS_NAMESPACE": users_namespace,
+        "MEDIAFLOW_API_AUTH_RATE_LIMIT_BURST": "2",
+        "MEDIAFLOW_API_AUTH_RATE_LIMIT_PER_MINUTE": "0.001",
+    }
+
+    def attempt(api: ApiProcess, forwarded_for: str) -> int:
+        return post(
+            api,
+            "login",
+            data={"username": new_email(), "password": "whatever!"},
+            headers={"X-Forwarded-For": forwarded_for},
+        ).status_code
+
+    # No trusted proxy (the default): 127.0.0.1 is just a client, whatever it claims.
+    with ApiProcess(base) as api:
+        untrusted = [attempt(api, f"198.51.100.{i}") for i in range(1, 4)]
+    assert untrusted == [401, 401, 429]
+
+    # 127.0.0.1 is the trusted proxy: the right-most address before it is the client.
+    with ApiProcess({**base, "MEDIAFLOW_API_TRUSTED_PROXIES": "127.0.0.1"}) as api:
+        one = [attempt(api, "198.51.100.1") for _ in range(2)]
+        # What the client wrote itself, left of what the proxy appended, changes nothing.
+        spoofed = attempt(api, "203.0.113.9, 198.51.100.1")
+        other = attempt(api, "198.51.100.2")
+    assert one == [401, 401]
+    assert spoofed == 429
+    assert other == 401
+
+
+def test_an_oversized_login_body_is_refused_before_it_is_read(auth_api: ApiProcess) -> None:
+    fields = {"username": (None, "a@example.com"), "password": (None, "x" * 100_000)}
+    problem(post(auth_api, "login", files=fields), 413)

@@ -54,6 +54,11 @@ def test_install_yaml_holds_no_secret_and_no_test_hook() -> None:
     assert "Secret" not in kinds, "a committed key would be every installation's key"
     assert not any("helm.sh/hook" in (d["metadata"].get("annotations") or {}) for d in documents)
     assert {"Namespace", "CustomResourceDefinition", "Deployment", "NetworkPolicy"} <= kinds
-    assert all(d["metadata"].get("namespace") in (None, "mediaflow") for d in documents), (
-        "everything namespaced lives in the mediaflow namespace"
-    )
+    users_rights = {("Role", "mediaflow-api-users"), ("RoleBinding", "mediaflow-api-users")}
+    assert all(
+        d["metadata"].get("namespace") in (None, "mediaflow")
+        for d in documents
+        if (d["kind"], d["metadata"]["name"]) not in users_rights
+    ), "everything namespaced lives in the mediaflow namespace, but the API's users' rights"
+    users = [d for d in documents if d["metadata"].get("namespace") == "mediaflow-users"]
+    assert {d["kind"] for d in users} == {"Role", "RoleBinding"}

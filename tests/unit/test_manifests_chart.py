@@ -144,13 +144,106 @@ def test_api_gets_production_settings_and_a_signing_key_from_a_secret() -> None:
     assert not [d for d in given if d["kind"] == "Secret" and d["metadata"]["name"].endswith("jwt")]
 
 
+def rights_of(role: dict[str, Any]) -> set[tuple[str, str]]:
+    return {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
+
+
 def test_api_role_is_least_privilege() -> None:
-    role = find(template(), "Role", "mediaflow-api")
-    rights = {(r, v) for rule in role["rules"] for r in rule["resources"] for v in rule["verbs"]}
-    assert rights == {
+    documents = template()
+    role = find(documents, "Role", "mediaflow-api")
+    assert role["metadata"]["namespace"] == "mediaflow"
+    # No Secret of the release namespace (JWT key, storage credentials, Helm's release data).
+    assert rights_of(role) == {
         *(("mediajobs", v) for v in ("create", "get", "list", "patch", "delete")),
-        *(("secrets", v) for v in ("create", "get", "update")),
     }
+    # Users live in a namespace of their own, the API's only right on Secrets.
+    users = find(documents, "Role", "mediaflow-api-users")
+    assert users["metadata"]["namespace"] == "mediaflow-users"
+    assert rights_of(users) == {("secrets", v) for v in ("create", "get", "update")}
+    binding = find(documents, "RoleBinding", "mediaflow-api-users")
+    assert binding["metadata"]["namespace"] == "mediaflow-users"
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "mediaflow-api", "namespace": "mediaflow"}
+    ]
+    secret_roles = [
+        d
+        for d in documents
+        if d["kind"] in ("Role", "ClusterRole")
+        and any("secrets" in rule["resources"] for rule in d["rules"])
+    ]
+    assert [d["metadata"]["name"] for d in secret_roles] == ["mediaflow-api-users"]
+
+
+def test_users_namespace_is_made_kept_and_given_to_the_api() -> None:
+    documents = template()
+    namespace = find(documents, "Namespace", "mediaflow-users")
+    assert namespace["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    api = find(documents, "Deployment", "mediaflow-api")["spec"]["template"]["spec"]
+    assert env_of(api["containers"][0])["MEDIAFLOW_API_USERS_NAMESPACE"] == "mediaflow-users"
+
+    given = template(
+        "--set", "api.users.namespace=accounts", "--set", "api.users.createNamespace=false"
+    )
+    assert not [d for d in given if d["kind"] == "Namespace"]
+    assert find(given, "Role", "mediaflow-api-users")["metadata"]["namespace"] == "accounts"
+    api = find(given, "Deployment", "mediaflow-api")["spec"]["template"]["spec"]
+    assert env_of(api["containers"][0])["MEDIAFLOW_API_USERS_NAMESPACE"] == "accounts"
+
+    # The release namespace itself (the layout before): no Namespace object is made.
+    same = template("--set", "api.users.namespace=mediaflow")
+    assert not [d for d in same if d["kind"] == "Namespace"]
+    assert "longer than 63" in template_error("--namespace", "n" * 60)
+
+
+def test_auth_values_reach_the_api() -> None:
+    documents = template(
+        "--set", "api.trustedProxies={10.0.0.0/8,fd00::/8}",
+        "--set", "api.passwordHashing.concurrency=3",
+        "--set", "api.accountRateLimit.burst=7",
+        "--set", "api.jwt.sessionMaxSeconds=86400",
+    )  # fmt: skip
+    api = find(documents, "Deployment", "mediaflow-api")["spec"]["template"]["spec"]
+    env = env_of(api["containers"][0])
+    assert json.loads(env["MEDIAFLOW_API_TRUSTED_PROXIES"]) == ["10.0.0.0/8", "fd00::/8"]
+    assert env["MEDIAFLOW_API_PASSWORD_HASH_CONCURRENCY"] == "3"  # noqa: S105 - a count
+    assert env["MEDIAFLOW_API_PASSWORD_HASH_MEMORY_KIB"] == "65536"  # noqa: S105 - KiB
+    assert env["MEDIAFLOW_API_AUTH_ACCOUNT_RATE_LIMIT_BURST"] == "7"
+    assert env["MEDIAFLOW_API_SESSION_MAX_SECONDS"] == "86400"
+    assert template(namespace="x")  # defaults render
+    default_env = env_of(
+        find(template(), "Deployment", "mediaflow-api")["spec"]["template"]["spec"]["containers"][0]
+    )
+    assert default_env["MEDIAFLOW_API_TRUSTED_PROXIES"] == "[]"
+    assert "/api/trustedProxies/0" in template_error(
+        "--set", "api.trustedProxies={ingress.example.com}"
+    )
+
+
+# The API process after start-up and a warm-up of every endpoint family, measured with
+# tests/integration/test_api_auth.py's login waves (VmRSS before the first wave).
+API_BASE_MIB = 175
+UPLOAD_MIB = 8 + 4  # one part buffer + the bounded chunk queue, per upload in progress
+
+
+def mebibytes(quantity: str) -> float:
+    number, unit = re.fullmatch(r"([0-9.]+)(Mi|Gi|M|G)?", quantity).groups()  # type: ignore[union-attr]
+    return (
+        float(number)
+        * {"Mi": 1, "Gi": 1024, "M": 1e6 / 2**20, "G": 1e9 / 2**20, None: 2**-20}[unit]
+    )
+
+
+def test_the_api_memory_limit_holds_hashing_and_uploads_at_once() -> None:
+    """The arithmetic of values.yaml (api.resources): base + concurrent argon2 hashes +
+    uploads in progress must fit the default limit, so sign-in floods cannot OOM-kill it."""
+    values = yaml.safe_load((CHART / "values.yaml").read_text())["api"]
+    hashing = values["passwordHashing"]
+    need = (
+        API_BASE_MIB
+        + hashing["concurrency"] * hashing["memoryKiB"] / 1024
+        + values["maxConcurrentUploads"] * UPLOAD_MIB
+    )
+    assert need <= mebibytes(values["resources"]["limits"]["memory"]), need
 
 
 def test_external_storage_feeds_both_components_and_bundles_no_minio() -> None:

@@ -9,10 +9,19 @@ from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency
 from litestar.handlers.base import BaseRouteHandler
 
-from mediaflow_api.auth.ratelimit import TokenBucketLimiter, retry_after_header
+from mediaflow_api.auth.ratelimit import TokenBucketLimiter, client_address, retry_after_header
 from mediaflow_api.auth.schemas import UserView
 from mediaflow_api.auth.service import AuthService, unauthorized
 from mediaflow_api.problems import Problem
+
+
+def request_client(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The client's address: the TCP peer, or what a trusted proxy says it forwarded for."""
+    return client_address(
+        connection.client.host if connection.client else None,
+        connection.headers.getall("x-forwarded-for", []),
+        connection.app.state.trusted_proxies,
+    )
 
 
 def auth_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
@@ -21,8 +30,7 @@ def auth_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
     A guard runs before the body is read, so a flood costs neither parsing nor hashing.
     """
     limiter: TokenBucketLimiter = connection.app.state.auth_limiter
-    client = connection.client.host if connection.client else "unknown"
-    if wait := limiter.acquire(client):
+    if wait := limiter.acquire(request_client(connection)):
         retry_after = retry_after_header(wait)
         raise Problem(
             429,
@@ -33,10 +41,8 @@ def auth_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
         )
 
 
-def provide_current_user(
-    request: Request[Any, Any, Any], auth_service: NamedDependency[AuthService]
-) -> UserView:
-    """The user of the request's `Authorization: Bearer <access token>`, or a 401."""
+def bearer_token(request: Request[Any, Any, Any]) -> str:
+    """The token of `Authorization: Bearer <token>`, or a 401."""
     scheme, _, token = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise unauthorized(
@@ -45,4 +51,11 @@ def provide_current_user(
             "Send an access token as `Authorization: Bearer <token>`; get one from "
             "/api/v1/auth/login.",
         )
-    return UserView.of(auth_service.authenticate(token.strip()))
+    return token.strip()
+
+
+def provide_current_user(
+    request: Request[Any, Any, Any], auth_service: NamedDependency[AuthService]
+) -> UserView:
+    """The user of the request's `Authorization: Bearer <access token>`, or a 401."""
+    return UserView.of(auth_service.authenticate(bearer_token(request)))

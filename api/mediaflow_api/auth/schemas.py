@@ -9,7 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator
 
 from mediaflow_api.auth.passwords import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH
-from mediaflow_api.auth.users import User, normalize_email
+from mediaflow_api.auth.users import User, normalize_email, public_id
 
 MAX_EMAIL_LENGTH = 254  # RFC 5321's limit on a forward path
 # Deliberately loose: one @, no spaces, a dot in the domain. Deliverability is not checked.
@@ -57,13 +57,21 @@ class Tokens(BaseModel):
 
 
 class UserView(BaseModel):
-    id: str
+    id: str = Field(
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+        description="The user's id, a canonical UUID string (derived from the email).",
+    )
     email: str
+    is_active: bool = Field(
+        default=True,
+        description="Always true: an account exists (and can log in) or does not; there is "
+        "no deactivation. Kept for the previous service's clients.",
+    )
     created_at: datetime
 
     @classmethod
     def of(cls, user: User) -> UserView:
-        return cls(id=user.id, email=user.email, created_at=user.created_at)
+        return cls(id=public_id(user.id), email=user.email, created_at=user.created_at)
 
 
 class Registered(BaseModel):

@@ -37,7 +37,9 @@ class Claims:
     type: TokenType
     token_id: str
     expires_at: int
-    family: str | None = None  # refresh tokens only
+    # The login (refresh-token family): required in refresh tokens; in access tokens since
+    # the family check (older access tokens have none and live out their short lifetime).
+    family: str | None = None
 
 
 def new_token_id() -> str:
@@ -72,15 +74,19 @@ class TokenCodec:
         token_id: str | None = None,
         family: str | None = None,
         now: float | None = None,
+        not_after: int | None = None,
     ) -> str:
+        """A signed token; `family` names the login it belongs to (access tokens carry it
+        too, so that revoking the login stops them), `not_after` caps its expiry."""
         issued = int(time.time() if now is None else now)
         ttl = self.access_ttl if token_type is TokenType.ACCESS else self.refresh_ttl
+        expires = issued + ttl if not_after is None else min(issued + ttl, not_after)
         claims: dict[str, Any] = {
             "iss": self.issuer,
             "aud": self.audience,
             "sub": subject,
             "iat": issued,
-            "exp": issued + ttl,
+            "exp": expires,
             "typ": token_type.value,
             "jti": token_id or new_token_id(),
         }
@@ -88,8 +94,10 @@ class TokenCodec:
             claims["fam"] = family
         return jwt.encode(claims, self.key, algorithm=ALGORITHM)
 
-    def decode(self, token: str, expected: TokenType) -> Claims:
-        """The claims of `token` if it is valid and of the `expected` type; else `TokenError`."""
+    def decode(self, token: str, expected: TokenType, *, verify_expiry: bool = True) -> Claims:
+        """The claims of `token` if it is valid and of the `expected` type; else `TokenError`.
+
+        `verify_expiry=False` accepts an expired but otherwise valid token (logging out)."""
         required = [*REQUIRED_CLAIMS, "fam"] if expected is TokenType.REFRESH else REQUIRED_CLAIMS
         try:
             # algorithms= pins HS256 (no `none`, no algorithm confusion); `require` because
@@ -101,7 +109,7 @@ class TokenCodec:
                 algorithms=[ALGORITHM],
                 issuer=self.issuer,
                 audience=self.audience,
-                options={"require": required},
+                options={"require": required, "verify_exp": verify_expiry},
             )
         except jwt.ExpiredSignatureError as error:
             raise TokenError("the token has expired", expired=True) from error
@@ -109,8 +117,8 @@ class TokenCodec:
             raise TokenError(f"the token is not valid ({error})") from error
         if claims["typ"] != expected.value:
             raise TokenError(f"a {claims['typ']} token was given where a {expected} one is needed")
-        if not all(isinstance(claims[name], str) for name in ("sub", "jti")):
-            raise TokenError("the token is not valid (malformed sub or jti)")
+        if not all(isinstance(claims.get(name, ""), str) for name in ("sub", "jti", "fam")):
+            raise TokenError("the token is not valid (malformed sub, jti or fam)")
         return Claims(
             subject=claims["sub"],
             type=expected,

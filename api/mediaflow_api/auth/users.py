@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import Enum
@@ -30,8 +31,26 @@ def normalize_email(email: str) -> str:
 
 
 def user_id(email: str) -> str:
-    """The stable id of the user with `email`: 32 hex digits of sha256 of the normalized email."""
+    """The stable key of the user with `email`: 32 hex digits of sha256 of the normalized
+    email. It names the Secret; clients see it as a UUID (`public_id`)."""
     return hashlib.sha256(normalize_email(email).encode()).hexdigest()[:32]
+
+
+def public_id(uid: str) -> str:
+    """The id clients see: the same 128 bits as a canonical (dashed, lowercase) UUID string,
+    as the previous service's ids were (its clients check `^[0-9a-f-]{36}$`)."""
+    return str(uuid.UUID(hex=uid))
+
+
+def storage_id(text: str) -> str | None:
+    """The 32-hex key of a user id given either way (dashed as issued now, 32 hex digits as
+    tokens and labels of earlier releases carry it); None if it is no id."""
+    if len(text) not in (32, 36):
+        return None
+    try:
+        return uuid.UUID(hex=text).hex
+    except ValueError:
+        return None
 
 
 def secret_name(uid: str) -> str:
@@ -42,10 +61,15 @@ def secret_name(uid: str) -> str:
 
 @dataclass
 class Family:
-    """One login's chain of refresh tokens; only `current` may be used next."""
+    """One login's chain of refresh tokens; only `current` may be used next.
+
+    `expires_at` slides with each refresh (the refresh-token lifetime); `ends_at` is fixed
+    at the login (the session's absolute lifetime): no refresh reaches past it.
+    """
 
     current: str
     expires_at: int
+    ends_at: int
 
 
 @dataclass
@@ -74,7 +98,9 @@ def rotate(
     if current.current != token_id:
         del families[family]
         return Rotation.REUSED
-    families[family] = Family(current=new_token_id, expires_at=new_expiry)
+    families[family] = Family(
+        current=new_token_id, expires_at=min(new_expiry, current.ends_at), ends_at=current.ends_at
+    )
     return Rotation.ROTATED
 
 
@@ -92,7 +118,8 @@ def _b64(text: str) -> str:
 def encode_data(user: User) -> dict[str, str]:
     """The Secret's `data` (base64 values); no plaintext password is ever part of it."""
     families = {
-        name: {"current": f.current, "expiresAt": f.expires_at} for name, f in user.families.items()
+        name: {"current": f.current, "expiresAt": f.expires_at, "endsAt": f.ends_at}
+        for name, f in user.families.items()
     }
     return {
         "email": _b64(user.email),
@@ -105,7 +132,13 @@ def encode_data(user: User) -> dict[str, str]:
 def decode_secret(secret: kube.V1Secret) -> User:
     data = {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
     families = {
-        name: Family(current=f["current"], expires_at=int(f["expiresAt"]))
+        # Families of earlier releases have no end: they end where they expire now, so
+        # they can no longer slide (at most one refresh-token lifetime from the upgrade).
+        name: Family(
+            current=f["current"],
+            expires_at=int(f["expiresAt"]),
+            ends_at=int(f.get("endsAt", f["expiresAt"])),
+        )
         for name, f in json.loads(data.get("refresh-families") or "{}").items()
     }
     return User(

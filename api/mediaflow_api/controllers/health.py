@@ -2,13 +2,33 @@
 
 from __future__ import annotations
 
-from litestar import Controller, Response, get
+from typing import Any
+
+from litestar import Controller, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
+from mediaflow_api.auth.tokens import TokenCodec, TokenError, TokenType
 from mediaflow_api.envelope import Envelope, envelope
 from mediaflow_api.health import HealthChecks, HealthReport
+
+
+def shows_detail(request: Request[Any, Any, Any]) -> bool:
+    """Whether the caller may see versions and errors: it sends a valid access token.
+
+    Only the token is checked (signature, expiry, type), not the user Secret: how much
+    /health tells must not itself depend on the Kubernetes API being up.
+    """
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    codec: TokenCodec = request.app.state.token_codec
+    try:
+        codec.decode(token.strip(), TokenType.ACCESS)
+    except TokenError:
+        return False
+    return True
 
 
 class HealthController(Controller):
@@ -17,9 +37,12 @@ class HealthController(Controller):
 
     @get(
         operation_id="getHealth",
-        summary="Health of the Kubernetes API and MinIO",
+        summary="Health of the Kubernetes API, the MediaJob queue, MinIO and the tools",
         description="200 when every component is up; 503, naming the components that are "
-        "down, otherwise.",
+        "down, otherwise. `data.database`, `data.redis`, `data.minio`, `data.ffmpeg` and "
+        "`data.cwebp` are `ok` or `error`, as the previous service's monitors read them "
+        "(database: the Kubernetes API; redis: the MediaJob resource). Each component's "
+        "`detail` (server version, error) is given only with a valid access token.",
         responses={
             HTTP_503_SERVICE_UNAVAILABLE: ResponseSpec(
                 Envelope[HealthReport], description="A component is down (`success: false`)."
@@ -29,9 +52,11 @@ class HealthController(Controller):
         cache=False,
     )
     async def get_health(
-        self, health_checks: NamedDependency[HealthChecks]
+        self, request: Request[Any, Any, Any], health_checks: NamedDependency[HealthChecks]
     ) -> Response[Envelope[HealthReport]]:
         report = await health_checks.report()
+        if not shows_detail(request):
+            report = report.without_detail()
         if down := report.down:
             return Response(
                 envelope(report, f"Unavailable: {', '.join(down)} down.", success=False),

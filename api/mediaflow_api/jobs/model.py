@@ -111,9 +111,22 @@ def is_job_id(text: str) -> bool:
     return bool(_JOB_ID.match(text))
 
 
+def owner_labels(owner: str) -> list[str]:
+    """The `mediaflow.io/owner` values of `owner`'s MediaJobs: the user id (a dashed UUID),
+    and its 32 hex digits, as releases before the UUID ids labelled them."""
+    try:
+        compact = uuid.UUID(owner).hex
+    except ValueError:
+        return [owner]
+    return [owner] if compact == owner else [owner, compact]
+
+
 def owner_selector(owner: str, job_type: JobType | None = None) -> str:
     """The label selector of `owner`'s MediaJobs (of one type when given)."""
-    selector = f"{LABEL_OWNER}={owner}"
+    values = owner_labels(owner)
+    selector = (
+        f"{LABEL_OWNER}={owner}" if len(values) == 1 else f"{LABEL_OWNER} in ({','.join(values)})"
+    )
     return f"{selector},{LABEL_JOB_TYPE}={job_type.value}" if job_type else selector
 
 
@@ -146,7 +159,9 @@ def mediajob_body(
 
 def is_owned_by(mediajob: dict[str, Any], owner: str) -> bool:
     labels = mediajob.get("metadata", {}).get("labels") or {}
-    return labels.get(LABEL_OWNER) == owner and labels.get(LABEL_JOB_TYPE) in set(JobType)
+    return labels.get(LABEL_OWNER) in owner_labels(owner) and labels.get(LABEL_JOB_TYPE) in set(
+        JobType
+    )
 
 
 def job_status(mediajob: dict[str, Any]) -> JobStatus:

@@ -43,6 +43,7 @@ class FakeClients(Clients):
     def __init__(self) -> None:  # no real clients behind this fake
         self.kube_error: Exception | None = None
         self.minio_error: Exception | None = None
+        self.queue_error: Exception | None = None
         self.bucket_present = True
         self.gate = threading.Event()
         self.gate.set()
@@ -53,6 +54,10 @@ class FakeClients(Clients):
         if self.kube_error:
             raise self.kube_error
         return "v1.34.4"
+
+    def list_mediajobs(self, namespace: str, timeout: float) -> None:
+        if self.queue_error:
+            raise self.queue_error
 
     def bucket_exists(self, bucket: str) -> bool:
         self.minio_calls += 1

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from litestar import Litestar, get, post
 from litestar.params import FromQuery, JSONBody
 from litestar.testing import TestClient
 from pydantic import BaseModel, Field
 
 from mediaflow_api.app import create_app
+from mediaflow_api.auth.tokens import TokenCodec, TokenType
 from mediaflow_api.problems import PROBLEM_JSON, VALIDATION_TYPE, Problem, problem_responses
 from tests.unit.api.conftest import FakeClients, make_settings
 
@@ -30,21 +33,57 @@ def assert_problem(response, status: int) -> dict:
 # ---------------------------------------------------------------- health
 
 
-def test_health_up(client: TestClient[Litestar]) -> None:
-    response = client.get(HEALTH)
+def token_headers(app: Litestar) -> dict[str, str]:
+    """A valid access token of this app's key: the caller sees each component's detail."""
+    codec: TokenCodec = app.state.token_codec
+    return {"Authorization": f"Bearer {codec.encode(str(uuid.uuid4()), TokenType.ACCESS)}"}
+
+
+def test_health_up(app: Litestar, client: TestClient[Litestar]) -> None:
+    response = client.get(HEALTH, headers=token_headers(app))
     assert response.status_code == 200
     body = response.json()
     assert body["success"] is True
     assert body["message"]
-    assert body["data"]["status"] == "healthy"
-    assert body["data"]["components"]["kubernetes"]["status"] == "up"
-    assert "v1.34.4" in body["data"]["components"]["kubernetes"]["detail"]
-    assert body["data"]["components"]["minio"]["status"] == "up"
+    data = body["data"]
+    assert data["status"] == "healthy"
+    assert {name: c["status"] for name, c in data["components"].items()} == {
+        "kubernetes": "up",
+        "mediajobs": "up",
+        "minio": "up",
+        "ffmpeg": "up",
+        "cwebp": "up",
+    }
+    assert "v1.34.4" in data["components"]["kubernetes"]["detail"]
+    assert data["components"]["ffmpeg"]["detail"].startswith("ffmpeg version")
+    # The previous service's flat keys.
+    assert {k: data[k] for k in ("database", "redis", "minio", "ffmpeg", "cwebp")} == dict.fromkeys(
+        ("database", "redis", "minio", "ffmpeg", "cwebp"), "ok"
+    )
 
 
-def test_health_minio_down(client: TestClient[Litestar], fakes: FakeClients) -> None:
+def test_anonymous_callers_see_states_but_no_versions_or_errors(
+    app: Litestar, client: TestClient[Litestar], fakes: FakeClients
+) -> None:
+    fakes.minio_error = ConnectionRefusedError("connection refused to 10.0.0.5:9000")
+    for headers in ({}, {"Authorization": "Bearer forged.token.here"}):
+        response = client.get(HEALTH, headers=headers)
+        assert response.status_code == 503
+        text = response.text
+        assert "v1.34.4" not in text
+        assert "10.0.0.5" not in text
+        assert "ffmpeg version" not in text
+        data = response.json()["data"]
+        assert data["components"]["minio"] == {"status": "down", "detail": None}
+        assert data["minio"] == "error"
+        assert data["database"] == "ok"
+    detailed = client.get(HEALTH, headers=token_headers(app)).json()["data"]
+    assert "10.0.0.5" in detailed["components"]["minio"]["detail"]
+
+
+def test_health_minio_down(app: Litestar, client: TestClient[Litestar], fakes: FakeClients) -> None:
     fakes.minio_error = ConnectionRefusedError("connection refused")
-    response = client.get(HEALTH)
+    response = client.get(HEALTH, headers=token_headers(app))
     assert response.status_code == 503
     body = response.json()
     assert body["success"] is False
@@ -56,9 +95,11 @@ def test_health_minio_down(client: TestClient[Litestar], fakes: FakeClients) -> 
     assert body["data"]["components"]["kubernetes"]["status"] == "up"
 
 
-def test_health_missing_bucket_is_down(client: TestClient[Litestar], fakes: FakeClients) -> None:
+def test_health_missing_bucket_is_down(
+    app: Litestar, client: TestClient[Litestar], fakes: FakeClients
+) -> None:
     fakes.bucket_present = False
-    response = client.get(HEALTH)
+    response = client.get(HEALTH, headers=token_headers(app))
     assert response.status_code == 503
     assert "does not exist" in response.json()["data"]["components"]["minio"]["detail"]
 
@@ -70,15 +111,36 @@ def test_health_kubernetes_down(client: TestClient[Litestar], fakes: FakeClients
     body = response.json()
     assert body["message"] == "Unavailable: kubernetes down."
     assert body["data"]["components"]["kubernetes"]["status"] == "down"
+    assert body["data"]["database"] == "error"
+
+
+def test_health_queue_down_is_redis(client: TestClient[Litestar], fakes: FakeClients) -> None:
+    fakes.queue_error = LookupError("the server could not find the requested resource")
+    body = client.get(HEALTH).json()
+    assert body["message"] == "Unavailable: mediajobs down."
+    assert (body["data"]["redis"], body["data"]["database"]) == ("error", "ok")
+
+
+def test_health_names_a_missing_tool(
+    app: Litestar, fakes: FakeClients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with TestClient(app) as client:
+        response = client.get(HEALTH, headers=token_headers(app))
+    assert response.status_code == 503
+    data = response.json()["data"]
+    assert (data["ffmpeg"], data["cwebp"], data["minio"]) == ("error", "error", "ok")
+    assert "not on PATH" in data["components"]["cwebp"]["detail"]
 
 
 def test_a_hung_check_answers_within_the_timeout_and_is_not_piled_up(
-    client: TestClient[Litestar], fakes: FakeClients
+    app: Litestar, client: TestClient[Litestar], fakes: FakeClients
 ) -> None:
     fakes.gate.clear()  # MinIO never answers
     started = time.monotonic()
+    headers = token_headers(app)
     with ThreadPoolExecutor(3) as pool:
-        responses = list(pool.map(lambda _: client.get(HEALTH), range(3)))
+        responses = list(pool.map(lambda _: client.get(HEALTH, headers=headers), range(3)))
     assert time.monotonic() - started < 5
     for response in responses:
         assert response.status_code == 503
