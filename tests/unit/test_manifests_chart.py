@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import tomllib
@@ -374,3 +375,35 @@ def test_worker_url_and_verification_values_reach_the_operator_settings() -> Non
     assert "worker/allowPrivateUrlInputs" in template_error(
         "--set-string", "worker.allowPrivateUrlInputs=yes"
     )
+
+
+def literal_env(container: dict[str, Any]) -> dict[str, str]:
+    """The container's literal environment; values from Secrets get a stand-in."""
+    env = {}
+    for item in container["env"]:
+        if "value" in item:
+            env[item["name"]] = item["value"]
+        elif item["name"].endswith("SIGNING_KEY"):
+            env[item["name"]] = "k" * 64
+        else:
+            env[item["name"]] = "from-a-secret"
+    return env
+
+
+def test_every_value_the_chart_renders_parses_as_the_components_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Helm prints large numbers in float notation (2592000 as 2.592e+06) unless a template
+    casts them: the pod would then crash at start. The defaults must parse as settings."""
+    from mediaflow_api.settings import ApiSettings
+    from mediaflow_operator.config import OperatorSettings
+
+    documents = template()
+    components = (("mediaflow-api", ApiSettings), ("mediaflow-operator", OperatorSettings))
+    for name, settings in components:
+        spec = find(documents, "Deployment", name)["spec"]["template"]["spec"]
+        for key in [k for k in os.environ if k.startswith("MEDIAFLOW_")]:
+            monkeypatch.delenv(key)
+        for key, value in literal_env(spec["containers"][0]).items():
+            monkeypatch.setenv(key, value)
+        settings()  # raises on any value that does not parse
