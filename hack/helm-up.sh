@@ -52,6 +52,10 @@ podAnnotations:
   mediaflow.io/image-id: "$image_id"
 api:
   service: {type: NodePort, nodePort: $API_NODE_PORT}
+  # Every client of the local release (tests, benchmarks, you) comes from this machine's one
+  # address: a per-address budget this large lets the login-flood e2e test reach the password
+  # hashing gate. The per-address limit itself is proven against an API process of its own.
+  authRateLimit: {burst: 1000, perMinute: 1000}
 storage:
   mode: external
   bucket: $MINIO_BUCKET
