@@ -12,6 +12,7 @@ from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.resources import constants as c
 from mediaflow_operator.resources.mediajob import MediaJobSpec
 
+ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
 WORK_DIR = "/work"
 WORKER_CONTAINER = "worker"
 WORKER_UID = 10001
@@ -76,6 +77,47 @@ def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:
             f"input.object.key must be under {prefix!r} (this MediaJob's namespace), "
             f"and not under {prefix}results/",
         )
+
+
+def upload_prefix(ref: MediaJobRef) -> str:
+    """Where the HTTP API stores the upload made for a MediaJob: `<namespace>/uploads/<name>/`
+    (the API names its MediaJobs by job id and stores each input at `.../<job id>/input`)."""
+    return f"{ref.namespace}/uploads/{ref.name}/"
+
+
+@dataclass(frozen=True)
+class InputDeletion:
+    """What `mediaflow.io/delete-input: "true"` may do: delete `key`, or nothing, and why not."""
+
+    key: str
+    allowed: bool
+    reason: str = ""
+
+
+def decide_input_deletion(
+    ref: MediaJobRef, annotations: dict[str, str], input_object: dict[str, Any], bucket: str
+) -> InputDeletion | None:
+    """Whether a MediaJob ending (deleted, cancelled, expired) may delete its input object.
+
+    None when it does not ask (no `mediaflow.io/delete-input: "true"`, or no input object).
+    A MediaJob may delete only what is provably its own: an upload made for it, i.e. a key
+    under `<its namespace>/uploads/<its name>/` in the operator's bucket. Anything else it may
+    at most read (a namespace's shared inputs, another MediaJob's upload), or not even that (a
+    key of another namespace, which a Failed MediaJob still names when its finalizer runs).
+    """
+    key = input_object.get("key")
+    if annotations.get(ANNOTATION_DELETE_INPUT) != "true" or not key:
+        return None
+    prefix = upload_prefix(ref)
+    if input_object.get("bucket") not in (None, bucket):
+        reason = f"it is in bucket {input_object['bucket']!r}, not {bucket!r}"
+        return InputDeletion(key, allowed=False, reason=reason)
+    rest = key.removeprefix(prefix)
+    # `.`, `..` and empty segments: a store that normalises paths must not lead us elsewhere.
+    if rest == key or any(part in ("", ".", "..") for part in rest.split("/")):
+        reason = f"only an upload made for this MediaJob (under {prefix!r}) may be deleted"
+        return InputDeletion(key, allowed=False, reason=reason)
+    return InputDeletion(key, allowed=True)
 
 
 @dataclass(frozen=True)

@@ -20,10 +20,12 @@ from pydantic import ValidationError
 
 from mediaflow_operator import deciders
 from mediaflow_operator.builders import (
+    ANNOTATION_DELETE_INPUT,
     MediaJobRef,
     SpecError,
     build_job,
     check_input,
+    decide_input_deletion,
     job_name,
     pod_resources,
     result_key,
@@ -44,7 +46,6 @@ from mediaflow_operator.sweeper import (
 )
 
 ANNOTATION_CANCEL = f"{c.GROUP}/cancel"
-ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
 FINALIZER = f"{c.GROUP}/cleanup"
 KOPF_PREFIX = f"operator.{c.GROUP}"
 RESOURCE = (c.GROUP, c.VERSION, c.PLURAL)
@@ -476,12 +477,24 @@ def cancel(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 def delete_own_input(storage: Storage, mediajob: dict[str, Any] | kopf.Body) -> bool:
-    """Delete the input object when the MediaJob owns it (`mediaflow.io/delete-input`)."""
-    annotations = mediajob["metadata"].get("annotations") or {}
-    source = (mediajob["spec"].get("input") or {}).get("object") or {}
-    if annotations.get(ANNOTATION_DELETE_INPUT) != "true" or not source.get("key"):
+    """Delete the input object when the MediaJob asks (`mediaflow.io/delete-input: "true"`)
+    and owns it (see builders.decide_input_deletion); a refusal keeps the object and says why
+    in a Warning Event."""
+    decision = decide_input_deletion(
+        MediaJobRef.from_body(mediajob),
+        dict(mediajob["metadata"].get("annotations") or {}),
+        dict((mediajob["spec"].get("input") or {}).get("object") or {}),
+        storage.bucket,
+    )
+    if decision is None:
         return False
-    storage.delete(source["key"])
+    if not decision.allowed:
+        message = f"{ANNOTATION_DELETE_INPUT}: kept input {decision.key!r}: {decision.reason}"
+        log.warning("%s/%s: %s", mediajob["metadata"]["namespace"], mediajob["metadata"]["name"],
+                    message)  # fmt: skip
+        kopf.event(type="Warning", objs=mediajob, reason="InputKept", message=message)
+        return False
+    storage.delete(decision.key)
     return True
 
 
