@@ -10,7 +10,7 @@ from kubernetes.utils.quantity import parse_quantity
 
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.mediajob import MediaJobSpec
+from mediaflow_operator.resources.mediajob import NAME_MESSAGE, MediaJobSpec
 
 ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
 WORK_DIR = "/work"
@@ -58,6 +58,15 @@ def result_key(ref: MediaJobRef) -> str:
     operations (rotate keeps a WebM a WebM), so the key has no extension; download URLs
     name the file with the right one (see resources.results.download_filename)."""
     return f"{result_prefix(ref)}output"
+
+
+def check_name(ref: MediaJobRef) -> None:
+    """Refuse a name that cannot be the value of the Job's `mediaflow.io/mediajob` label.
+
+    The CRD refuses such names at admission (CEL); this covers a cluster whose CRD predates
+    that rule, where the Job create would fail with 422 on every retry."""
+    if len(ref.name) > c.MAX_NAME_LENGTH:
+        raise SpecError("NameTooLong", NAME_MESSAGE)
 
 
 def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:

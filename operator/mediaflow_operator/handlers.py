@@ -25,6 +25,7 @@ from mediaflow_operator.builders import (
     SpecError,
     build_job,
     check_input,
+    check_name,
     decide_input_deletion,
     job_name,
     pod_resources,
@@ -206,6 +207,7 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
         return
     ref = MediaJobRef.from_body(current)
     try:
+        check_name(ref)
         spec = MediaJobSpec.model_validate(current["spec"])
         check_input(ref, spec, clients.storage.bucket)
         resources = pod_resources(spec, settings)

@@ -9,6 +9,7 @@ from mediaflow_operator.builders import (
     SpecError,
     build_job,
     check_input,
+    check_name,
     job_name,
     pod_resources,
     result_key,
@@ -160,3 +161,14 @@ def test_the_url_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPa
     )
     assert settings.allow_private_url_inputs is True
     assert settings.worker_verify_decode is False
+
+
+def test_a_name_too_long_for_a_label_value_is_refused_before_any_job() -> None:
+    check_name(MediaJobRef(name="x" * 63, namespace="n", uid=REF.uid))
+    with pytest.raises(SpecError) as error:
+        check_name(MediaJobRef(name="x" * 64, namespace="n", uid=REF.uid))
+    assert error.value.reason == "NameTooLong"
+    assert str(error.value) == (
+        "metadata.name must be at most 63 characters: it is the value of the label "
+        "mediaflow.io/mediajob on the MediaJob's Job and pods"
+    )
