@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from fnmatch import fnmatchcase
 from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
@@ -58,6 +60,22 @@ def result_key(ref: MediaJobRef) -> str:
     operations (rotate keeps a WebM a WebM), so the key has no extension; download URLs
     name the file with the right one (see resources.results.download_filename)."""
     return f"{result_prefix(ref)}output"
+
+
+def namespace_excluded(namespace: str, patterns: Sequence[str]) -> bool:
+    """Is the namespace one the operator never runs Jobs in (the system namespaces)?"""
+    return any(fnmatchcase(namespace, pattern) for pattern in patterns)
+
+
+def check_namespace(ref: MediaJobRef, excluded: Sequence[str]) -> None:
+    """Refuse MediaJobs of excluded namespaces: an operator watching every namespace must not
+    create pods in kube-system and its like (its ClusterRole could)."""
+    if namespace_excluded(ref.namespace, excluded):
+        raise SpecError(
+            "NamespaceNotServed",
+            f"MediaJobs in namespace {ref.namespace!r} are not run: the operator excludes "
+            f"{', '.join(excluded)} (MEDIAFLOW_EXCLUDED_NAMESPACES)",
+        )
 
 
 def check_name(ref: MediaJobRef) -> None:

@@ -26,8 +26,10 @@ from mediaflow_operator.builders import (
     build_job,
     check_input,
     check_name,
+    check_namespace,
     decide_input_deletion,
     job_name,
+    namespace_excluded,
     pod_resources,
     result_key,
     result_prefix,
@@ -111,7 +113,11 @@ class Clients:
         # (or a namespace's leftovers after it is gone) is never guessed at.
         existing = {ns.metadata.name for ns in self.core.list_namespace().items}
         for namespace in self.storage.top_level_names():
-            if namespace not in existing or not served(namespace, patterns):
+            if (
+                namespace not in existing
+                or not served(namespace, patterns)
+                or namespace_excluded(namespace, self.settings.excluded_namespace_patterns)
+            ):
                 continue
             # Objects first, MediaJobs second: a MediaJob created in between is seen.
             objects = [
@@ -207,6 +213,7 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
         return
     ref = MediaJobRef.from_body(current)
     try:
+        check_namespace(ref, settings.excluded_namespace_patterns)
         check_name(ref)
         spec = MediaJobSpec.model_validate(current["spec"])
         check_input(ref, spec, clients.storage.bucket)

@@ -10,7 +10,9 @@ from mediaflow_operator.builders import (
     build_job,
     check_input,
     check_name,
+    check_namespace,
     job_name,
+    namespace_excluded,
     pod_resources,
     result_key,
 )
@@ -172,3 +174,33 @@ def test_a_name_too_long_for_a_label_value_is_refused_before_any_job() -> None:
         "metadata.name must be at most 63 characters: it is the value of the label "
         "mediaflow.io/mediajob on the MediaJob's Job and pods"
     )
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "kube-public", "kube-node-lease"])
+def test_system_namespaces_are_excluded_by_default(namespace: str) -> None:
+    excluded = SETTINGS.excluded_namespace_patterns
+    assert excluded == ("kube-system", "kube-public", "kube-node-lease")
+    with pytest.raises(SpecError) as error:
+        check_namespace(MediaJobRef(name="p", namespace=namespace, uid=REF.uid), excluded)
+    assert error.value.reason == "NamespaceNotServed"
+    assert str(error.value) == (
+        f"MediaJobs in namespace {namespace!r} are not run: the operator excludes "
+        "kube-system, kube-public, kube-node-lease (MEDIAFLOW_EXCLUDED_NAMESPACES)"
+    )
+
+
+def test_excluded_namespaces_are_globs_and_others_are_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for namespace in ("default", "team-a", "kube-systems", "mediaflow"):
+        check_namespace(MediaJobRef(name="p", namespace=namespace, uid=REF.uid),
+                        SETTINGS.excluded_namespace_patterns)  # fmt: skip
+    monkeypatch.setenv("MEDIAFLOW_EXCLUDED_NAMESPACES", " kube-*, ops-?? ,")
+    patterns = OperatorSettings(
+        s3_endpoint="http://minio:9000", s3_access_key="a", s3_secret_key=SECRET
+    ).excluded_namespace_patterns
+    assert patterns == ("kube-*", "ops-??")
+    assert namespace_excluded("kube-anything", patterns)
+    assert namespace_excluded("ops-12", patterns)
+    assert not namespace_excluded("ops-123", patterns)
+    assert not namespace_excluded("team-a", patterns)
