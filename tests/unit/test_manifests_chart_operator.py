@@ -30,3 +30,32 @@ def test_an_excluded_namespace_cannot_be_watched() -> None:
     assert "namespace kube-system is in operator.watch.excludeNamespaces" in error
     error = template_error("--namespace", "kube-system")
     assert "namespace kube-system is in operator.watch.excludeNamespaces" in error
+
+
+def operator_rules(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    roles = [
+        d for d in documents if d["kind"] == kind and d["metadata"]["name"].endswith("-operator")
+    ]
+    assert roles, kind
+    return [rule for role in roles for rule in role["rules"]]
+
+
+def test_the_operator_may_create_get_and_delete_secrets_and_nothing_more() -> None:
+    """Each Job's presigned URLs are a Secret the operator makes, checks and deletes; it never
+    lists, watches or changes Secrets (and, namespaced, only in the namespaces it serves)."""
+    for args, kind in (
+        (["--set", "operator.watch.namespaces={team-a}"], "Role"),
+        (["--set", "operator.watch.allNamespaces=true"], "ClusterRole"),
+    ):
+        documents = template(*args)
+        rules = [r for r in operator_rules(documents, kind) if "secrets" in r["resources"]]
+        assert rules == [
+            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "delete"]}
+        ]
+        assert not any("resourceNames" in r for r in rules)
+    namespaced = template("--set", "operator.watch.namespaces={team-a}")
+    assert {
+        d["metadata"]["namespace"]
+        for d in namespaced
+        if d["kind"] == "Role" and d["metadata"]["name"] == "mediaflow-operator"
+    } == {"mediaflow", "team-a"}

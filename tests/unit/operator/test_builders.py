@@ -1,20 +1,26 @@
 """The Job built for a MediaJob is hardened as DESIGN.md decision 4 requires."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from mediaflow_operator.builders import (
+    URL_DIR,
     MediaJobRef,
     SpecError,
     build_job,
+    build_url_secret,
     check_input,
     check_name,
     check_namespace,
     job_name,
     namespace_excluded,
+    owned_by,
     pod_resources,
+    pod_url_ttl,
     result_key,
+    url_secret_name,
 )
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.resources import constants as c
@@ -35,14 +41,7 @@ def spec(operation: str = "ImageConvert", **extra) -> MediaJobSpec:
 
 
 def job(s: MediaJobSpec | None = None, input_size: int | None = 1000) -> dict:
-    return build_job(
-        REF,
-        s or spec(),
-        SETTINGS,
-        input_url="http://in",
-        output_url="http://out",
-        input_size=input_size,
-    )
+    return build_job(REF, s or spec(), SETTINGS, input_size=input_size)
 
 
 def test_job_name_is_stable_unique_and_short() -> None:
@@ -80,7 +79,6 @@ def test_pod_is_restricted_and_holds_no_credentials() -> None:
     assert not any("SECRET" in k or "ACCESS_KEY" in k for k in env)
     assert SECRET not in json.dumps(pod)
     assert SETTINGS.s3_access_key not in json.dumps(pod)
-    assert env["MEDIAFLOW_INPUT_URL"] == "http://in"
     assert json.loads(env["MEDIAFLOW_OPTIONS"]) == {
         "format": "webp",
         "quality": 85,
@@ -131,9 +129,7 @@ def test_results_live_under_the_namespace_and_uid() -> None:
 
 
 def worker_env_of(s: MediaJobSpec, settings: OperatorSettings = SETTINGS) -> dict[str, str]:
-    built = build_job(
-        REF, s, settings, input_url="http://in", output_url="http://out", input_size=1000
-    )
+    built = build_job(REF, s, settings, input_size=1000)
     return {
         e["name"]: e["value"] for e in built["spec"]["template"]["spec"]["containers"][0]["env"]
     }
@@ -204,3 +200,46 @@ def test_excluded_namespaces_are_globs_and_others_are_served(
     assert namespace_excluded("ops-12", patterns)
     assert not namespace_excluded("ops-123", patterns)
     assert not namespace_excluded("team-a", patterns)
+
+
+def test_the_urls_reach_the_pod_only_as_files_of_its_own_secret() -> None:
+    """Issue 10, item 7: whoever may view Jobs or pods must not read the presigned URLs."""
+    built = job()
+    pod = built["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert not any("URL" in name and name != "MEDIAFLOW_URL_DIR" for name in env), env
+    assert env["MEDIAFLOW_URL_DIR"] == URL_DIR == "/var/run/secrets/mediaflow"
+    assert {"name": "urls", "mountPath": URL_DIR, "readOnly": True} in container["volumeMounts"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "urls")
+    assert volume["secret"] == {"secretName": job_name(REF), "defaultMode": 0o440}
+    assert url_secret_name(REF) == job_name(REF)
+
+    created = {**built, "metadata": {**built["metadata"], "uid": "job-uid"}}
+    secret = build_url_secret(REF, created, input_url="http://in?sig", output_url="http://out?s")
+    assert secret["metadata"]["name"] == volume["secret"]["secretName"]
+    assert secret["metadata"]["namespace"] == "team-a"
+    assert secret["metadata"]["labels"] == built["metadata"]["labels"]
+    assert secret["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": job_name(REF),
+            "uid": "job-uid",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    assert secret["stringData"] == {"input-url": "http://in?sig", "output-url": "http://out?s"}
+    assert secret["immutable"] is True
+    assert owned_by(secret, "job-uid")
+    assert not owned_by(secret, REF.uid)
+
+
+def test_url_lifetime_is_the_jobs_deadline_plus_a_margin() -> None:
+    """activeDeadlineSeconds bounds the whole Job, retries included: not deadline x retries."""
+    image = pod_resources(spec(), SETTINGS)
+    assert job()["spec"]["activeDeadlineSeconds"] == image.deadline_seconds == 300
+    assert pod_url_ttl(image.deadline_seconds) == timedelta(seconds=300 + 120)
+    video = pod_resources(spec("VideoConvert", videoConvert={"container": "mp4"}), SETTINGS)
+    assert pod_url_ttl(video.deadline_seconds) == timedelta(seconds=3600 + 120)

@@ -19,7 +19,7 @@ from mediaflow_worker import transfer
 from mediaflow_worker.errors import InvalidInput
 from mediaflow_worker.settings import settings_from_env
 
-from .conftest import LOOPBACK
+from .conftest import LOOPBACK, url_dir
 
 PUBLIC_ONLY = {"MEDIAFLOW_INPUT_PUBLIC_ONLY": "1"}
 REFUSAL = "not a public address; MediaFlow fetches URLs on public addresses only"
@@ -108,11 +108,10 @@ def test_public_addresses_are_accepted(ip: str) -> None:
     assert transfer.public_address(ip) is True
 
 
-def test_the_setting_is_off_unless_asked_for() -> None:
+def test_the_setting_is_off_unless_asked_for(tmp_path: Path) -> None:
     env = {
         "MEDIAFLOW_OPERATION": "ImageConvert",
-        "MEDIAFLOW_INPUT_URL": "http://x/in",
-        "MEDIAFLOW_OUTPUT_URL": "http://x/out",
+        **url_dir(tmp_path, "http://x/in", "http://x/out"),
     }
     assert settings_from_env(env).input_public_only is False
     assert settings_from_env({**env, "MEDIAFLOW_INPUT_PUBLIC_ONLY": "0"}).input_public_only is False
