@@ -32,30 +32,27 @@ def test_an_excluded_namespace_cannot_be_watched() -> None:
     assert "namespace kube-system is in operator.watch.excludeNamespaces" in error
 
 
-def operator_rules(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+def operator_roles(documents: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     roles = [
         d for d in documents if d["kind"] == kind and d["metadata"]["name"].endswith("-operator")
     ]
     assert roles, kind
-    return [rule for role in roles for rule in role["rules"]]
+    return roles
 
 
 def test_the_operator_may_create_get_and_delete_secrets_and_nothing_more() -> None:
     """Each Job's presigned URLs are a Secret the operator makes, checks and deletes; it never
     lists, watches or changes Secrets (and, namespaced, only in the namespaces it serves)."""
-    for args, kind in (
-        (["--set", "operator.watch.namespaces={team-a}"], "Role"),
-        (["--set", "operator.watch.allNamespaces=true"], "ClusterRole"),
+    secrets = {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "delete"]}
+    for args, kind, count in (
+        (["--set", "operator.watch.namespaces={team-a}"], "Role", 2),
+        (["--set", "operator.watch.allNamespaces=true"], "ClusterRole", 1),
     ):
-        documents = template(*args)
-        rules = [r for r in operator_rules(documents, kind) if "secrets" in r["resources"]]
-        assert rules == [
-            {"apiGroups": [""], "resources": ["secrets"], "verbs": ["create", "get", "delete"]}
-        ]
-        assert not any("resourceNames" in r for r in rules)
-    namespaced = template("--set", "operator.watch.namespaces={team-a}")
-    assert {
-        d["metadata"]["namespace"]
-        for d in namespaced
-        if d["kind"] == "Role" and d["metadata"]["name"] == "mediaflow-operator"
-    } == {"mediaflow", "team-a"}
+        roles = operator_roles(template(*args), kind)
+        assert len(roles) == count
+        for role in roles:
+            assert [r for r in role["rules"] if "secrets" in r["resources"]] == [secrets]
+    roles = operator_roles(template("--set", "operator.watch.namespaces={team-a}"), "Role")
+    assert {r["metadata"]["namespace"] for r in roles} == {"mediaflow", "team-a"}
+    observe = find(template(), "ClusterRole", "mediaflow-mediaflow-operator-observe")
+    assert not any("secrets" in r["resources"] for r in observe["rules"])
