@@ -141,8 +141,8 @@ def test_ttl_expiry_keeps_a_readable_input_the_mediajob_does_not_own(
     mediajob(kube, namespace.name, "expires", key, annotations=ANNOTATIONS,
              ttlSecondsAfterFinished=0)  # fmt: skip
     wait_until("the MediaJob to expire", lambda: gone(kube, namespace.name, "expires"), 180)
-    wait_input_kept(namespace, "expires", key)
     assert exists(minio_settings, key), operator.tail()
+    wait_input_kept(namespace, "expires", key)
 
 
 def test_cancel_keeps_another_mediajobs_upload(
@@ -163,8 +163,10 @@ def test_cancel_keeps_another_mediajobs_upload(
     )  # fmt: skip
     mj = wait_finished(kube, namespace.name, "cancelled", timeout=60)
     assert mj["status"]["phase"] == "Cancelled"
-    wait_input_kept(namespace, "cancelled", victim)
+    wait_until("the cancelled Job to be gone",
+               lambda: not job_pods(namespace, "cancelled"), timeout=60)  # fmt: skip
     assert exists(minio_settings, victim)
+    wait_input_kept(namespace, "cancelled", victim)
 
 
 def test_delete_keeps_foreign_inputs_and_deletes_only_its_own_upload(
@@ -193,11 +195,11 @@ def test_delete_keeps_foreign_inputs_and_deletes_only_its_own_upload(
         assert condition(refused, "Accepted")["reason"] == "InputNotAllowed"
         for name in ("reader", "foreign", "own"):
             delete_mj(kube, namespace.name, name)
-        wait_input_kept(namespace, "reader", other)
-        wait_input_kept(namespace, "foreign", elsewhere)
         assert exists(minio_settings, other)
         assert exists(minio_settings, elsewhere)
         assert not exists(minio_settings, own), "the MediaJob's own upload was not deleted"
+        wait_input_kept(namespace, "reader", other)
+        wait_input_kept(namespace, "foreign", elsewhere)
         assert not events(namespace, "own", "InputKept")
     finally:
         for key in (other, elsewhere):
@@ -266,7 +268,12 @@ def test_a_conversion_reads_its_urls_from_the_secret_which_goes_when_it_finishes
     with urllib.request.urlopen(mj["status"]["result"]["url"], timeout=30) as response:  # noqa: S310
         assert response.read(12)[8:12] == b"WEBP"
     job_name = mj["status"]["jobName"]
-    assert namespace.batch.read_namespaced_job(job_name, namespace.name)
+    job = namespace.batch.read_namespaced_job(job_name, namespace.name)
+    pod = job_pods(namespace, "converted")[0]
+    assert [(v.name, v.secret.secret_name) for v in pod.spec.volumes if v.secret] == [
+        ("urls", job_name)
+    ]
+    assert SIGNATURE not in str(client.ApiClient().sanitize_for_serialization(job))
     # No pod needs the URLs any more: the Secret goes before the Job does.
     wait_until("the finished Job's Secret to be deleted",
                lambda: secret_or_none(namespace, job_name) is None, timeout=30)  # fmt: skip
