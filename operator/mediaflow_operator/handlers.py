@@ -163,10 +163,13 @@ class Clients:
         if not owned_by(
             client.ApiClient().sanitize_for_serialization(found), job["metadata"]["uid"]
         ):
-            # Its URLs must never reach this MediaJob's pod: stop the pod from starting.
+            # Its URLs (someone else's input, someone else's output) must never reach this
+            # MediaJob's pod, which would mount it: delete the Job before the pod starts.
             self.delete_job(ref.namespace, job["metadata"]["name"])
-            raise kopf.PermanentError(
-                f"Secret {url_secret_name(ref)} exists and belongs to something else"
+            raise SpecError(
+                "SecretConflict",
+                f"Secret {url_secret_name(ref)}, the name of this MediaJob's Job's Secret, "
+                "exists and does not belong to its Job; the Job was deleted",
             )
 
     def delete_url_secret(self, ref: MediaJobRef) -> None:
@@ -318,7 +321,8 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
         else:
             # After the Job, so that it can own the Secret: they go together.
             job = client.ApiClient().sanitize_for_serialization(created)
-            clients.ensure_url_secret(ref, job, **sign_urls(clients, ref, spec, resources))
+            if not give_urls(clients, current, ref, job, spec, resources):
+                return
             kopf.event(
                 type="Normal", objs=current, reason="JobCreated", message=f"created Job {name}"
             )
@@ -326,9 +330,30 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
         if not owned_by(existing, ref.uid):
             raise kopf.PermanentError(f"Job {name} exists and belongs to something else")
         logger.info("Job %s already exists; adopting it", name)
-        if not deciders.job_finished(existing):
-            clients.ensure_url_secret(ref, existing, **sign_urls(clients, ref, spec, resources))
+        if not deciders.job_finished(existing) and not give_urls(
+            clients, current, ref, existing, spec, resources
+        ):
+            return
         reconcile(clients, ref.namespace, ref.name, job=existing)
+
+
+def give_urls(
+    clients: Clients,
+    mediajob: dict[str, Any],
+    ref: MediaJobRef,
+    job: dict[str, Any],
+    spec: MediaJobSpec,
+    resources: PodResources,
+) -> bool:
+    """Make the Job's Secret of presigned URLs; False (the MediaJob Failed) on a conflict."""
+    try:
+        clients.ensure_url_secret(ref, job, **sign_urls(clients, ref, spec, resources))
+    except SpecError as error:
+        latest = clients.read_mediajob(ref.namespace, ref.name)
+        if latest is not None:
+            fail(clients, latest, reason=error.reason, message=str(error), accepted=False)
+        return False
+    return True
 
 
 def sign_urls(

@@ -346,3 +346,42 @@ def test_a_name_over_63_characters_is_refused_at_admission(
     # 63 is fine.
     mediajob(kube, namespace.name, "n" * 63, f"{namespace.name}/samples/none.jpg")
     assert get_mj(kube, namespace.name, "n" * 63)
+
+
+def test_a_secret_planted_under_the_jobs_secret_name_is_never_used(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    photo: bytes,
+) -> None:
+    """Someone who may create Secrets plants one named like the Job's Secret, with URLs of
+    their own. The operator never writes this MediaJob's URLs into it, deletes the Job (a
+    pod started meanwhile would only fetch and write where the planter said, nothing of this
+    MediaJob's) and fails the MediaJob (SecretConflict); the planted Secret is left alone."""
+    key = f"{namespace.name}/samples/planted.jpg"
+    put(minio_settings, key, photo)
+    operator.stop()  # so that the Secret can be planted between the MediaJob and its Job
+    try:
+        uid = mediajob(kube, namespace.name, "planted", key)["metadata"]["uid"]
+        planted = f"planted-{uid.replace('-', '')[:8]}"
+        namespace.core.create_namespaced_secret(
+            namespace.name,
+            client.V1Secret(
+                metadata=client.V1ObjectMeta(name=planted),
+                string_data={"input-url": "http://attacker/in", "output-url": "http://a/out"},
+            ),
+        )
+    finally:
+        operator.restart()
+    mj = wait_finished(kube, namespace.name, "planted", timeout=60)
+    assert mj["status"]["phase"] == "Failed"
+    accepted = condition(mj, "Accepted")
+    assert (accepted["status"], accepted["reason"]) == ("False", "SecretConflict")
+    assert accepted["message"] == (
+        f"Secret {planted}, the name of this MediaJob's Job's Secret, exists and does not "
+        "belong to its Job; the Job was deleted"
+    )
+    wait_until("the Job to be gone",
+               lambda: not namespace.batch.list_namespaced_job(namespace.name).items)  # fmt: skip
+    assert namespace.core.read_namespaced_secret(planted, namespace.name).metadata.uid
