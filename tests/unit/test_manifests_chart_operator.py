@@ -112,3 +112,16 @@ def test_existing_secrets_give_the_same_checksum_for_the_same_values() -> None:
     renamed = template("--set", "api.jwt.existingSecret=jwt2", "--set", own[3])
     assert secrets_checksums(renamed)["mediaflow-api"] != secrets_checksums(first)["mediaflow-api"]
     assert secrets_checksums(renamed)["mediaflow-operator"] == checksum(storage)
+
+
+def test_the_worker_policy_excepts_every_ipv4_range_the_worker_refuses() -> None:
+    """Two layers, one list: the NetworkPolicy's `internet` rule excepts what the worker's
+    URL guard refuses (the IANA special-purpose registry, issue 10 item 9)."""
+    from mediaflow_worker.transfer import NON_PUBLIC
+
+    policy = find(template(), "NetworkPolicy", "mediaflow-worker")
+    blocks = [
+        p["ipBlock"] for rule in policy["spec"]["egress"] for p in rule["to"] if "ipBlock" in p
+    ]
+    (internet,) = [b for b in blocks if b["cidr"] == "0.0.0.0/0"]
+    assert {net for net in NON_PUBLIC if ":" not in net} == set(internet["except"])
