@@ -139,16 +139,13 @@ def main() -> int:
         def bare_job(name: str) -> dict:
             spec = MediaJobSpec.model_validate({"input": {"object": {"key": key}}, **SPEC})
             ref = MediaJobRef(name=name, namespace=ns.name, uid="00000000-bench")
-            job = build_job(
-                ref, spec, settings,
-                input_url=signer.presigned_get_object(minio.bucket, key, timedelta(hours=1)),
-                output_url=signer.presigned_put_object(
-                    minio.bucket, f"{ns.name}/bench/{name}", timedelta(hours=1)
-                ),
-                input_size=photo.stat().st_size,
-            )  # fmt: skip
+            job = build_job(ref, spec, settings, input_size=photo.stat().st_size)
             job = copy.deepcopy(job)
             job["metadata"]["name"] = name
+            # The URLs, as the operator hands them over: a Secret mounted as files (made
+            # before the clock starts, see submit).
+            volumes = job["spec"]["template"]["spec"]["volumes"]
+            next(v for v in volumes if v["name"] == "urls")["secret"]["secretName"] = name
             del job["metadata"]["ownerReferences"]
             job["metadata"]["labels"] = {"bench-name": name}
             job["spec"]["template"]["metadata"]["labels"] = {"bench-name": name}
@@ -158,6 +155,15 @@ def main() -> int:
             name = f"{kind}-{i:03d}"
             if kind == "bare":
                 body = bare_job(name)
+                urls = {
+                    "input-url": signer.presigned_get_object(minio.bucket, key, timedelta(hours=1)),
+                    "output-url": signer.presigned_put_object(
+                        minio.bucket, f"{ns.name}/bench/{name}", timedelta(hours=1)
+                    ),
+                }
+                ns.core.create_namespaced_secret(
+                    ns.name, {"metadata": {"name": name}, "stringData": urls}
+                )
                 created[name] = time.monotonic()
                 batch.create_namespaced_job(ns.name, body)
             else:

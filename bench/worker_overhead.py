@@ -171,12 +171,15 @@ def main() -> None:
     for name, runs, bare, (operation, options, source, extra) in cases:
         if runs == 0 or ns.only not in name:
             continue
+        urls = root / "urls"  # the files the pod's Secret volume holds
+        urls.mkdir(exist_ok=True)
+        (urls / "input-url").write_text(f"{base}/{source}?X-Amz-Signature=x")
+        (urls / "output-url").write_text(f"{base}/out?X-Amz-Signature=x")
         env = {
             "PATH": os.environ["PATH"],
             "MEDIAFLOW_OPERATION": operation,
             "MEDIAFLOW_OPTIONS": json.dumps(options),
-            "MEDIAFLOW_INPUT_URL": f"{base}/{source}?X-Amz-Signature=x",
-            "MEDIAFLOW_OUTPUT_URL": f"{base}/out?X-Amz-Signature=x",
+            "MEDIAFLOW_URL_DIR": str(urls),
             "MEDIAFLOW_WORK_DIR": str(work),
             "MEDIAFLOW_TERMINATION_LOG": str(root / "termination"),
             "MEDIAFLOW_THREADS": threads,

@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
+from fnmatch import fnmatchcase
 from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.mediajob import MediaJobSpec
+from mediaflow_operator.resources.mediajob import NAME_MESSAGE, MediaJobSpec
 
+ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
 WORK_DIR = "/work"
+# The Job's Secret of presigned URLs, mounted read-only into the worker (the worker's
+# MEDIAFLOW_URL_DIR with the files input-url and output-url): in the pod's environment they
+# would be readable by everyone who may view Jobs or pods (the built-in `view` role).
+URL_DIR = "/var/run/secrets/mediaflow"
+INPUT_URL_FILE = "input-url"
+OUTPUT_URL_FILE = "output-url"
+# How long a presigned URL outlives the Job's activeDeadlineSeconds: the deadline counts from
+# the Job's startTime, set when the Job controller first sees the Job, shortly after the URLs
+# are signed; the rest covers that lag and the clocks of the operator and the storage.
+URL_TTL_MARGIN_SECONDS = 120
 WORKER_CONTAINER = "worker"
 WORKER_UID = 10001
 # Room for the input, the output and a decoder's intermediate files, plus slack.
@@ -59,6 +73,31 @@ def result_key(ref: MediaJobRef) -> str:
     return f"{result_prefix(ref)}output"
 
 
+def namespace_excluded(namespace: str, patterns: Sequence[str]) -> bool:
+    """Is the namespace one the operator never runs Jobs in (the system namespaces)?"""
+    return any(fnmatchcase(namespace, pattern) for pattern in patterns)
+
+
+def check_namespace(ref: MediaJobRef, excluded: Sequence[str]) -> None:
+    """Refuse MediaJobs of excluded namespaces: an operator watching every namespace must not
+    create pods in kube-system and its like (its ClusterRole could)."""
+    if namespace_excluded(ref.namespace, excluded):
+        raise SpecError(
+            "NamespaceNotServed",
+            f"MediaJobs in namespace {ref.namespace!r} are not run: the operator excludes "
+            f"{', '.join(excluded)} (MEDIAFLOW_EXCLUDED_NAMESPACES)",
+        )
+
+
+def check_name(ref: MediaJobRef) -> None:
+    """Refuse a name that cannot be the value of the Job's `mediaflow.io/mediajob` label.
+
+    The CRD refuses such names at admission (CEL); this covers a cluster whose CRD predates
+    that rule, where the Job create would fail with 422 on every retry."""
+    if len(ref.name) > c.MAX_NAME_LENGTH:
+        raise SpecError("NameTooLong", NAME_MESSAGE)
+
+
 def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:
     """Refuse inputs outside what the MediaJob's namespace may read."""
     source = spec.input.object
@@ -76,6 +115,47 @@ def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:
             f"input.object.key must be under {prefix!r} (this MediaJob's namespace), "
             f"and not under {prefix}results/",
         )
+
+
+def upload_prefix(ref: MediaJobRef) -> str:
+    """Where the HTTP API stores the upload made for a MediaJob: `<namespace>/uploads/<name>/`
+    (the API names its MediaJobs by job id and stores each input at `.../<job id>/input`)."""
+    return f"{ref.namespace}/uploads/{ref.name}/"
+
+
+@dataclass(frozen=True)
+class InputDeletion:
+    """What `mediaflow.io/delete-input: "true"` may do: delete `key`, or nothing, and why not."""
+
+    key: str
+    allowed: bool
+    reason: str = ""
+
+
+def decide_input_deletion(
+    ref: MediaJobRef, annotations: dict[str, str], input_object: dict[str, Any], bucket: str
+) -> InputDeletion | None:
+    """Whether a MediaJob ending (deleted, cancelled, expired) may delete its input object.
+
+    None when it does not ask (no `mediaflow.io/delete-input: "true"`, or no input object).
+    A MediaJob may delete only what is provably its own: an upload made for it, i.e. a key
+    under `<its namespace>/uploads/<its name>/` in the operator's bucket. Anything else it may
+    at most read (a namespace's shared inputs, another MediaJob's upload), or not even that (a
+    key of another namespace, which a Failed MediaJob still names when its finalizer runs).
+    """
+    key = input_object.get("key")
+    if annotations.get(ANNOTATION_DELETE_INPUT) != "true" or not key:
+        return None
+    prefix = upload_prefix(ref)
+    if input_object.get("bucket") not in (None, bucket):
+        reason = f"it is in bucket {input_object['bucket']!r}, not {bucket!r}"
+        return InputDeletion(key, allowed=False, reason=reason)
+    rest = key.removeprefix(prefix)
+    # `.`, `..` and empty segments: a store that normalises paths must not lead us elsewhere.
+    if rest == key or any(part in ("", ".", "..") for part in rest.split("/")):
+        reason = f"only an upload made for this MediaJob (under {prefix!r}) may be deleted"
+        return InputDeletion(key, allowed=False, reason=reason)
+    return InputDeletion(key, allowed=True)
 
 
 @dataclass(frozen=True)
@@ -105,6 +185,62 @@ def pod_resources(spec: MediaJobSpec, settings: OperatorSettings) -> PodResource
     return PodResources(cpu, memory, threads, defaults.deadline_seconds)
 
 
+def pod_url_ttl(deadline_seconds: int) -> timedelta:
+    """Validity of the presigned URLs a Job's pods use.
+
+    activeDeadlineSeconds bounds the whole Job, every retry included (the Job controller
+    stops its pods when it passes), so no pod can use a URL later than the deadline after
+    the Job started; the margin covers the time from signing to the Job's start and clock
+    skew. (Multiplying by backoffLimit + 1, as before, gave URLs that outlived any pod.)"""
+    return timedelta(seconds=deadline_seconds + URL_TTL_MARGIN_SECONDS)
+
+
+def url_secret_name(ref: MediaJobRef) -> str:
+    """The Job's Secret of presigned URLs has the Job's name (another kind, no clash)."""
+    return job_name(ref)
+
+
+def labels_of(ref: MediaJobRef) -> dict[str, str]:
+    """Labels of everything the operator makes for a MediaJob: Job, pods, URL Secret."""
+    return {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_MEDIAJOB: ref.name}
+
+
+def build_url_secret(
+    ref: MediaJobRef, job: dict[str, Any], *, input_url: str, output_url: str
+) -> dict[str, Any]:
+    """The Secret holding a Job's presigned URLs, owned by that Job (created, so with a uid):
+    the garbage collector deletes it with the Job, and so with the MediaJob."""
+    meta = job["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": url_secret_name(ref),
+            "namespace": ref.namespace,
+            "labels": labels_of(ref),
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "type": "Opaque",
+        # Never changed once made: a retried pod reads what the first one read.
+        "immutable": True,
+        "stringData": {INPUT_URL_FILE: input_url, OUTPUT_URL_FILE: output_url},
+    }
+
+
+def owned_by(obj: dict[str, Any], uid: str) -> bool:
+    """Does `obj` name the object with this uid among its owners?"""
+    return any(o.get("uid") == uid for o in obj["metadata"].get("ownerReferences") or [])
+
+
 def work_dir_bytes(input_size: int | None, settings: OperatorSettings) -> int:
     """Size of the pod's scratch volume: a multiple of the input, or of the largest input."""
     size = input_size if input_size is not None else settings.max_input_bytes
@@ -112,22 +248,17 @@ def work_dir_bytes(input_size: int | None, settings: OperatorSettings) -> int:
 
 
 def worker_env(
-    spec: MediaJobSpec,
-    *,
-    input_url: str,
-    output_url: str,
-    settings: OperatorSettings,
-    threads: int,
+    spec: MediaJobSpec, *, settings: OperatorSettings, threads: int
 ) -> list[dict[str, str]]:
-    """The worker's inputs, per the contract in DESIGN.md."""
+    """The worker's inputs, per the contract in DESIGN.md; the URLs are files of the Job's
+    Secret (URL_DIR), never values here."""
     options = spec.options
     values = {
         "MEDIAFLOW_OPERATION": spec.operation.value,
         "MEDIAFLOW_OPTIONS": options.model_dump_json(by_alias=True, exclude_none=True)
         if options is not None
         else "{}",
-        "MEDIAFLOW_INPUT_URL": input_url,
-        "MEDIAFLOW_OUTPUT_URL": output_url,
+        "MEDIAFLOW_URL_DIR": URL_DIR,
         "MEDIAFLOW_WORK_DIR": WORK_DIR,
         "MEDIAFLOW_MAX_INPUT_BYTES": str(settings.max_input_bytes),
         "MEDIAFLOW_THREADS": str(threads),
@@ -148,27 +279,19 @@ def build_job(
     spec: MediaJobSpec,
     settings: OperatorSettings,
     *,
-    input_url: str,
-    output_url: str,
     input_size: int | None,
 ) -> dict[str, Any]:
     """The hardened batch/v1 Job that runs one MediaJob (DESIGN.md decision 4)."""
     res = pod_resources(spec, settings)
     scratch = work_dir_bytes(input_size, settings)
-    labels = {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_MEDIAJOB: ref.name}
+    labels = labels_of(ref)
     quantities = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": str(scratch)}
     container = {
         "name": WORKER_CONTAINER,
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["mediaflow-worker"],
-        "env": worker_env(
-            spec,
-            input_url=input_url,
-            output_url=output_url,
-            settings=settings,
-            threads=res.threads,
-        ),
+        "env": worker_env(spec, settings=settings, threads=res.threads),
         "resources": {"requests": quantities, "limits": quantities},
         "securityContext": {
             "allowPrivilegeEscalation": False,
@@ -177,7 +300,10 @@ def build_job(
             "capabilities": {"drop": ["ALL"]},
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "volumeMounts": [{"name": "work", "mountPath": WORK_DIR}],
+        "volumeMounts": [
+            {"name": "work", "mountPath": WORK_DIR},
+            {"name": "urls", "mountPath": URL_DIR, "readOnly": True},
+        ],
         "terminationMessagePolicy": "File",
     }
     return {
@@ -234,7 +360,18 @@ def build_job(
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [container],
-                    "volumes": [{"name": "work", "emptyDir": {"sizeLimit": str(scratch)}}],
+                    "volumes": [
+                        {"name": "work", "emptyDir": {"sizeLimit": str(scratch)}},
+                        {
+                            # Made right after the Job (it is owned by it); the kubelet
+                            # starts the container only once the Secret exists.
+                            "name": "urls",
+                            "secret": {
+                                "secretName": url_secret_name(ref),
+                                "defaultMode": 0o440,
+                            },
+                        },
+                    ],
                 },
             },
         },

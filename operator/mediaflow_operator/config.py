@@ -61,6 +61,13 @@ class OperatorSettings(BaseSettings):
         default=24 * 3600, ge=60, le=7 * 24 * 3600, description="Validity of result URLs."
     )
 
+    # Namespaces.
+    excluded_namespaces: str = Field(
+        default="kube-system,kube-public,kube-node-lease",
+        description="Comma-separated globs of namespaces whose MediaJobs are refused (Failed, "
+        "NamespaceNotServed, no Job), whatever the operator watches.",
+    )
+
     # Operation.
     progress_interval_seconds: float = Field(
         default=3.0, ge=1, description="How often running video jobs' progress is read."
@@ -80,6 +87,10 @@ class OperatorSettings(BaseSettings):
     orphan_grace_seconds: int = Field(
         default=900, ge=1, description="Age an unaccounted-for object must reach to be deleted."
     )
+
+    @property
+    def excluded_namespace_patterns(self) -> tuple[str, ...]:
+        return tuple(p.strip() for p in self.excluded_namespaces.split(",") if p.strip())
 
     def resource_class(self, *, video: bool) -> ResourceClass:
         """The default resources of image or video conversion pods."""

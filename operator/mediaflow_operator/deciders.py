@@ -112,6 +112,14 @@ def newest_pod(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
     return max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
 
 
+def job_finished(job: dict[str, Any]) -> bool:
+    """Is the Job Complete or Failed (no pod of it runs again)?"""
+    return any(
+        x.get("type") in ("Complete", "Failed") and x.get("status") == "True"
+        for x in (job.get("status") or {}).get("conditions") or []
+    )
+
+
 def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
     """The outcome of a finished Job, or None while it runs."""
     conditions = {x["type"]: x for x in (job.get("status") or {}).get("conditions") or []}

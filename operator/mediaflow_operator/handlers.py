@@ -20,14 +20,24 @@ from pydantic import ValidationError
 
 from mediaflow_operator import deciders
 from mediaflow_operator.builders import (
+    ANNOTATION_DELETE_INPUT,
     MediaJobRef,
+    PodResources,
     SpecError,
     build_job,
+    build_url_secret,
     check_input,
+    check_name,
+    check_namespace,
+    decide_input_deletion,
     job_name,
+    namespace_excluded,
+    owned_by,
     pod_resources,
+    pod_url_ttl,
     result_key,
     result_prefix,
+    url_secret_name,
 )
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.resources import constants as c
@@ -44,7 +54,6 @@ from mediaflow_operator.sweeper import (
 )
 
 ANNOTATION_CANCEL = f"{c.GROUP}/cancel"
-ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
 FINALIZER = f"{c.GROUP}/cleanup"
 KOPF_PREFIX = f"operator.{c.GROUP}"
 RESOURCE = (c.GROUP, c.VERSION, c.PLURAL)
@@ -109,7 +118,11 @@ class Clients:
         # (or a namespace's leftovers after it is gone) is never guessed at.
         existing = {ns.metadata.name for ns in self.core.list_namespace().items}
         for namespace in self.storage.top_level_names():
-            if namespace not in existing or not served(namespace, patterns):
+            if (
+                namespace not in existing
+                or not served(namespace, patterns)
+                or namespace_excluded(namespace, self.settings.excluded_namespace_patterns)
+            ):
                 continue
             # Objects first, MediaJobs second: a MediaJob created in between is seen.
             objects = [
@@ -132,6 +145,41 @@ class Clients:
                 log.info("orphan sweep: deleted %d objects of %s: %s", len(keys), namespace, keys)
                 deleted += len(keys)
         return deleted
+
+    def ensure_url_secret(
+        self, ref: MediaJobRef, job: dict[str, Any], *, input_url: str, output_url: str
+    ) -> None:
+        """Make the Job's Secret of presigned URLs, owned by the Job; keep the one a previous
+        run made for this Job (a crash between the Job and its Secret: the pod waits for it)."""
+        secret = build_url_secret(ref, job, input_url=input_url, output_url=output_url)
+        try:
+            self.core.create_namespaced_secret(ref.namespace, secret)
+        except ApiException as error:
+            if error.status != 409:
+                raise
+        else:
+            return
+        found = self.core.read_namespaced_secret(url_secret_name(ref), ref.namespace)
+        if not owned_by(
+            client.ApiClient().sanitize_for_serialization(found), job["metadata"]["uid"]
+        ):
+            # Its URLs (someone else's input, someone else's output) must never reach this
+            # MediaJob's pod, which would mount it: delete the Job before the pod starts.
+            self.delete_job(ref.namespace, job["metadata"]["name"])
+            raise SpecError(
+                "SecretConflict",
+                f"Secret {url_secret_name(ref)}, the name of this MediaJob's Job's Secret, "
+                "exists and does not belong to its Job; the Job was deleted",
+            )
+
+    def delete_url_secret(self, ref: MediaJobRef) -> None:
+        """The URLs are of no use once the Job finished (the garbage collector would delete
+        them only with the Job)."""
+        try:
+            self.core.delete_namespaced_secret(url_secret_name(ref), ref.namespace)
+        except ApiException as error:
+            if error.status != 404:
+                raise
 
     def delete_job(self, namespace: str, name: str) -> None:
         try:
@@ -205,6 +253,8 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
         return
     ref = MediaJobRef.from_body(current)
     try:
+        check_namespace(ref, settings.excluded_namespace_patterns)
+        check_name(ref)
         spec = MediaJobSpec.model_validate(current["spec"])
         check_input(ref, spec, clients.storage.bucket)
         resources = pod_resources(spec, settings)
@@ -232,22 +282,7 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
                 )
                 fail(clients, current, reason="InputTooLarge", message=message, accepted=False)
                 return
-        # Valid while the pod may still run (all retries), plus a margin.
-        url_ttl = timedelta(seconds=resources.deadline_seconds * (settings.backoff_limit + 1) + 600)
-        input_url = (
-            clients.storage.pod_get_url(spec.input.object.key, url_ttl)
-            if spec.input.object is not None
-            else spec.input.url
-        )
-        output_url = clients.storage.pod_put_url(result_key(ref), url_ttl)
-        job = build_job(
-            ref,
-            spec,
-            settings,
-            input_url=input_url,
-            output_url=output_url,
-            input_size=input_size,
-        )
+        job = build_job(ref, spec, settings, input_size=input_size)
         # Status first: the Job's own events must never be overtaken by this write.
         generation = current["metadata"].get("generation")
         conditions = deciders.set_conditions(
@@ -274,23 +309,66 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
             },
         )
         try:
-            clients.batch.create_namespaced_job(ref.namespace, job)
+            created = clients.batch.create_namespaced_job(ref.namespace, job)
             if os.environ.get("MEDIAFLOW_FAULT_EXIT_AFTER_JOB_CREATE") == "1":
-                # Test-only fault injection: die in the window a crash would hit.
+                # Test-only fault injection: die in the window a crash would hit (the Job
+                # made, its Secret not yet: adoption below must make it).
                 os._exit(3)
-            kopf.event(
-                type="Normal", objs=current, reason="JobCreated", message=f"created Job {name}"
-            )
         except ApiException as error:
             if error.status != 409:
                 raise
             existing = clients.read_job(ref.namespace, name)
+        else:
+            # After the Job, so that it can own the Secret: they go together.
+            job = client.ApiClient().sanitize_for_serialization(created)
+            if not give_urls(clients, current, ref, job, spec, resources):
+                return
+            kopf.event(
+                type="Normal", objs=current, reason="JobCreated", message=f"created Job {name}"
+            )
     if existing is not None:
-        owners = existing["metadata"].get("ownerReferences") or []
-        if not any(o.get("uid") == ref.uid for o in owners):
+        if not owned_by(existing, ref.uid):
             raise kopf.PermanentError(f"Job {name} exists and belongs to something else")
         logger.info("Job %s already exists; adopting it", name)
+        if not deciders.job_finished(existing) and not give_urls(
+            clients, current, ref, existing, spec, resources
+        ):
+            return
         reconcile(clients, ref.namespace, ref.name, job=existing)
+
+
+def give_urls(
+    clients: Clients,
+    mediajob: dict[str, Any],
+    ref: MediaJobRef,
+    job: dict[str, Any],
+    spec: MediaJobSpec,
+    resources: PodResources,
+) -> bool:
+    """Make the Job's Secret of presigned URLs; False (the MediaJob Failed) on a conflict."""
+    try:
+        clients.ensure_url_secret(ref, job, **sign_urls(clients, ref, spec, resources))
+    except SpecError as error:
+        latest = clients.read_mediajob(ref.namespace, ref.name)
+        if latest is not None:
+            fail(clients, latest, reason=error.reason, message=str(error), accepted=False)
+        return False
+    return True
+
+
+def sign_urls(
+    clients: Clients, ref: MediaJobRef, spec: MediaJobSpec, resources: PodResources
+) -> dict[str, str]:
+    """The presigned GET (input) and PUT (output) URLs of a Job's pods (signed offline),
+    valid as long as a pod of the Job may run (builders.pod_url_ttl)."""
+    ttl = pod_url_ttl(resources.deadline_seconds)
+    source = spec.input.object
+    # The spec has exactly one of input.object and input.url.
+    input_url = clients.storage.pod_get_url(source.key, ttl) if source else str(spec.input.url)
+    return {
+        "input_url": input_url,
+        "output_url": clients.storage.pod_put_url(result_key(ref), ttl),
+    }
 
 
 @kopf.on.event("batch", "v1", "jobs", labels={c.LABEL_MANAGED_BY: c.MANAGED_BY})
@@ -343,6 +421,8 @@ def reconcile(clients: Clients, namespace: str, name: str, *, job: dict[str, Any
         raise
     if status.get("phase") != current.get("phase"):
         phase = status.get("phase")
+        if phase not in ACTIVE:
+            clients.delete_url_secret(ref)
         message = status.get("message") or ""
         if phase == Phase.FAILED.value:
             reason = next(
@@ -476,12 +556,24 @@ def cancel(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 def delete_own_input(storage: Storage, mediajob: dict[str, Any] | kopf.Body) -> bool:
-    """Delete the input object when the MediaJob owns it (`mediaflow.io/delete-input`)."""
-    annotations = mediajob["metadata"].get("annotations") or {}
-    source = (mediajob["spec"].get("input") or {}).get("object") or {}
-    if annotations.get(ANNOTATION_DELETE_INPUT) != "true" or not source.get("key"):
+    """Delete the input object when the MediaJob asks (`mediaflow.io/delete-input: "true"`)
+    and owns it (see builders.decide_input_deletion); a refusal keeps the object and says why
+    in a Warning Event."""
+    decision = decide_input_deletion(
+        MediaJobRef.from_body(mediajob),
+        dict(mediajob["metadata"].get("annotations") or {}),
+        dict((mediajob["spec"].get("input") or {}).get("object") or {}),
+        storage.bucket,
+    )
+    if decision is None:
         return False
-    storage.delete(source["key"])
+    if not decision.allowed:
+        message = f"{ANNOTATION_DELETE_INPUT}: kept input {decision.key!r}: {decision.reason}"
+        log.warning("%s/%s: %s", mediajob["metadata"]["namespace"], mediajob["metadata"]["name"],
+                    message)  # fmt: skip
+        kopf.event(type="Warning", objs=mediajob, reason="InputKept", message=message)
+        return False
+    storage.delete(decision.key)
     return True
 
 

@@ -8,8 +8,10 @@ Inputs, by environment variable:
   ``VideoResize``, ``VideoTrim`` or ``VideoThumbnail``.
 - ``MEDIAFLOW_OPTIONS``: JSON of that operation's options, camelCase keys, validated by the models
   in ``mediaflow_operator.resources.options``.
-- ``MEDIAFLOW_INPUT_URL``: presigned GET URL, or a user's http/https URL.
-- ``MEDIAFLOW_OUTPUT_URL``: presigned PUT URL.
+- ``MEDIAFLOW_URL_DIR`` (default ``/var/run/secrets/mediaflow``, the pod's Secret volume):
+  the files ``input-url`` (presigned GET URL, or a user's http/https URL) and ``output-url``
+  (presigned PUT URL). Not environment variables: a pod's environment is readable by whoever
+  may read the Job or the pod; a Secret only by whoever may read Secrets.
 - ``MEDIAFLOW_WORK_DIR`` (default ``/work``, an emptyDir): every file, and the tools' TMPDIR.
 - Limits: ``MEDIAFLOW_MAX_INPUT_BYTES`` (2 GiB), ``MEDIAFLOW_MAX_PIXELS`` (100 megapixels per
   frame), ``MEDIAFLOW_MAX_FRAMES`` (2000 animation frames), ``MEDIAFLOW_MAX_DURATION_SECONDS``

@@ -1,8 +1,10 @@
-"""The worker's settings, read from `MEDIAFLOW_*` environment variables."""
+"""The worker's settings, read from `MEDIAFLOW_*` environment variables and, for the
+presigned URLs, from the files of the pod's Secret volume."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import NamedTuple
 
 from .errors import WorkerError
@@ -49,15 +51,29 @@ def _flag(env: Mapping[str, str], name: str, default: str) -> bool:
     return env.get(name, default).strip().lower() not in ("0", "false", "no")
 
 
+# Where the operator mounts the Job's Secret of presigned URLs (read-only, this pod only).
+URL_DIR = "/var/run/secrets/mediaflow"
+INPUT_URL_FILE = "input-url"
+OUTPUT_URL_FILE = "output-url"
+
+
+def _url(directory: str, name: str) -> str:
+    path = Path(directory) / name
+    try:
+        url = path.read_text(encoding="utf-8").strip()
+    except OSError as error:
+        raise ConfigError(f"the worker cannot read {path}: {error.strerror}") from None
+    if not url:
+        raise ConfigError(f"{path} is empty")
+    return url
+
+
 def settings_from_env(env: Mapping[str, str]) -> Settings:
-    """Settings from an environment mapping; ConfigError names the broken variable."""
-    missing = [
-        name
-        for name in ("MEDIAFLOW_OPERATION", "MEDIAFLOW_INPUT_URL", "MEDIAFLOW_OUTPUT_URL")
-        if not env.get(name)
-    ]
-    if missing:
-        raise ConfigError(f"the worker needs {', '.join(missing)} in its environment")
+    """Settings from an environment mapping, and the URLs from the files of
+    `MEDIAFLOW_URL_DIR`; ConfigError names the broken variable or file."""
+    if not env.get("MEDIAFLOW_OPERATION"):
+        raise ConfigError("the worker needs MEDIAFLOW_OPERATION in its environment")
+    url_dir = env.get("MEDIAFLOW_URL_DIR") or URL_DIR
     defaults = Limits()
     limits = Limits(
         max_input_bytes=_int(env, "MEDIAFLOW_MAX_INPUT_BYTES", defaults.max_input_bytes),
@@ -70,8 +86,8 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     return Settings(
         operation=env["MEDIAFLOW_OPERATION"],
         options=env.get("MEDIAFLOW_OPTIONS", "") or "{}",
-        input_url=env["MEDIAFLOW_INPUT_URL"],
-        output_url=env["MEDIAFLOW_OUTPUT_URL"],
+        input_url=_url(url_dir, INPUT_URL_FILE),
+        output_url=_url(url_dir, OUTPUT_URL_FILE),
         work_dir=env.get("MEDIAFLOW_WORK_DIR") or "/work",
         termination_log=env.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log",
         threads=_int(env, "MEDIAFLOW_THREADS", 1),

@@ -81,7 +81,7 @@ def create_job(
     """A MediaJob as the upload endpoints create it: the file uploaded under the namespace."""
     job_id = new_job_id()
     if source is not None:
-        key = f"{namespace}/uploads/{job_id}"
+        key = f"{namespace}/uploads/{job_id}/input"  # where the API stores it (UploadService)
         minio.client().fput_object(minio.bucket, key, str(source))
         job_input: dict[str, Any] = {"object": {"key": key}}
         filename = source.name

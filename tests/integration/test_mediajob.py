@@ -319,6 +319,8 @@ def test_operator_killed_after_creating_the_job_resumes_with_exactly_one_job(
         name = mj["metadata"]["name"]
         assert crashing.wait_exit(timeout=60) != 0, "the fault was not injected"
         assert len(namespace.batch.list_namespaced_job(namespace.name).items) == 1
+        # It died before making the Job's Secret of presigned URLs: the pod waits for it.
+        assert not url_secrets(namespace)
     finally:
         crashing.stop()
     operator.restart()
@@ -326,6 +328,14 @@ def test_operator_killed_after_creating_the_job_resumes_with_exactly_one_job(
     assert mj["status"]["phase"] == "Succeeded", operator.tail()
     assert len(namespace.batch.list_namespaced_job(namespace.name).items) == 1
     assert len(job_pods(namespace, name)) == 1
+    # Made on adoption, deleted once the MediaJob finished: nothing left behind.
+    wait_until("the URLs' Secret to go", lambda: not url_secrets(namespace), timeout=30)
+
+
+def url_secrets(namespace: ScratchNamespace) -> list:
+    return namespace.core.list_namespaced_secret(
+        namespace.name, label_selector="app.kubernetes.io/managed-by=mediaflow-operator"
+    ).items
 
 
 def test_finished_mediajob_expires_after_its_ttl(

@@ -14,6 +14,8 @@ CRD_NAME = f"{PLURAL}.{GROUP}"
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "mediaflow-operator"
 LABEL_MEDIAJOB = f"{GROUP}/mediajob"
+# A MediaJob's name is the value of LABEL_MEDIAJOB: label values have at most 63 characters.
+MAX_NAME_LENGTH = 63
 
 # Condition types and the phases derived from them.
 CONDITION_ACCEPTED = "Accepted"

@@ -14,7 +14,12 @@ from typing import Any
 import yaml
 
 from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.mediajob import OPTIONS_CEL, MediaJobSpec, MediaJobStatus
+from mediaflow_operator.resources.mediajob import (
+    OBJECT_CEL,
+    OPTIONS_CEL,
+    MediaJobSpec,
+    MediaJobStatus,
+)
 
 REPO = Path(__file__).resolve().parents[3]
 CRD_PATHS = [REPO / "crds/mediajobs.yaml", REPO / "charts/mediaflow/crds/mediajobs.yaml"]
@@ -129,6 +134,7 @@ def build_crd() -> dict[str, Any]:
                             "operator runs it as a Kubernetes Job and puts a presigned "
                             "download URL of the result in its status.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": OBJECT_CEL,
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},

@@ -14,6 +14,7 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
+from mediaflow_operator.resources import constants as c
 from mediaflow_operator.resources.options import (
     OPTIONS_MODELS,
     ImageConvertOptions,
@@ -41,6 +42,14 @@ def validations(*rules: dict[str, str]) -> ConfigDict:
     if rules:
         config["json_schema_extra"] = {"x-kubernetes-validations": list(rules)}
     return config
+
+
+# CEL rules on the whole object (the root of a CRD schema may read metadata.name).
+NAME_MESSAGE = (
+    f"metadata.name must be at most {c.MAX_NAME_LENGTH} characters: it is the value of the "
+    f"label {c.LABEL_MEDIAJOB} on the MediaJob's Job and pods"
+)
+OBJECT_CEL = [cel(f"self.metadata.name.size() <= {c.MAX_NAME_LENGTH}", NAME_MESSAGE)]
 
 
 # CEL rules for the option blocks, mirroring the pydantic validators in options.py.

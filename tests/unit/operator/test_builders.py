@@ -1,17 +1,26 @@
 """The Job built for a MediaJob is hardened as DESIGN.md decision 4 requires."""
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from mediaflow_operator.builders import (
+    URL_DIR,
     MediaJobRef,
     SpecError,
     build_job,
+    build_url_secret,
     check_input,
+    check_name,
+    check_namespace,
     job_name,
+    namespace_excluded,
+    owned_by,
     pod_resources,
+    pod_url_ttl,
     result_key,
+    url_secret_name,
 )
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.resources import constants as c
@@ -32,14 +41,7 @@ def spec(operation: str = "ImageConvert", **extra) -> MediaJobSpec:
 
 
 def job(s: MediaJobSpec | None = None, input_size: int | None = 1000) -> dict:
-    return build_job(
-        REF,
-        s or spec(),
-        SETTINGS,
-        input_url="http://in",
-        output_url="http://out",
-        input_size=input_size,
-    )
+    return build_job(REF, s or spec(), SETTINGS, input_size=input_size)
 
 
 def test_job_name_is_stable_unique_and_short() -> None:
@@ -77,7 +79,6 @@ def test_pod_is_restricted_and_holds_no_credentials() -> None:
     assert not any("SECRET" in k or "ACCESS_KEY" in k for k in env)
     assert SECRET not in json.dumps(pod)
     assert SETTINGS.s3_access_key not in json.dumps(pod)
-    assert env["MEDIAFLOW_INPUT_URL"] == "http://in"
     assert json.loads(env["MEDIAFLOW_OPTIONS"]) == {
         "format": "webp",
         "quality": 85,
@@ -128,9 +129,7 @@ def test_results_live_under_the_namespace_and_uid() -> None:
 
 
 def worker_env_of(s: MediaJobSpec, settings: OperatorSettings = SETTINGS) -> dict[str, str]:
-    built = build_job(
-        REF, s, settings, input_url="http://in", output_url="http://out", input_size=1000
-    )
+    built = build_job(REF, s, settings, input_size=1000)
     return {
         e["name"]: e["value"] for e in built["spec"]["template"]["spec"]["containers"][0]["env"]
     }
@@ -160,3 +159,87 @@ def test_the_url_settings_read_from_the_environment(monkeypatch: pytest.MonkeyPa
     )
     assert settings.allow_private_url_inputs is True
     assert settings.worker_verify_decode is False
+
+
+def test_a_name_too_long_for_a_label_value_is_refused_before_any_job() -> None:
+    check_name(MediaJobRef(name="x" * 63, namespace="n", uid=REF.uid))
+    with pytest.raises(SpecError) as error:
+        check_name(MediaJobRef(name="x" * 64, namespace="n", uid=REF.uid))
+    assert error.value.reason == "NameTooLong"
+    assert str(error.value) == (
+        "metadata.name must be at most 63 characters: it is the value of the label "
+        "mediaflow.io/mediajob on the MediaJob's Job and pods"
+    )
+
+
+@pytest.mark.parametrize("namespace", ["kube-system", "kube-public", "kube-node-lease"])
+def test_system_namespaces_are_excluded_by_default(namespace: str) -> None:
+    excluded = SETTINGS.excluded_namespace_patterns
+    assert excluded == ("kube-system", "kube-public", "kube-node-lease")
+    with pytest.raises(SpecError) as error:
+        check_namespace(MediaJobRef(name="p", namespace=namespace, uid=REF.uid), excluded)
+    assert error.value.reason == "NamespaceNotServed"
+    assert str(error.value) == (
+        f"MediaJobs in namespace {namespace!r} are not run: the operator excludes "
+        "kube-system, kube-public, kube-node-lease (MEDIAFLOW_EXCLUDED_NAMESPACES)"
+    )
+
+
+def test_excluded_namespaces_are_globs_and_others_are_served(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for namespace in ("default", "team-a", "kube-systems", "mediaflow"):
+        check_namespace(MediaJobRef(name="p", namespace=namespace, uid=REF.uid),
+                        SETTINGS.excluded_namespace_patterns)  # fmt: skip
+    monkeypatch.setenv("MEDIAFLOW_EXCLUDED_NAMESPACES", " kube-*, ops-?? ,")
+    patterns = OperatorSettings(
+        s3_endpoint="http://minio:9000", s3_access_key="a", s3_secret_key=SECRET
+    ).excluded_namespace_patterns
+    assert patterns == ("kube-*", "ops-??")
+    assert namespace_excluded("kube-anything", patterns)
+    assert namespace_excluded("ops-12", patterns)
+    assert not namespace_excluded("ops-123", patterns)
+    assert not namespace_excluded("team-a", patterns)
+
+
+def test_the_urls_reach_the_pod_only_as_files_of_its_own_secret() -> None:
+    """Issue 10, item 7: whoever may view Jobs or pods must not read the presigned URLs."""
+    built = job()
+    pod = built["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert not any("URL" in name and name != "MEDIAFLOW_URL_DIR" for name in env), env
+    assert env["MEDIAFLOW_URL_DIR"] == URL_DIR == "/var/run/secrets/mediaflow"
+    assert {"name": "urls", "mountPath": URL_DIR, "readOnly": True} in container["volumeMounts"]
+    volume = next(v for v in pod["volumes"] if v["name"] == "urls")
+    assert volume["secret"] == {"secretName": job_name(REF), "defaultMode": 0o440}
+    assert url_secret_name(REF) == job_name(REF)
+
+    created = {**built, "metadata": {**built["metadata"], "uid": "job-uid"}}
+    secret = build_url_secret(REF, created, input_url="http://in?sig", output_url="http://out?s")
+    assert secret["metadata"]["name"] == volume["secret"]["secretName"]
+    assert secret["metadata"]["namespace"] == "team-a"
+    assert secret["metadata"]["labels"] == built["metadata"]["labels"]
+    assert secret["metadata"]["ownerReferences"] == [
+        {
+            "apiVersion": "batch/v1",
+            "kind": "Job",
+            "name": job_name(REF),
+            "uid": "job-uid",
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
+    assert secret["stringData"] == {"input-url": "http://in?sig", "output-url": "http://out?s"}
+    assert secret["immutable"] is True
+    assert owned_by(secret, "job-uid")
+    assert not owned_by(secret, REF.uid)
+
+
+def test_url_lifetime_is_the_jobs_deadline_plus_a_margin() -> None:
+    """activeDeadlineSeconds bounds the whole Job, retries included: not deadline x retries."""
+    image = pod_resources(spec(), SETTINGS)
+    assert job()["spec"]["activeDeadlineSeconds"] == image.deadline_seconds == 300
+    assert pod_url_ttl(image.deadline_seconds) == timedelta(seconds=300 + 120)
+    video = pod_resources(spec("VideoConvert", videoConvert={"container": "mp4"}), SETTINGS)
+    assert pod_url_ttl(video.deadline_seconds) == timedelta(seconds=3600 + 120)

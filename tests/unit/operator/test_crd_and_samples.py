@@ -46,3 +46,14 @@ def test_sample_is_a_valid_mediajob(path: Path) -> None:
     spec = MediaJobSpec.model_validate(body["spec"])
     assert spec.options is not None
     assert OPTIONS_FIELD[spec.operation] in body["spec"]
+
+
+def test_the_crd_refuses_names_that_cannot_be_label_values() -> None:
+    schema = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    assert schema["x-kubernetes-validations"] == [
+        {
+            "rule": "self.metadata.name.size() <= 63",
+            "message": "metadata.name must be at most 63 characters: it is the value of the "
+            "label mediaflow.io/mediajob on the MediaJob's Job and pods",
+        }
+    ]

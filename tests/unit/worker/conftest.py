@@ -438,6 +438,15 @@ sys.exit(os.waitstatus_to_exitcode(status))
 """
 
 
+def url_dir(directory: Path, input_url: str, output_url: str) -> dict[str, str]:
+    """Write the URL files as the pod's Secret volume holds them; the worker's environment
+    naming that folder."""
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "input-url").write_text(input_url)
+    (directory / "output-url").write_text(output_url)
+    return {"MEDIAFLOW_URL_DIR": str(directory)}
+
+
 @pytest.fixture
 def run_worker(http_server: FileServer, tmp_path: Path):
     """Run `python -m mediaflow_worker` against a served input; returns a WorkerRun."""
@@ -448,6 +457,7 @@ def run_worker(http_server: FileServer, tmp_path: Path):
         options: dict[str, Any] | str,
         source: Path | str,
         env: dict[str, str] | None = None,
+        output_url: str | None = None,
     ) -> WorkerRun:
         n = next(counter)
         work = tmp_path / f"work{n}"
@@ -459,8 +469,11 @@ def run_worker(http_server: FileServer, tmp_path: Path):
             "PATH": os.environ["PATH"],
             "MEDIAFLOW_OPERATION": operation,
             "MEDIAFLOW_OPTIONS": options if isinstance(options, str) else json.dumps(options),
-            "MEDIAFLOW_INPUT_URL": url,
-            "MEDIAFLOW_OUTPUT_URL": f"{http_server.base}/out/{out_name}?{SIGNATURE}",
+            **url_dir(
+                tmp_path / f"urls{n}",
+                url,
+                output_url or f"{http_server.base}/out/{out_name}?{SIGNATURE}",
+            ),
             "MEDIAFLOW_WORK_DIR": str(work),
             "MEDIAFLOW_TERMINATION_LOG": str(term),
             **(env or {}),

@@ -34,7 +34,7 @@ from mediaflow_worker.settings import Settings
 from mediaflow_worker.tools import start_tool
 from mediaflow_worker.transfer import fetch
 
-from .conftest import ffmpeg
+from .conftest import ffmpeg, url_dir
 
 
 def settings(operation: str, options: str, work: Path | None = None) -> Settings:
@@ -166,8 +166,11 @@ def test_sigterm_during_the_early_encode_kills_it(http_server, tmp_path) -> None
         "PATH": os.environ["PATH"],
         "MEDIAFLOW_OPERATION": "ImageConvert",
         "MEDIAFLOW_OPTIONS": '{"format": "webp", "lossless": true}',
-        "MEDIAFLOW_INPUT_URL": http_server.serve(big, "big-early.png"),
-        "MEDIAFLOW_OUTPUT_URL": f"{http_server.base}/out/never-early",
+        **url_dir(
+            tmp_path / "urls",
+            http_server.serve(big, "big-early.png"),
+            f"{http_server.base}/out/never-early",
+        ),
         "MEDIAFLOW_WORK_DIR": str(work),
         "MEDIAFLOW_TERMINATION_LOG": str(tmp_path / "term"),
     }

@@ -15,7 +15,7 @@ from mediaflow_worker.media import VIDEO_TYPES
 from mediaflow_worker.pipeline import probe
 from mediaflow_worker.probe import Limits
 
-from .conftest import png_bomb
+from .conftest import png_bomb, url_dir
 
 LOCAL_SECRET = "mediaflow-local-secret-7f3a9c"  # noqa: S105 - a marker, not a credential
 
@@ -205,7 +205,7 @@ def test_unreachable_output_is_transient(run_worker, media, tmp_path) -> None:
         "ImageConvert",
         {"format": "png"},
         media.png(),
-        {"MEDIAFLOW_OUTPUT_URL": f"http://127.0.0.1:{port}/out?X-Amz-Signature=secret-signature"},
+        output_url=f"http://127.0.0.1:{port}/out?X-Amz-Signature=secret-signature",
     )
     assert run.returncode == 75
     assert run.termination["reason"] == "TransientError"
@@ -222,8 +222,11 @@ def test_sigterm_stops_the_tool_and_cleans_up(http_server, media, tmp_path) -> N
         "PATH": os.environ["PATH"],
         "MEDIAFLOW_OPERATION": "VideoConvert",
         "MEDIAFLOW_OPTIONS": '{"container": "mp4", "codec": "av1", "preset": "veryslow"}',
-        "MEDIAFLOW_INPUT_URL": http_server.serve(media.mp4(), "slow.mp4"),
-        "MEDIAFLOW_OUTPUT_URL": f"{http_server.base}/out/never",
+        **url_dir(
+            tmp_path / "urls",
+            http_server.serve(media.mp4(), "slow.mp4"),
+            f"{http_server.base}/out/never",
+        ),
         "MEDIAFLOW_WORK_DIR": str(work),
         "MEDIAFLOW_TERMINATION_LOG": str(tmp_path / "term"),
     }

@@ -19,7 +19,7 @@ from mediaflow_worker import transfer
 from mediaflow_worker.errors import InvalidInput
 from mediaflow_worker.settings import settings_from_env
 
-from .conftest import LOOPBACK
+from .conftest import LOOPBACK, url_dir
 
 PUBLIC_ONLY = {"MEDIAFLOW_INPUT_PUBLIC_ONLY": "1"}
 REFUSAL = "not a public address; MediaFlow fetches URLs on public addresses only"
@@ -61,18 +61,57 @@ def test_non_public_addresses_are_refused(ip: str) -> None:
     assert transfer.public_address(ip) is False
 
 
+# Issue 10, item 9: IPv6 forms the guard called public, and the rest of IANA's special-purpose
+# registries (each with a public IPv4 address inside where the form carries one, so that
+# judging by the carried address would wrongly accept it).
 @pytest.mark.parametrize(
-    "ip", ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+    "ip",
+    [
+        "::808:808",  # ::/96 IPv4-compatible (deprecated), around 8.8.8.8
+        "::a00:1",  # ... around 10.0.0.1
+        "::ffff:8.8.8.8",  # ::ffff:0:0/96 IPv4-mapped: a name never resolves to one
+        "::ffff:0:808:808",  # ::ffff:0:0:0/96 IPv4-translated (SIIT), around 8.8.8.8
+        "::ffff:0:a00:1",  # ... around 10.0.0.1
+        "::ffff:0:7f00:1",  # ... around 127.0.0.1
+        "64:ff9b:1::808:808",  # 64:ff9b:1::/48 local-use IPv4/IPv6 translation
+        "64:ff9b:1:ffff::1",
+        "fec0::1",  # fec0::/10 site-local (deprecated)
+        "feff:ffff::1",
+        "100::1",  # 100::/64 discard-only
+        "100:0:0:1::1",  # 100:0:0:1::/64 dummy prefix
+        "2001::1",  # 2001::/32 Teredo
+        "2001:2::1",  # benchmarking
+        "2001:3::1",  # AMT
+        "2001:4:112::1",  # AS112
+        "2001:20::1",  # ORCHIDv2
+        "2002:808:808::1",  # 6to4 around 8.8.8.8
+        "2620:4f:8000::1",  # AS112 direct delegation
+        "3fff::1",  # documentation (RFC 9637)
+        "5f00::1",  # segment routing SIDs
+        "4000::1",  # not (yet) global unicast
+        "192.31.196.1",  # AS112-v4
+        "192.52.193.1",  # AMT
+        "192.88.99.1",  # 6to4 relay anycast (deprecated)
+        "192.175.48.1",  # AS112 direct delegation
+        "192.0.0.170",  # NAT64 discovery
+        "198.19.255.1",  # benchmarking
+    ],
+)
+def test_every_special_purpose_range_is_refused(ip: str) -> None:
+    assert transfer.public_address(ip) is False
+
+
+@pytest.mark.parametrize(
+    "ip", ["8.8.8.8", "1.1.1.1", "2001:4860:4860::8888", "2a00:1450:4001::1", "64:ff9b::808:808"]
 )
 def test_public_addresses_are_accepted(ip: str) -> None:
     assert transfer.public_address(ip) is True
 
 
-def test_the_setting_is_off_unless_asked_for() -> None:
+def test_the_setting_is_off_unless_asked_for(tmp_path: Path) -> None:
     env = {
         "MEDIAFLOW_OPERATION": "ImageConvert",
-        "MEDIAFLOW_INPUT_URL": "http://x/in",
-        "MEDIAFLOW_OUTPUT_URL": "http://x/out",
+        **url_dir(tmp_path, "http://x/in", "http://x/out"),
     }
     assert settings_from_env(env).input_public_only is False
     assert settings_from_env({**env, "MEDIAFLOW_INPUT_PUBLIC_ONLY": "0"}).input_public_only is False

@@ -34,7 +34,7 @@ from mediaflow_worker.progress import ProgressTracker
 from mediaflow_worker.report import failure_message, redact, redact_url
 from mediaflow_worker.settings import ConfigError, settings_from_env
 
-from .conftest import EXIF_SECRET, exif_app1, png_bomb, tiny_gif
+from .conftest import EXIF_SECRET, exif_app1, png_bomb, tiny_gif, url_dir
 
 PNG = IMAGE_TYPES["image/png"]
 JPEG = IMAGE_TYPES["image/jpeg"]
@@ -359,13 +359,14 @@ def test_progress_throttled_and_capped() -> None:
     assert ProgressTracker(None).feed("out_time_us=1") is None
 
 
-def test_settings_from_env() -> None:
+def test_settings_from_env(tmp_path) -> None:
     env = {
         "MEDIAFLOW_OPERATION": "ImageConvert",
-        "MEDIAFLOW_INPUT_URL": "http://x/in",
-        "MEDIAFLOW_OUTPUT_URL": "http://x/out",
+        **url_dir(tmp_path / "urls", "http://x/in?X-Amz-Signature=a", "http://x/out\n"),
     }
     settings = settings_from_env(env)
+    assert settings.input_url == "http://x/in?X-Amz-Signature=a"
+    assert settings.output_url == "http://x/out"  # a trailing newline is no part of it
     assert settings.work_dir == "/work"
     assert settings.termination_log == "/dev/termination-log"
     assert settings.threads == 1
@@ -377,8 +378,28 @@ def test_settings_from_env() -> None:
     assert (tuned.threads, tuned.limits.max_frames) == (4, 5)
     with pytest.raises(ConfigError, match="MEDIAFLOW_THREADS must be an integer"):
         settings_from_env({**env, "MEDIAFLOW_THREADS": "many"})
-    with pytest.raises(ConfigError, match="MEDIAFLOW_INPUT_URL"):
-        settings_from_env({"MEDIAFLOW_OPERATION": "ImageConvert"})
+    with pytest.raises(ConfigError, match="MEDIAFLOW_OPERATION"):
+        settings_from_env({k: v for k, v in env.items() if k != "MEDIAFLOW_OPERATION"})
+
+
+def test_the_urls_come_only_from_the_secret_volume(tmp_path) -> None:
+    """One way in: URL environment variables are no longer read, a missing or empty file is a
+    broken pod (exit 78), and the default folder is where the operator mounts the Secret."""
+    from mediaflow_worker.settings import URL_DIR
+
+    assert URL_DIR == "/var/run/secrets/mediaflow"
+    env = {
+        "MEDIAFLOW_OPERATION": "ImageConvert",
+        "MEDIAFLOW_INPUT_URL": "http://x/in",
+        "MEDIAFLOW_OUTPUT_URL": "http://x/out",
+        "MEDIAFLOW_URL_DIR": str(tmp_path / "none"),
+    }
+    with pytest.raises(ConfigError, match=f"cannot read {tmp_path}/none/input-url") as error:
+        settings_from_env(env)
+    assert error.value.exit_code == 78
+    url_dir(tmp_path / "half", "http://x/in", "")
+    with pytest.raises(ConfigError, match="output-url is empty"):
+        settings_from_env({**env, "MEDIAFLOW_URL_DIR": str(tmp_path / "half")})
 
 
 def test_reports_never_carry_signatures() -> None:
