@@ -7,7 +7,7 @@ from typing import Annotated
 from litestar import Controller, delete, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from mediaflow_api.auth.schemas import UserView
 from mediaflow_api.envelope import Envelope, envelope
@@ -66,10 +66,12 @@ class JobsController(Controller):
     @delete(
         "/{job_id:str}",
         operation_id="deleteJob",
-        summary="Cancel or delete one of your jobs",
-        description="A pending or processing job is cancelled (answered as `cancelled`); a "
-        "finished one is deleted with its files.",
-        status_code=HTTP_200_OK,
+        summary="Delete one of your jobs",
+        description="Deletes the job whatever its status, as the previous service did: a "
+        "pending or processing job is stopped, its upload and result are deleted. Answers 204 "
+        "without a body; from then on the job is gone for you (GET answers 404, the list "
+        "leaves it out), while the cluster finishes removing its pod and files.",
+        status_code=HTTP_204_NO_CONTENT,
         responses=problem_responses(401, 404),
         sync_to_thread=True,
     )
@@ -78,6 +80,5 @@ class JobsController(Controller):
         job_id: FromPath[str],
         current_user: NamedDependency[UserView],
         job_service: NamedDependency[JobService],
-    ) -> Envelope[Job]:
-        job, deleted = job_service.cancel_or_delete(current_user.id, job_id)
-        return envelope(job, "Job deleted with its files." if deleted else "Job cancelled.")
+    ) -> None:
+        job_service.delete(current_user.id, job_id)

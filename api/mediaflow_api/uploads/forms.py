@@ -27,6 +27,7 @@ from mediaflow_operator.resources.options import (
     Operation,
     OptionsError,
     Preset,
+    ThumbnailFormat,
     VideoCodec,
     parse_options,
 )
@@ -234,12 +235,17 @@ class VideoTrimForm(_Form):
 
 
 class VideoThumbnailForm(_Form):
+    # The previous service's defaults: a WebP of the frame at one second (its clients save
+    # the answer as .webp). The MediaJob resource keeps its own defaults (jpeg at 00:00:00).
     timestamp: str = Field(
         default="00:00:01", pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm]."
     )
+    format: ThumbnailFormat = Field(
+        default=ThumbnailFormat.WEBP, description="Image format of the thumbnail."
+    )
 
     def options(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp}
+        return {"timestamp": self.timestamp, "format": self.format.value}
 
 
 class RateGroup(StrEnum):

@@ -1,0 +1,114 @@
+"""Uploads in progress per process and per user, idle uploads, and the active-job cap:
+the decisions, without a server (the integration tests use the real API process)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from mediaflow_api.problems import Problem
+from mediaflow_api.uploads.quota import ActiveJobQuota, over_quota
+from mediaflow_api.uploads.slots import Refusal, UploadSlots, refusal, with_idle_timeout
+
+pytestmark = pytest.mark.unit
+
+
+def test_a_user_at_the_cap_is_refused_before_the_process_is_full() -> None:
+    assert refusal(total=3, of_user=3, max_total=16, max_per_user=4) is None
+    assert refusal(total=4, of_user=4, max_total=16, max_per_user=4) is Refusal.USER_LIMIT
+    assert refusal(total=16, of_user=0, max_total=16, max_per_user=4) is Refusal.BUSY
+    assert refusal(total=16, of_user=4, max_total=16, max_per_user=4) is Refusal.USER_LIMIT
+
+
+def test_one_user_cannot_take_every_slot() -> None:
+    slots = UploadSlots(max_total=3, max_per_user=2)
+    with slots.hold("mallory"), slots.hold("mallory"):
+        with pytest.raises(Problem) as refused, slots.hold("mallory"):
+            pass
+        assert refused.value.status_code == 429
+        assert "2 uploads" in refused.value.detail
+        assert refused.value.headers == {"Retry-After": "5"}
+        with slots.hold("alice"):  # another user still gets a slot
+            with pytest.raises(Problem) as busy, slots.hold("bob"):
+                pass
+            assert busy.value.status_code == 503
+    assert (slots.total, slots.of_user("mallory")) == (0, 0)
+
+
+def test_a_slot_is_given_back_when_the_upload_fails() -> None:
+    slots = UploadSlots(max_total=1, max_per_user=1)
+    with pytest.raises(RuntimeError), slots.hold("alice"):
+        raise RuntimeError("the upload failed")
+    with slots.hold("alice"):
+        assert slots.total == 1
+
+
+def test_a_stalled_body_is_dropped_after_the_idle_timeout() -> None:
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"first"
+        await asyncio.sleep(3600)
+        yield b"never"
+
+    async def read() -> list[bytes]:
+        return [chunk async for chunk in with_idle_timeout(stalls(), 0.05)]
+
+    with pytest.raises(Problem) as dropped:
+        asyncio.run(read())
+    assert dropped.value.status_code == 408
+    assert "0.05 seconds" in dropped.value.detail
+    assert dropped.value.headers == {"Connection": "close"}
+
+
+def test_a_body_that_keeps_coming_is_read_whole() -> None:
+    async def slow() -> AsyncIterator[bytes]:
+        for chunk in (b"a", b"b", b"c"):
+            await asyncio.sleep(0.02)
+            yield chunk
+
+    async def read() -> list[bytes]:
+        return [chunk async for chunk in with_idle_timeout(slow(), 0.5)]
+
+    assert asyncio.run(read()) == [b"a", b"b", b"c"]
+
+
+def test_the_active_job_cap() -> None:
+    assert not over_quota(active=99, adding=1, limit=100)
+    assert over_quota(active=100, adding=1, limit=100)
+    assert over_quota(active=90, adding=11, limit=100)
+
+
+def quota(counts: list[int], limit: int = 3) -> ActiveJobQuota:
+    async def count() -> int:
+        return counts.pop(0)
+
+    return ActiveJobQuota(limit, count, asyncio.Lock())
+
+
+def test_a_batch_over_the_cap_is_refused_when_its_file_over_the_cap_starts() -> None:
+    batch = quota([1])
+    asyncio.run(batch.check_start())
+    batch.check_file(1)
+    batch.check_file(2)
+    with pytest.raises(Problem) as refused:
+        batch.check_file(3)
+    assert refused.value.status_code == 429
+    assert "at most 3" in refused.value.detail
+    assert "You have 1 active jobs" in refused.value.detail
+
+
+def test_a_user_at_the_cap_is_refused_before_the_body_and_again_before_creating() -> None:
+    with pytest.raises(Problem):
+        asyncio.run(quota([3]).check_start())
+
+    async def create(counted: ActiveJobQuota) -> None:
+        await counted.check_start()
+        async with counted.creating_jobs(2):
+            pass
+
+    # Another request of the user created jobs meanwhile: counted afresh, refused.
+    with pytest.raises(Problem) as refused:
+        asyncio.run(create(quota([0, 2])))
+    assert "You have 2 active jobs" in refused.value.detail
+    asyncio.run(create(quota([0, 1])))
