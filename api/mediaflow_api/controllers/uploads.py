@@ -11,9 +11,9 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from mediaflow_api.auth.ratelimit import TokenBucketLimiter, retry_after_header
 from mediaflow_api.auth.schemas import UserView
 from mediaflow_api.envelope import Envelope, envelope
-from mediaflow_api.problems import Problem, problem_responses
+from mediaflow_api.problems import Problem
 from mediaflow_api.uploads.forms import ENDPOINTS, RateGroup, UploadEndpoint
-from mediaflow_api.uploads.openapi import upload_operation
+from mediaflow_api.uploads.openapi import error_responses, upload_operation
 from mediaflow_api.uploads.quota import ActiveJobQuota
 from mediaflow_api.uploads.service import (
     QueuedBatch,
@@ -118,7 +118,7 @@ def _route(endpoint: UploadEndpoint, handler: object) -> HTTPRouteHandler:
         # The body streams to object storage; the service bounds each file itself.
         request_max_body_size=None,
         operation_class=upload_operation(endpoint),
-        responses=problem_responses(400, 401, 408, 413, 415, 422, 429, 503),
+        responses=error_responses(endpoint),
     )(handler)
 
 

@@ -125,7 +125,18 @@ class FormatForm(_Form):
         return {"format": self.output_format, "quality": self.quality}
 
 
+# "width or height" (both optional one by one), stated in the OpenAPI schema as well.
+_WIDTH_OR_HEIGHT = ConfigDict(
+    extra="ignore",
+    frozen=True,
+    json_schema_extra={"anyOf": [{"required": ["width"]}, {"required": ["height"]}]},
+)
+
+
 class ImageResizeForm(_Form):
+    """Give width, height or both; fit fill needs both."""
+
+    model_config = _WIDTH_OR_HEIGHT
     width: int | None = Field(default=None, ge=1, le=16384, description="Width in pixels.")
     height: int | None = Field(default=None, ge=1, le=16384, description="Height in pixels.")
     fit: FitMode = Field(
@@ -213,6 +224,9 @@ class VideoRotateForm(_Form):
 
 
 class VideoResizeForm(_Form):
+    """Give width, height or both."""
+
+    model_config = _WIDTH_OR_HEIGHT
     width: int | None = Field(default=None, ge=2, le=8192, description="Width in pixels.")
     height: int | None = Field(default=None, ge=2, le=8192, description="Height in pixels.")
     keep_aspect: bool = Field(default=True, description="Fit within width x height.")
@@ -227,6 +241,8 @@ class VideoResizeForm(_Form):
 
 
 class VideoTrimForm(_Form):
+    """end_time must be after start_time."""
+
     start_time: str = Field(pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm].")
     end_time: str = Field(pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm], after start.")
 
