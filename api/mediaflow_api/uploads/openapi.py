@@ -64,11 +64,12 @@ def request_body(endpoint: UploadEndpoint) -> RequestBody:
     file = Schema(
         type=OpenAPIType.STRING,
         format=OpenAPIFormat.BINARY,
+        min_length=1,  # an empty file is refused (422)
         description=f"The {endpoint.kind.value}; its type is sniffed from its content "
         f"(libmagic), which must be one of {', '.join(accepted)} (else 415).",
     )
     files = (
-        Schema(type=OpenAPIType.ARRAY, items=file, max_items=endpoint.max_files)
+        Schema(type=OpenAPIType.ARRAY, items=file, min_items=1, max_items=endpoint.max_files)
         if endpoint.batch
         else file
     )
