@@ -26,7 +26,7 @@ class JobsController(Controller):
         operation_id="listJobs",
         summary="Your jobs, newest first",
         description="One page of your jobs with the total, optionally of one status or type.",
-        responses=problem_responses(422, 401),
+        responses=problem_responses(400, 401, 422),
         sync_to_thread=True,
     )
     def list_jobs(
@@ -52,7 +52,7 @@ class JobsController(Controller):
         summary="One of your jobs",
         description="When completed, `result_url` is a freshly presigned download URL; when "
         "failed, `error` says why.",
-        responses=problem_responses(401, 404),
+        responses=problem_responses(400, 401, 404),
         sync_to_thread=True,
     )
     def get_job(
@@ -72,7 +72,7 @@ class JobsController(Controller):
         "without a body; from then on the job is gone for you (GET answers 404, the list "
         "leaves it out), while the cluster finishes removing its pod and files.",
         status_code=HTTP_204_NO_CONTENT,
-        responses=problem_responses(401, 404),
+        responses=problem_responses(400, 401, 404),
         sync_to_thread=True,
     )
     def delete_job(

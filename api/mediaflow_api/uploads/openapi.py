@@ -43,9 +43,30 @@ def _plain(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return prop
 
 
+# The texts a boolean form field takes, as the previous (FastAPI) service took them and
+# pydantic's lax mode reads them: any letter case.
+BOOLEAN_WORDS = ("true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n")
+BOOLEAN_TEXT = (
+    "^("
+    + "|".join(
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in w) for w in BOOLEAN_WORDS
+    )
+    + ")$"
+)
+
+
 def _property(prop: dict[str, Any], defs: dict[str, Any]) -> Schema:
     """A Schema for one property of a pydantic JSON schema (the subset the forms use)."""
     prop = _plain(prop, defs)
+    if prop.get("type") == "boolean":
+        return Schema(
+            one_of=[
+                Schema(type=OpenAPIType.BOOLEAN),
+                Schema(type=OpenAPIType.STRING, pattern=BOOLEAN_TEXT),
+            ],
+            description=f"{prop.get('description', '')} true/false, also 1/0, yes/no, on/off.",
+            default=prop.get("default"),
+        )
     return Schema(
         type=_TYPES.get(prop.get("type", "string"), OpenAPIType.STRING),
         description=prop.get("description"),
