@@ -112,3 +112,26 @@ def test_a_user_at_the_cap_is_refused_before_the_body_and_again_before_creating(
         asyncio.run(create(quota([0, 2])))
     assert "You have 2 active jobs" in refused.value.detail
     asyncio.run(create(quota([0, 1])))
+
+
+def test_upload_markers_are_written_first_refreshed_while_the_request_runs_then_deleted() -> None:
+    from mediaflow_api.uploads.markers import UploadMarkers
+
+    written: list[str] = []
+    removed: list[str] = []
+
+    async def request() -> None:
+        markers = UploadMarkers(written.append, removed.append, refresh_seconds=0.02)
+        await markers.add("ns/uploads/job-1/input")
+        assert written == ["ns/uploads/job-1/in-progress"]  # before the file is stored
+        await markers.add("ns/uploads/job-2/input")
+        await asyncio.sleep(0.15)  # a slow batch: both are rewritten meanwhile
+        await markers.close()
+
+    asyncio.run(request())
+    assert written.count("ns/uploads/job-1/in-progress") >= 3
+    assert written.count("ns/uploads/job-2/in-progress") >= 2
+    assert removed == ["ns/uploads/job-1/in-progress", "ns/uploads/job-2/in-progress"]
+    count = len(written)
+    asyncio.run(asyncio.sleep(0.05))
+    assert len(written) == count  # no refresh after the request ended
