@@ -125,7 +125,9 @@ def create_app(
                 "upload_limiters": upload_limiters(settings),
                 # Uploads in progress, per process and per user (uploads/slots.py).
                 "upload_slots": UploadSlots(
-                    settings.max_concurrent_uploads, settings.max_concurrent_uploads_per_user
+                    settings.max_concurrent_uploads,
+                    settings.max_concurrent_uploads_per_user,
+                    stalled_seconds=settings.upload_stalled_seconds,
                 ),
                 # Presigns result URLs offline (the region is set): no connection is opened.
                 "storage": Storage(settings),

@@ -75,6 +75,13 @@ class ApiSettings(BaseSettings):
         description="An upload whose client sends nothing for this long is dropped (408) and "
         "everything it stored is deleted, which frees its slot.",
     )
+    upload_stalled_seconds: float = Field(
+        default=5,
+        gt=0,
+        le=3600,
+        description="An upload whose client has sent nothing for this long gives up its slot "
+        "(408, cleaned up) when the process is full and another user's upload arrives.",
+    )
     max_active_jobs_per_user: int = Field(
         default=100,
         ge=1,

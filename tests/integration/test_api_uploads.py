@@ -586,20 +586,20 @@ def test_a_user_with_stalled_uploads_blocks_nobody_and_stalled_uploads_leave_not
     api_namespace: str,
     media: dict[str, Path],
     leftovers: Leftovers,
-    cleanup: None,  # noqa: F811
+    cleanup: None,  # noqa: F811 - the fixture
 ) -> None:
     env = {
         "MEDIAFLOW_API_NAMESPACE": api_namespace,
         "MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS": "3",
         "MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS_PER_USER": "2",
-        "MEDIAFLOW_API_UPLOAD_IDLE_TIMEOUT_SECONDS": "6",
+        "MEDIAFLOW_API_UPLOAD_STALLED_SECONDS": "2",
+        "MEDIAFLOW_API_UPLOAD_IDLE_TIMEOUT_SECONDS": "12",
         "MEDIAFLOW_API_UPLOAD_PART_SIZE_BYTES": str(5 * 1024 * 1024),
     }
     with ApiProcess(env) as api:
-        mallory, alice = User(api), User(api)
+        mallory, bob, alice = User(api), User(api), User(api)
         # More than a part: each stalled upload has a multipart upload and a marker in MinIO.
         payload = media["photo"].read_bytes() + b"\0" * (6 * 1024 * 1024)
-        stalled = [StalledUpload(api, mallory, payload) for _ in range(2)]
         mc = leftovers.minio.client()
 
         def in_progress() -> set[str]:
@@ -613,42 +613,43 @@ def test_a_user_with_stalled_uploads_blocks_nobody_and_stalled_uploads_leave_not
                 if mc._list_multipart_uploads(leftovers.minio.bucket, prefix=key).uploads
             }
 
+        stalled = [StalledUpload(api, mallory, payload) for _ in range(2)]
         try:
-            storing = wait_until(
-                "both stalled uploads to have a marker and a multipart upload in MinIO",
-                lambda: (keys := in_progress()) and len(keys) == 2 and keys,
-                timeout=30,
-            )
+            wait_until("mallory's two stalled uploads", lambda: len(in_progress()) == 2)
             # Her own cap: a third upload of hers is refused, saying what the limit is.
             third = post(mallory, "/image/convert/webp", files={"file": ("t.jpg", b"text")})
             body = problem(third, 429)
             assert "2 uploads in progress" in body["detail"], body
             assert int(third.headers["retry-after"]) > 0
-            # Another user still uploads, while the process has a slot left.
+            # Another user's stalled upload fills the process.
+            stalled.append(StalledUpload(api, bob, payload))
+            storing = wait_until(
+                "three stalled uploads", lambda: (keys := in_progress()) and len(keys) == 3 and keys
+            )
+            time.sleep(2.5)  # all of them silent for longer than the stalled time
+            # A third user still uploads: the longest-stalled upload gives way, at once.
             with media["photo"].open("rb") as stream:
                 response = post(alice, "/image/convert/webp", files={"file": stream})
             assert response.status_code == 202, response.text
             accepted = response.json()["data"]["job_id"]
-
-            # The stalled uploads are dropped after the idle timeout, with a 408 ...
-            for upload in stalled:
+            first = stalled[0].answer(timeout=5)
+            assert first.startswith(b"HTTP/1.1 408"), first[:300]
+            assert b"while other users waited" in first
+            # The others are dropped after the idle timeout, with a 408 too ...
+            for upload in stalled[1:]:
                 answer = upload.answer(timeout=30)
                 assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
-                assert b"6 seconds" in answer
+                assert b"12 seconds" in answer
         finally:
             for upload in stalled:
                 upload.close()
-        # ... leaving no object, no multipart upload, no marker and no MediaJob.
+        # ... and none leaves an object, a multipart upload, a marker or a MediaJob.
         objects, _, mediajobs = leftovers.new()
         for key in storing:
             assert not mc._list_multipart_uploads(leftovers.minio.bucket, prefix=key).uploads
         assert objects <= {f"{api_namespace}/uploads/{accepted}/input"}, objects
         assert mediajobs == {accepted}
-        # Their slots are free again: mallory uploads.
-        with media["photo"].open("rb") as stream:
-            response = post(mallory, "/image/convert/webp", files={"file": stream})
-        assert response.status_code == 202, response.text
-    leftovers.before = leftovers.snapshot()  # the accepted jobs are cleanup's to delete
+    leftovers.before = leftovers.snapshot()  # the accepted job is cleanup's to delete
 
 
 # --- a cap on active jobs per user (issue 10, item 5) -----------------------------------

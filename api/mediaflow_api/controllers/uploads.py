@@ -59,13 +59,13 @@ async def _submit(
     service.check_announced_length(endpoint, request.headers.get("content-length"))
     settings = service.settings
     slots: UploadSlots = request.app.state.upload_slots
-    with slots.hold(user.id) as uploads:
+    with slots.hold(user.id) as upload:
         quota = ActiveJobQuota(
             settings.max_active_jobs_per_user,
             lambda: service.count_active_jobs(user.id),
-            uploads.creating,
+            upload.uploads.creating,
         )
-        body = with_idle_timeout(request.stream(), settings.upload_idle_timeout_seconds)
+        body = with_idle_timeout(request.stream(), settings.upload_idle_timeout_seconds, upload)
         return await service.receive(
             endpoint, user.id, request.headers.get("content-type"), body, quota
         )

@@ -1,22 +1,29 @@
 """Who may upload right now: uploads in progress per process and per user, and dropping
 uploads whose client stopped sending.
 
-A process receives at most `total` uploads at once (each holds about one part buffer in
-memory), and one user at most `per_user` of them, so that no user can take every slot:
-16 stalled requests of one user kept everybody else at 503 before. A request that sends
-nothing for the idle timeout is dropped (and cleaned up like any failed upload), so a
-stalled upload gives its slot back instead of holding it for as long as the client likes.
+A process receives at most `max_total` uploads at once (each holds about one part buffer in
+memory), and one user at most `max_per_user` of them, so that no user can take every slot:
+16 stalled requests of one user kept everybody else at 503 before. An upload whose client
+sends nothing is *stalled* once it has been silent for `stalled_seconds`: when the process
+is full and another user's upload arrives, the longest-stalled upload of someone else gives
+up its slot at once (dropped with 408 and cleaned up) instead of making the newcomer wait.
+Whatever happens, an upload silent for the idle timeout is dropped the same way. So a
+stalled upload never holds a slot another user needs, and never holds one for long.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
 from mediaflow_api.problems import Problem
+
+# How often a waiting upload looks whether it was dropped to free its slot.
+_POLL_SECONDS = 0.25
 
 
 class Refusal(Enum):
@@ -47,20 +54,66 @@ class UserUploads:
     creating: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
+@dataclass(eq=False)
+class HeldUpload:
+    """One upload in progress: its user, when its client last sent bytes, whether it was
+    dropped to free its slot."""
+
+    user: str
+    uploads: UserUploads
+    last_activity: float
+    dropped: bool = False
+
+
+def stalled_upload(
+    held: Iterable[HeldUpload], newcomer: str, now: float, stalled_seconds: float
+) -> HeldUpload | None:
+    """The upload to drop so that `newcomer` gets a slot (pure): another user's, silent for
+    `stalled_seconds` at least, the longest silent of those; None when there is none."""
+    candidates = [
+        upload
+        for upload in held
+        if upload.user != newcomer
+        and not upload.dropped
+        and now - upload.last_activity >= stalled_seconds
+    ]
+    return min(candidates, key=lambda upload: upload.last_activity, default=None)
+
+
 class UploadSlots:
     """The uploads in progress in one API process (used from the event loop only)."""
 
-    def __init__(self, max_total: int, max_per_user: int) -> None:
+    def __init__(
+        self,
+        max_total: int,
+        max_per_user: int,
+        stalled_seconds: float,
+        clock: object = time.monotonic,
+    ) -> None:
         self.max_total, self.max_per_user = max_total, max_per_user
-        self.total = 0
+        self.stalled_seconds = stalled_seconds
+        self.clock = clock
         self._users: dict[str, UserUploads] = {}
+        self._held: set[HeldUpload] = set()
+
+    @property
+    def total(self) -> int:
+        return len(self._held)
 
     def of_user(self, user: str) -> int:
         uploads = self._users.get(user)
         return uploads.count if uploads else 0
 
+    def _release(self, upload: HeldUpload) -> None:
+        if upload not in self._held:
+            return
+        self._held.discard(upload)
+        upload.uploads.count -= 1
+        if upload.uploads.count == 0:
+            del self._users[upload.user]
+
     @contextmanager
-    def hold(self, user: str) -> Iterator[UserUploads]:
+    def hold(self, user: str) -> Iterator[HeldUpload]:
         """A slot for one upload of `user` while the block runs, or a 429/503 Problem."""
         match refusal(self.total, self.of_user(user), self.max_total, self.max_per_user):
             case Refusal.USER_LIMIT:
@@ -73,24 +126,28 @@ class UploadSlots:
                     headers={"Retry-After": "5"},
                 )
             case Refusal.BUSY:
-                raise Problem(
-                    503,
-                    "busy",
-                    "Too many uploads in progress",
-                    "This API instance is receiving as many uploads as it may at once; retry "
-                    "in a few seconds.",
-                    headers={"Retry-After": "5"},
-                )
+                now = self.clock()  # type: ignore[operator]
+                stalled = stalled_upload(self._held, user, now, self.stalled_seconds)
+                if stalled is None:
+                    raise Problem(
+                        503,
+                        "busy",
+                        "Too many uploads in progress",
+                        "This API instance is receiving as many uploads as it may at once; "
+                        "retry in a few seconds.",
+                        headers={"Retry-After": "5"},
+                    )
+                # Its request notices within _POLL_SECONDS, answers 408 and cleans up.
+                stalled.dropped = True
+                self._release(stalled)
         uploads = self._users.setdefault(user, UserUploads())
         uploads.count += 1
-        self.total += 1
+        upload = HeldUpload(user, uploads, self.clock())  # type: ignore[operator]
+        self._held.add(upload)
         try:
-            yield uploads
+            yield upload
         finally:
-            uploads.count -= 1
-            self.total -= 1
-            if uploads.count == 0:
-                del self._users[user]
+            self._release(upload)
 
 
 def upload_idle(seconds: float) -> Problem:
@@ -105,15 +162,48 @@ def upload_idle(seconds: float) -> Problem:
     )
 
 
-async def with_idle_timeout(chunks: AsyncIterator[bytes], seconds: float) -> AsyncIterator[bytes]:
+def upload_preempted(seconds: float) -> Problem:
+    return Problem(
+        408,
+        "upload-idle",
+        "The upload stalled",
+        f"No data arrived for {seconds:.0f} seconds while other users waited for an upload "
+        "slot, so the upload was dropped and nothing of it was kept; send the whole request "
+        "again.",
+        headers={"Connection": "close"},
+    )
+
+
+async def _next_chunk(
+    iterator: AsyncIterator[bytes], seconds: float, upload: HeldUpload | None, clock: object
+) -> bytes | None:
+    """The next chunk (None at the end), or a 408 Problem (see `with_idle_timeout`)."""
+    started = clock()  # type: ignore[operator]
+    waiting = asyncio.ensure_future(anext(iterator, None))
+    try:
+        while not waiting.done():
+            silent = clock() - started  # type: ignore[operator]
+            if silent >= seconds:
+                raise upload_idle(seconds)
+            if upload is not None and upload.dropped:
+                raise upload_preempted(silent)
+            await asyncio.wait({waiting}, timeout=min(_POLL_SECONDS, seconds - silent))
+        return waiting.result()
+    finally:
+        waiting.cancel()  # no-op once done
+
+
+async def with_idle_timeout(
+    chunks: AsyncIterator[bytes],
+    seconds: float,
+    upload: HeldUpload | None = None,
+    clock: object = time.monotonic,
+) -> AsyncIterator[bytes]:
     """The chunks of a request body; a 408 Problem when the client sends nothing for
-    `seconds`. Only the wait for the client counts, not the time spent storing a chunk."""
+    `seconds`, or sends nothing and its slot was given to another user (`upload.dropped`).
+    Only the wait for the client counts, not the time spent storing a chunk."""
     iterator = aiter(chunks)
-    while True:
-        try:
-            chunk = await asyncio.wait_for(anext(iterator), seconds)
-        except StopAsyncIteration:
-            return
-        except TimeoutError:
-            raise upload_idle(seconds) from None
+    while (chunk := await _next_chunk(iterator, seconds, upload, clock)) is not None:
+        if upload is not None:
+            upload.last_activity = clock()  # type: ignore[operator]
         yield chunk

@@ -10,7 +10,15 @@ import pytest
 
 from mediaflow_api.problems import Problem
 from mediaflow_api.uploads.quota import ActiveJobQuota, over_quota
-from mediaflow_api.uploads.slots import Refusal, UploadSlots, refusal, with_idle_timeout
+from mediaflow_api.uploads.slots import (
+    HeldUpload,
+    Refusal,
+    UploadSlots,
+    UserUploads,
+    refusal,
+    stalled_upload,
+    with_idle_timeout,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +31,7 @@ def test_a_user_at_the_cap_is_refused_before_the_process_is_full() -> None:
 
 
 def test_one_user_cannot_take_every_slot() -> None:
-    slots = UploadSlots(max_total=3, max_per_user=2)
+    slots = UploadSlots(max_total=3, max_per_user=2, stalled_seconds=5)
     with slots.hold("mallory"), slots.hold("mallory"):
         with pytest.raises(Problem) as refused, slots.hold("mallory"):
             pass
@@ -37,8 +45,59 @@ def test_one_user_cannot_take_every_slot() -> None:
     assert (slots.total, slots.of_user("mallory")) == (0, 0)
 
 
+def held(user: str, last_activity: float) -> HeldUpload:
+    return HeldUpload(user, UserUploads(), last_activity)
+
+
+def test_the_longest_stalled_upload_of_another_user_gives_way() -> None:
+    uploads = [held("mallory", 90), held("mallory", 80), held("bob", 97), held("alice", 70)]
+    assert stalled_upload(uploads, "alice", now=100, stalled_seconds=5) is uploads[1]
+    assert stalled_upload(uploads, "mallory", now=100, stalled_seconds=5) is uploads[3]
+    assert stalled_upload(uploads[2:3], "alice", now=100, stalled_seconds=5) is None  # active
+
+
+def test_a_full_process_takes_a_slot_from_a_stalled_upload_of_another_user() -> None:
+    now = [0.0]
+    slots = UploadSlots(max_total=2, max_per_user=2, stalled_seconds=5, clock=lambda: now[0])
+    with slots.hold("mallory") as first, slots.hold("mallory") as second:
+        now[0] = 3.0
+        second.last_activity = 3.0  # still sending
+        with pytest.raises(Problem) as busy, slots.hold("alice"):
+            pass
+        assert busy.value.status_code == 503  # nobody stalled for 5 s yet
+        now[0] = 6.0
+        with slots.hold("alice"):
+            assert first.dropped
+            assert not second.dropped
+            assert (slots.total, slots.of_user("mallory"), slots.of_user("alice")) == (2, 1, 1)
+            with pytest.raises(Problem), slots.hold("bob"):  # second has sent 3 s ago
+                pass
+    assert slots.total == 0
+
+
+def test_a_dropped_upload_stops_at_once_with_a_408() -> None:
+    upload = held("mallory", 0)
+
+    async def stalls() -> AsyncIterator[bytes]:
+        yield b"first"
+        await asyncio.sleep(3600)
+        yield b"never"
+
+    async def read() -> list[bytes]:
+        chunks = []
+        async for chunk in with_idle_timeout(stalls(), 3600, upload):
+            chunks.append(chunk)
+            upload.dropped = True  # another user took its slot
+        return chunks
+
+    with pytest.raises(Problem) as dropped:
+        asyncio.run(read())
+    assert dropped.value.status_code == 408
+    assert "other users waited" in dropped.value.detail
+
+
 def test_a_slot_is_given_back_when_the_upload_fails() -> None:
-    slots = UploadSlots(max_total=1, max_per_user=1)
+    slots = UploadSlots(max_total=1, max_per_user=1, stalled_seconds=5)
     with pytest.raises(RuntimeError), slots.hold("alice"):
         raise RuntimeError("the upload failed")
     with slots.hold("alice"):
