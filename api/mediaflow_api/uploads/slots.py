@@ -14,6 +14,7 @@ stalled upload never holds a slot another user needs, and never holds one for lo
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Iterable, Iterator
 from contextlib import contextmanager
@@ -179,6 +180,10 @@ async def _next_chunk(
 ) -> bytes | None:
     """The next chunk (None at the end), or a 408 Problem (see `with_idle_timeout`)."""
     started = clock()  # type: ignore[operator]
+    if upload is not None:
+        # Silence counts from here: time spent storing the previous chunk is ours, not the
+        # client's, and must not make an upload look stalled.
+        upload.last_activity = started
     waiting = asyncio.ensure_future(anext(iterator, None))
     try:
         while not waiting.done():
@@ -204,6 +209,8 @@ async def with_idle_timeout(
     Only the wait for the client counts, not the time spent storing a chunk."""
     iterator = aiter(chunks)
     while (chunk := await _next_chunk(iterator, seconds, upload, clock)) is not None:
-        if upload is not None:
-            upload.last_activity = clock()  # type: ignore[operator]
         yield chunk
+    if upload is not None:
+        # The body is in: the request waits for no client any more (creating its MediaJobs),
+        # so it is never taken for a stalled one.
+        upload.last_activity = math.inf

@@ -96,6 +96,27 @@ def test_a_dropped_upload_stops_at_once_with_a_408() -> None:
     assert "other users waited" in dropped.value.detail
 
 
+def test_silence_counts_only_while_waiting_for_the_client() -> None:
+    upload = held("alice", 0)
+    now = [10.0]
+
+    async def body() -> AsyncIterator[bytes]:
+        yield b"a"
+        yield b"b"
+
+    seen: list[float] = []
+
+    async def read() -> None:
+        async for _ in with_idle_timeout(body(), 3600, upload, clock=lambda: now[0]):
+            seen.append(upload.last_activity)
+            now[0] += 60  # storing the chunk took a minute: not the client's silence
+        assert upload.last_activity == float("inf")  # the body is in: never stalled
+
+    asyncio.run(read())
+    assert seen == [10.0, 70.0]  # each wait for the client starts the silence afresh
+    assert stalled_upload([upload], "bob", now=now[0], stalled_seconds=5) is None
+
+
 def test_a_slot_is_given_back_when_the_upload_fails() -> None:
     slots = UploadSlots(max_total=1, max_per_user=1, stalled_seconds=5)
     with pytest.raises(RuntimeError), slots.hold("alice"):
