@@ -254,7 +254,9 @@ class VideoThumbnailForm(_Form):
     # The previous service's defaults: a WebP of the frame at one second (its clients save
     # the answer as .webp). The MediaJob resource keeps its own defaults (jpeg at 00:00:00).
     timestamp: str = Field(
-        default="00:00:01", pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm]."
+        default="00:00:01",
+        pattern=TIMESTAMP_PATTERN,
+        description="HH:MM:SS[.mmm]; a time past the video's end makes the job fail.",
     )
     format: ThumbnailFormat = Field(
         default=ThumbnailFormat.WEBP, description="Image format of the thumbnail."
