@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -31,9 +30,11 @@ from mediaflow_api.controllers.uploads import UPLOAD_HANDLERS
 from mediaflow_api.health import HealthChecks
 from mediaflow_api.jobs.service import JobService
 from mediaflow_api.problems import EXCEPTION_HANDLERS
+from mediaflow_api.routing import answer_options
 from mediaflow_api.settings import ApiSettings
 from mediaflow_api.uploads.forms import RateGroup
 from mediaflow_api.uploads.service import UploadService
+from mediaflow_api.uploads.slots import UploadSlots
 from mediaflow_operator.storage import Storage
 
 API_PREFIX = "/api/v1"
@@ -143,7 +144,12 @@ def create_app(
                 "password_hashing": password_hashing,
                 "trusted_proxies": parse_networks(settings.trusted_proxies),
                 "upload_limiters": upload_limiters(settings),
-                "upload_slots": asyncio.Semaphore(settings.max_concurrent_uploads),
+                # Uploads in progress, per process and per user (uploads/slots.py).
+                "upload_slots": UploadSlots(
+                    settings.max_concurrent_uploads,
+                    settings.max_concurrent_uploads_per_user,
+                    stalled_seconds=settings.upload_stalled_seconds,
+                ),
                 # Presigns result URLs offline (the region is set): no connection is opened.
                 "storage": Storage(settings),
             }
@@ -160,6 +166,7 @@ def create_app(
             "current_user": Provide(provide_current_user, sync_to_thread=True),
         },
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=answer_options,  # OPTIONS lists every method (see routing.py)
         cors_config=CORSConfig(allow_origins=settings.cors_origins)
         if settings.cors_origins
         else None,

@@ -25,8 +25,14 @@ logger = logging.getLogger(__name__)
 class FieldError(BaseModel):
     """One offending field of a request that failed validation."""
 
-    field: str | None = Field(description="Name of the field, when the error concerns one.")
-    source: str | None = Field(description="Where it came from: body, query, path, header...")
+    # Optional (not required-but-nullable): answers leave out what is unknown
+    # (`exclude_none`), and the schema must allow that.
+    field: str | None = Field(
+        default=None, description="Name of the field, when the error concerns one."
+    )
+    source: str | None = Field(
+        default=None, description="Where it came from: body, query, path, header..."
+    )
     message: str
 
 

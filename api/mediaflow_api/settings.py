@@ -72,6 +72,36 @@ class ApiSettings(BaseSettings):
         description="Uploads one API process receives at once; more are answered 503 with "
         "Retry-After. Bounds memory: each holds about one part plus 4 MiB.",
     )
+    # --- Uploads in progress and active jobs per user (issue 10, items 3 and 5). ---
+    max_concurrent_uploads_per_user: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        description="Uploads one user may have in progress at once on one API process; more "
+        "are answered 429 with Retry-After. Keeps one user from taking every upload slot.",
+    )
+    upload_idle_timeout_seconds: float = Field(
+        default=30,
+        gt=0,
+        le=3600,
+        description="An upload whose client sends nothing for this long is dropped (408) and "
+        "everything it stored is deleted, which frees its slot.",
+    )
+    upload_stalled_seconds: float = Field(
+        default=5,
+        gt=0,
+        le=3600,
+        description="An upload whose client has sent nothing for this long gives up its slot "
+        "(408, cleaned up) when the process is full and another user's upload arrives.",
+    )
+    max_active_jobs_per_user: int = Field(
+        default=100,
+        ge=1,
+        le=100_000,
+        description="Pending and processing jobs one user may have; an upload that would "
+        "exceed it is refused whole with 429 before anything of it is kept.",
+    )
+    # --- end of items 3 and 5 ---
     # Per-user limits of the upload endpoints (a token bucket per process and group), as
     # the previous service grouped them: single images, videos, batches.
     rate_limit_image_per_minute: float = Field(

@@ -8,6 +8,16 @@ finalizer can be removed by hand. The sweep deletes such objects once they are o
 grace period (long beside the milliseconds between an upload's last byte and its MediaJob).
 Only the `uploads/` and `results/` prefixes of namespaces this operator serves are touched:
 whatever else is in the bucket (kubectl users' inputs, other operators' namespaces) is not ours.
+
+Uploads in progress. A batch upload stores each file as it arrives and creates the MediaJobs
+only once the whole body is in, so a slow batch's first files have no MediaJob for as long as
+the rest takes, which no grace period bounds. The API therefore writes a marker object
+`<ns>/uploads/<job id>/in-progress` before it stores anything under `<ns>/uploads/<job id>/`,
+rewrites it every `UPLOAD_MARKER_REFRESH` while its request is in progress, and deletes it
+once the MediaJobs exist (or the request failed and its objects are deleted). Everything
+under a prefix whose marker is younger than `UPLOAD_MARKER_TTL` is spared, the marker
+included. A marker left by an API that died stops being refreshed, ages out, and then it and
+what it covered are orphans like any other object.
 """
 
 from __future__ import annotations
@@ -23,6 +33,26 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 OWNED_PREFIXES = ("uploads/", "results/")
+# The contract with the API's upload endpoints (see above). The API imports these.
+UPLOAD_MARKER = "in-progress"
+UPLOAD_MARKER_TTL = timedelta(minutes=2)
+UPLOAD_MARKER_REFRESH = UPLOAD_MARKER_TTL / 4
+
+
+def upload_prefix(key: str) -> str | None:
+    """The `<ns>/uploads/<id>/` prefix a key is under, or None for keys elsewhere."""
+    parts = key.split("/", 3)
+    if len(parts) < 4 or parts[1] != "uploads" or not parts[2]:
+        return None
+    return "/".join(parts[:3]) + "/"
+
+
+def upload_marker_key(key: str) -> str:
+    """The marker that keeps `key` (an upload's object) from the sweep while it is stored."""
+    prefix = upload_prefix(key)
+    if prefix is None:
+        raise ValueError(f"{key!r} is not under <namespace>/uploads/<id>/")
+    return prefix + UPLOAD_MARKER
 
 
 @dataclass(frozen=True)
@@ -54,6 +84,17 @@ def served(namespace: str, patterns: Sequence[str]) -> bool:
     return not patterns or any(fnmatch(namespace, pattern) for pattern in patterns)
 
 
+def uploads_in_progress(objects: Iterable[StoredObject], now: datetime) -> set[str]:
+    """The `<ns>/uploads/<id>/` prefixes whose marker is fresh: an upload still stores there."""
+    return {
+        obj.key.removesuffix(UPLOAD_MARKER)
+        for obj in objects
+        if obj.key.endswith(f"/{UPLOAD_MARKER}")
+        and upload_prefix(obj.key) == obj.key.removesuffix(UPLOAD_MARKER)
+        and now - obj.last_modified < UPLOAD_MARKER_TTL
+    }
+
+
 def orphans(
     namespace: str,
     objects: Iterable[StoredObject],
@@ -62,7 +103,9 @@ def orphans(
     grace: timedelta,
 ) -> list[str]:
     """Keys under `<namespace>/uploads/` and `<namespace>/results/` that no MediaJob accounts
-    for and that are older than `grace`."""
+    for, that are older than `grace` and that no upload in progress covers."""
+    objects = list(objects)
+    in_progress = uploads_in_progress(objects, now)
     found = []
     for obj in objects:
         rest = obj.key.removeprefix(f"{namespace}/")
@@ -72,7 +115,11 @@ def orphans(
             uid = rest.removeprefix("results/").split("/", 1)[0]
             if uid not in live.uids:
                 found.append(obj.key)
-        elif rest.startswith("uploads/") and obj.key not in live.input_keys:
+        elif (
+            rest.startswith("uploads/")
+            and obj.key not in live.input_keys
+            and upload_prefix(obj.key) not in in_progress
+        ):
             found.append(obj.key)
     return found
 

@@ -266,8 +266,11 @@ def test_deleting_a_finished_job_deletes_it_and_its_files(
     assert objects(minio_settings, input_key) == [input_key]
 
     response = alice.delete(f"/{name}")
-    assert response.status_code == 200, response.text
-    assert response.json()["data"]["status"] == "completed"
+    assert_deleted(response)
+    # Gone for its owner from this answer on, while the finalizer may still run.
+    problem(alice.get(f"/{name}"), 404)
+    assert name not in [j["id"] for j in alice.get("", page_size=100).json()["data"]["items"]]
+    problem(alice.delete(f"/{name}"), 404)
 
     def gone() -> bool:
         try:
@@ -282,7 +285,7 @@ def test_deleting_a_finished_job_deletes_it_and_its_files(
     problem(alice.get(f"/{name}"), 404)
 
 
-def test_deleting_a_running_job_cancels_it(
+def test_deleting_a_running_job_stops_it_and_it_is_gone_at_once(
     kube: client.ApiClient,
     api_namespace: str,
     minio_settings: MinioSettings,
@@ -297,19 +300,44 @@ def test_deleting_a_running_job_cancels_it(
         wait_running(kube, api_namespace, name)
         assert alice.get(f"/{name}").json()["data"]["status"] == "processing"
 
-        response = alice.delete(f"/{name}")
-        assert response.status_code == 200, response.text
-        body = response.json()
-        assert body["data"]["status"] == "cancelled"
-        assert body["data"]["job_type"] == "video_convert"
-        assert body["message"] == "Job cancelled."
-        mj = wait_finished(kube, api_namespace, name, timeout=60)
-        assert mj["status"]["phase"] == "Cancelled"
-        assert alice.get(f"/{name}").json()["data"]["status"] == "cancelled"
+        assert_deleted(alice.delete(f"/{name}"))
+        problem(alice.get(f"/{name}"), 404)
+        assert alice.get("", status="processing").json()["data"]["total"] == 0
+        # The finalizer stops the pod: the Job goes, then the MediaJob.
+        batch = client.BatchV1Api(kube)
+        wait_until(
+            "the Job to be gone",
+            lambda: (
+                not batch.list_namespaced_job(
+                    api_namespace, label_selector=f"mediaflow.io/mediajob={name}"
+                ).items
+            ),
+            timeout=60,
+        )
 
-        # A cancelled job is finished: deleting it again deletes it.
-        again = alice.delete(f"/{name}")
-        assert again.status_code == 200, again.text
-        assert again.json()["message"] == "Job deleted with its files."
+        def gone() -> bool:
+            try:
+                get_mj(kube, api_namespace, name)
+            except client.ApiException as error:
+                return error.status == 404
+            return False
+
+        wait_until("the MediaJob to be gone", gone, timeout=90)
     finally:
         server.close()
+
+
+def assert_deleted(response: httpx.Response) -> None:
+    """The previous service's answer to DELETE: 204 without a body."""
+    assert response.status_code == 204, response.text
+    assert response.content == b""
+
+
+def test_options_lists_every_method_of_a_job(alice: User, finished: list[str]) -> None:
+    response = httpx.options(f"{alice.api.url}/api/v1/jobs/{finished[0]}", timeout=30)
+    assert response.status_code == 204
+    assert {m.strip() for m in response.headers["allow"].split(",")} == {
+        "GET",
+        "DELETE",
+        "OPTIONS",
+    }

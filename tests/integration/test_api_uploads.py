@@ -8,6 +8,7 @@ format and size. Bad requests must get the right 4xx and leave no object and no 
 from __future__ import annotations
 
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ import magic
 import pytest
 from kubernetes import client
 
-from tests.environment import MinioSettings, wait_until
+from tests.environment import MinioSettings, restricted_namespace, wait_until
 from tests.integration.api_process import ApiProcess
 from tests.integration.test_api_jobs import PASSWORD, User, cleanup, problem  # noqa: F401 - fixture
 from tests.integration.test_mediajob import GROUP, PLURAL, VERSION, custom
@@ -75,7 +76,9 @@ CASES: dict[str, tuple[str, dict[str, str], str, tuple[str, int | None, int | No
         "clip",
         ("video/mp4", 320, 240),
     ),
-    "thumbnail": ("/video/thumbnail", {"timestamp": "00:00:01"}, "clip", ("image/jpeg", 320, 240)),
+    # The previous service's defaults: a WebP of the frame at 00:00:01.
+    "thumbnail": ("/video/thumbnail", {}, "clip", ("image/webp", 320, 240)),
+    "thumbnail-png": ("/video/thumbnail", {"format": "png"}, "clip", ("image/png", 320, 240)),
 }
 BATCHES: dict[str, tuple[str, dict[str, str], tuple[str, int, int]]] = {
     "batch-webp": ("/image/batch/convert/webp", {"quality": "60"}, ("image/webp", 320, 240)),
@@ -188,6 +191,14 @@ def test_every_endpoint_completes_with_the_right_result(
     if name == "trim":
         result = tmp_path / "result"
         assert abs(float(ffprobe(result)["format"]["duration"]) - 1.0) < 0.15
+    if name == "thumbnail":  # the whole WebP decodes, as previous clients' viewers need
+        decoded = subprocess.run(
+            ["ffmpeg", "-v", "error", "-i", str(tmp_path / "result"), "-f", "null", "-"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert (decoded.returncode, decoded.stderr) == (0, "")
 
 
 @pytest.mark.parametrize("name", list(BATCHES))
@@ -475,10 +486,10 @@ def test_openapi_documents_the_upload_forms(carol: User) -> None:
     assert (files["type"], files["maxItems"]) == ("array", 20)
 
 
-def test_cancelling_an_uploaded_job_deletes_its_files(
+def test_deleting_a_processing_uploaded_job_stops_it_and_deletes_its_files(
     carol: User, minio_settings: MinioSettings, api_namespace: str, tmp_path: Path
 ) -> None:
-    # AV1 at its slowest setting keeps the pod busy long enough to be cancelled.
+    # AV1 at its slowest setting keeps the pod busy long enough to be deleted while running.
     clip = make_clip(tmp_path / "long.mp4", size="640x360", seconds=8)
     fields = {"output_format": "mkv", "codec": "libaom-av1", "preset": "veryslow", "crf": "10"}
     with clip.open("rb") as stream:
@@ -495,14 +506,13 @@ def test_cancelling_an_uploaded_job_deletes_its_files(
     assert mc.stat_object(minio_settings.bucket, upload).size == clip.stat().st_size
 
     response = carol.delete(f"/{job_id}")
-    assert response.status_code == 200, response.text
-    assert response.json()["data"]["status"] == "cancelled"
+    assert (response.status_code, response.content) == (204, b"")
+    problem(carol.get(f"/{job_id}"), 404)
     wait_until(
         "the upload to be deleted",
         lambda: not list(mc.list_objects(minio_settings.bucket, upload)),
         timeout=60,
     )
-    assert carol.get(f"/{job_id}").json()["data"]["status"] == "cancelled"
 
 
 def test_uploads_beyond_the_concurrency_cap_are_refused_until_one_ends(
@@ -534,3 +544,162 @@ def test_uploads_beyond_the_concurrency_cap_are_refused_until_one_ends(
             ),
             timeout=30,
         )
+
+
+# --- one user cannot block the others; idle uploads go (issue 10, item 3) ---------------
+
+
+class StalledUpload:
+    """A chunked upload (no Content-Length) that sends `payload` of a file and then nothing."""
+
+    def __init__(self, api: ApiProcess, user: User, payload: bytes) -> None:
+        host, port = api.url.removeprefix("http://").split(":")
+        self.sock = socket.create_connection((host, int(port)))
+        head = (
+            f"POST /api/v1/image/convert/webp HTTP/1.1\r\nHost: {host}\r\n"
+            f"Authorization: {user.headers['Authorization']}\r\n"
+            "Content-Type: multipart/form-data; boundary=b0undary\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n"
+        ).encode()
+        start = (
+            b'--b0undary\r\nContent-Disposition: form-data; name="file"; filename="s.jpg"\r\n\r\n'
+        )
+        data = start + payload
+        self.sock.sendall(head + f"{len(data):x}\r\n".encode() + data + b"\r\n")
+
+    def answer(self, timeout: float) -> bytes:
+        """What the API answered (its status line first), waiting up to `timeout` seconds."""
+        self.sock.settimeout(timeout)
+        answer = b""
+        try:
+            while chunk := self.sock.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            pass
+        return answer
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_user_with_stalled_uploads_blocks_nobody_and_stalled_uploads_leave_nothing(
+    api_namespace: str,
+    media: dict[str, Path],
+    leftovers: Leftovers,
+    cleanup: None,  # noqa: F811 - the fixture
+) -> None:
+    env = {
+        "MEDIAFLOW_API_NAMESPACE": api_namespace,
+        "MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS": "3",
+        "MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS_PER_USER": "2",
+        "MEDIAFLOW_API_UPLOAD_STALLED_SECONDS": "2",
+        "MEDIAFLOW_API_UPLOAD_IDLE_TIMEOUT_SECONDS": "12",
+        "MEDIAFLOW_API_UPLOAD_PART_SIZE_BYTES": str(5 * 1024 * 1024),
+    }
+    with ApiProcess(env) as api:
+        mallory, bob, alice = User(api), User(api), User(api)
+        # More than a part: each stalled upload has a multipart upload and a marker in MinIO.
+        payload = media["photo"].read_bytes() + b"\0" * (6 * 1024 * 1024)
+        mc = leftovers.minio.client()
+
+        def in_progress() -> set[str]:
+            """The inputs being stored: a marker each, and a multipart upload each (MinIO
+            lists multipart uploads by exact key only)."""
+            markers = {k for k in leftovers.new()[0] if k.endswith("/in-progress")}
+            keys = {m.removesuffix("in-progress") + "input" for m in markers}
+            return {
+                key
+                for key in keys
+                if mc._list_multipart_uploads(leftovers.minio.bucket, prefix=key).uploads
+            }
+
+        stalled = [StalledUpload(api, mallory, payload) for _ in range(2)]
+        try:
+            wait_until("mallory's two stalled uploads", lambda: len(in_progress()) == 2)
+            # Her own cap: a third upload of hers is refused, saying what the limit is.
+            third = post(mallory, "/image/convert/webp", files={"file": ("t.jpg", b"text")})
+            body = problem(third, 429)
+            assert "2 uploads in progress" in body["detail"], body
+            assert int(third.headers["retry-after"]) > 0
+            # Another user's stalled upload fills the process.
+            stalled.append(StalledUpload(api, bob, payload))
+            storing = wait_until(
+                "three stalled uploads", lambda: (keys := in_progress()) and len(keys) == 3 and keys
+            )
+            time.sleep(2.5)  # all of them silent for longer than the stalled time
+            # A third user still uploads: the longest-stalled upload gives way, at once.
+            with media["photo"].open("rb") as stream:
+                response = post(alice, "/image/convert/webp", files={"file": stream})
+            assert response.status_code == 202, response.text
+            accepted = response.json()["data"]["job_id"]
+            first = stalled[0].answer(timeout=5)
+            assert first.startswith(b"HTTP/1.1 408"), first[:300]
+            assert b"while other users waited" in first
+            # The others are dropped after the idle timeout, with a 408 too ...
+            for upload in stalled[1:]:
+                answer = upload.answer(timeout=30)
+                assert answer.startswith(b"HTTP/1.1 408"), answer[:300]
+                assert b"12 seconds" in answer
+        finally:
+            for upload in stalled:
+                upload.close()
+        # ... and none leaves an object, a multipart upload, a marker or a MediaJob.
+        objects, _, mediajobs = leftovers.new()
+        for key in storing:
+            assert not mc._list_multipart_uploads(leftovers.minio.bucket, prefix=key).uploads
+        assert objects <= {f"{api_namespace}/uploads/{accepted}/input"}, objects
+        assert mediajobs == {accepted}
+    leftovers.before = leftovers.snapshot()  # the accepted job is cleanup's to delete
+
+
+# --- a cap on active jobs per user (issue 10, item 5) -----------------------------------
+
+
+@pytest.fixture
+def unwatched_namespace(kube: client.ApiClient) -> Iterator[str]:
+    """A namespace no operator serves: its MediaJobs stay pending, so they stay active."""
+    for scratch in restricted_namespace(kube, "mf-quota"):
+        yield scratch.name
+
+
+def test_active_jobs_are_capped_per_user_and_a_batch_over_the_cap_keeps_nothing(
+    kube: client.ApiClient,
+    unwatched_namespace: str,
+    minio_settings: MinioSettings,
+    media: dict[str, Path],
+) -> None:
+    env = {
+        "MEDIAFLOW_API_NAMESPACE": unwatched_namespace,
+        "MEDIAFLOW_API_MAX_ACTIVE_JOBS_PER_USER": "2",
+    }
+    tracker = Leftovers(kube, unwatched_namespace, minio_settings)
+    photo = media["photo"].read_bytes()
+    with ApiProcess(env) as api:
+        erin, frank = User(api), User(api)
+        first = post(erin, "/image/convert/webp", files={"file": ("1.jpg", photo)})
+        assert first.status_code == 202, first.text
+        # A batch of two would make three: refused whole, nothing of it kept.
+        batch = [("files", ("a.jpg", photo)), ("files", ("b.jpg", photo))]
+        refused = post(erin, "/image/batch/convert/webp", files=batch)
+        body = problem(refused, 429)
+        assert "at most 2" in body["detail"]
+        assert "1 active jobs" in body["detail"]
+        objects, pending, mediajobs = tracker.new()
+        assert (len(objects), pending, len(mediajobs)) == (1, set(), 1), (objects, mediajobs)
+        second = post(erin, "/image/convert/webp", files={"file": ("2.jpg", photo)})
+        assert second.status_code == 202, second.text
+        # At the cap: refused before the body is stored.
+        body = problem(post(erin, "/image/convert/webp", files={"file": ("3.jpg", photo)}), 429)
+        assert "You have 2 active jobs" in body["detail"]
+        assert len(tracker.new()[0]) == 2
+        # Every user has a cap of their own.
+        assert (
+            post(frank, "/image/convert/webp", files={"file": ("f.jpg", photo)}).status_code == 202
+        )
+        # A deleted job no longer counts.
+        assert erin.delete(f"/{first.json()['data']['job_id']}").status_code == 204
+        third = post(erin, "/image/convert/webp", files={"file": ("3.jpg", photo)})
+        assert third.status_code == 202, third.text
+    mc = minio_settings.client()
+    for key in tracker.new()[0]:  # no operator here deletes inputs with their MediaJobs
+        mc.remove_object(minio_settings.bucket, key)

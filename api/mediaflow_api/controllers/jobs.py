@@ -7,7 +7,7 @@ from typing import Annotated
 from litestar import Controller, delete, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, QueryParameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_204_NO_CONTENT
 
 from mediaflow_api.auth.schemas import UserView
 from mediaflow_api.envelope import Envelope, envelope
@@ -26,7 +26,7 @@ class JobsController(Controller):
         operation_id="listJobs",
         summary="Your jobs, newest first",
         description="One page of your jobs with the total, optionally of one status or type.",
-        responses=problem_responses(422, 401),
+        responses=problem_responses(400, 401, 422),
         sync_to_thread=True,
     )
     def list_jobs(
@@ -52,7 +52,7 @@ class JobsController(Controller):
         summary="One of your jobs",
         description="When completed, `result_url` is a freshly presigned download URL; when "
         "failed, `error` says why.",
-        responses=problem_responses(401, 404),
+        responses=problem_responses(400, 401, 404),
         sync_to_thread=True,
     )
     def get_job(
@@ -66,11 +66,13 @@ class JobsController(Controller):
     @delete(
         "/{job_id:str}",
         operation_id="deleteJob",
-        summary="Cancel or delete one of your jobs",
-        description="A pending or processing job is cancelled (answered as `cancelled`); a "
-        "finished one is deleted with its files.",
-        status_code=HTTP_200_OK,
-        responses=problem_responses(401, 404),
+        summary="Delete one of your jobs",
+        description="Deletes the job whatever its status, as the previous service did: a "
+        "pending or processing job is stopped, its upload and result are deleted. Answers 204 "
+        "without a body; from then on the job is gone for you (GET answers 404, the list "
+        "leaves it out), while the cluster finishes removing its pod and files.",
+        status_code=HTTP_204_NO_CONTENT,
+        responses=problem_responses(400, 401, 404),
         sync_to_thread=True,
     )
     def delete_job(
@@ -78,6 +80,5 @@ class JobsController(Controller):
         job_id: FromPath[str],
         current_user: NamedDependency[UserView],
         job_service: NamedDependency[JobService],
-    ) -> Envelope[Job]:
-        job, deleted = job_service.cancel_or_delete(current_user.id, job_id)
-        return envelope(job, "Job deleted with its files." if deleted else "Job cancelled.")
+    ) -> None:
+        job_service.delete(current_user.id, job_id)

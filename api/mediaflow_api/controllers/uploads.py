@@ -3,8 +3,6 @@
 Each answers 202 with the job(s) it queued; the work happens in the MediaJob's pod.
 """
 
-import asyncio
-
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
@@ -13,9 +11,10 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from mediaflow_api.auth.ratelimit import TokenBucketLimiter, retry_after_header
 from mediaflow_api.auth.schemas import UserView
 from mediaflow_api.envelope import Envelope, envelope
-from mediaflow_api.problems import Problem, problem_responses
+from mediaflow_api.problems import Problem
 from mediaflow_api.uploads.forms import ENDPOINTS, RateGroup, UploadEndpoint
-from mediaflow_api.uploads.openapi import upload_operation
+from mediaflow_api.uploads.openapi import error_responses, upload_operation
+from mediaflow_api.uploads.quota import ActiveJobQuota
 from mediaflow_api.uploads.service import (
     QueuedBatch,
     QueuedBatchJob,
@@ -23,6 +22,7 @@ from mediaflow_api.uploads.service import (
     StoredFile,
     UploadService,
 )
+from mediaflow_api.uploads.slots import UploadSlots, with_idle_timeout
 
 API_PREFIX = "/api/v1"
 
@@ -57,19 +57,17 @@ async def _submit(
             headers={"Retry-After": retry_after},
         )
     service.check_announced_length(endpoint, request.headers.get("content-length"))
-    slots: asyncio.Semaphore = request.app.state.upload_slots
-    if slots.locked():
-        raise Problem(
-            503,
-            "busy",
-            "Too many uploads in progress",
-            "This API instance is receiving as many uploads as it may at once; retry in a few "
-            "seconds.",
-            headers={"Retry-After": "5"},
+    settings = service.settings
+    slots: UploadSlots = request.app.state.upload_slots
+    with slots.hold(user.id) as upload:
+        quota = ActiveJobQuota(
+            settings.max_active_jobs_per_user,
+            lambda: service.count_active_jobs(user.id),
+            upload.uploads.creating,
         )
-    async with slots:
+        body = with_idle_timeout(request.stream(), settings.upload_idle_timeout_seconds, upload)
         return await service.receive(
-            endpoint, user.id, request.headers.get("content-type"), request.stream()
+            endpoint, user.id, request.headers.get("content-type"), body, quota
         )
 
 
@@ -120,7 +118,7 @@ def _route(endpoint: UploadEndpoint, handler: object) -> HTTPRouteHandler:
         # The body streams to object storage; the service bounds each file itself.
         request_max_body_size=None,
         operation_class=upload_operation(endpoint),
-        responses=problem_responses(400, 401, 413, 415, 422, 429, 503),
+        responses=error_responses(endpoint),
     )(handler)
 
 

@@ -164,6 +164,23 @@ def is_owned_by(mediajob: dict[str, Any], owner: str) -> bool:
     )
 
 
+def is_deleted(mediajob: dict[str, Any]) -> bool:
+    """Whether the MediaJob is being deleted (its finalizer still runs): for its owner the
+    job is gone from the moment DELETE answered, so reads treat it as absent."""
+    return bool(mediajob.get("metadata", {}).get("deletionTimestamp"))
+
+
+def is_active(mediajob: dict[str, Any]) -> bool:
+    """Whether the job counts against its owner's active-job cap: pending or processing,
+    and not being deleted."""
+    return not is_deleted(mediajob) and job_status(mediajob) in ACTIVE
+
+
+def active_count(mediajobs: list[dict[str, Any]]) -> int:
+    """How many of `mediajobs` are active (see `is_active`)."""
+    return sum(1 for mj in mediajobs if is_active(mj))
+
+
 def job_status(mediajob: dict[str, Any]) -> JobStatus:
     return STATUSES.get((mediajob.get("status") or {}).get("phase"), JobStatus.PENDING)
 
@@ -228,8 +245,13 @@ def page_of(
     status: JobStatus | None = None,
     sign: Callable[[str, str], str] | None = None,
 ) -> JobPage:
-    """Page `page` (from 1) of the MediaJobs with `status`, newest first."""
-    matching = [mj for mj in newest_first(mediajobs) if status is None or job_status(mj) == status]
+    """Page `page` (from 1) of the MediaJobs with `status`, newest first; MediaJobs being
+    deleted are left out."""
+    matching = [
+        mj
+        for mj in newest_first(mediajobs)
+        if not is_deleted(mj) and (status is None or job_status(mj) == status)
+    ]
     start = (page - 1) * page_size
     items = [to_job(mj, sign) for mj in matching[start : start + page_size]]
     return JobPage(items=items, total=len(matching), page=page, page_size=page_size)

@@ -1,6 +1,6 @@
 """Reading, cancelling and deleting a user's MediaJobs (blocking: the Kubernetes client).
 
-The API's Kubernetes access for jobs: get, list, patch and delete MediaJobs in its namespace
+The API's Kubernetes access for jobs: get, list and delete MediaJobs in its namespace
 (create too, for the upload endpoints).
 """
 
@@ -12,15 +12,14 @@ from kubernetes import client as kube
 from kubernetes.client.exceptions import ApiException
 
 from mediaflow_api.jobs.model import (
-    ACTIVE,
-    ANNOTATION_CANCEL,
     Job,
     JobPage,
     JobStatus,
     JobType,
+    active_count,
+    is_deleted,
     is_job_id,
     is_owned_by,
-    job_status,
     owner_selector,
     page_of,
     to_job,
@@ -28,9 +27,6 @@ from mediaflow_api.jobs.model import (
 from mediaflow_api.problems import Problem
 from mediaflow_operator.resources.constants import GROUP, PLURAL, VERSION
 from mediaflow_operator.storage import Storage
-
-# A status write by the operator between our read and our patch: re-read and try again.
-MAX_PATCH_ATTEMPTS = 5
 
 
 def job_not_found(job_id: str) -> Problem:
@@ -65,7 +61,7 @@ class JobService:
             if error.status == 404:
                 raise job_not_found(job_id) from error
             raise
-        if not is_owned_by(mediajob, owner):
+        if not is_owned_by(mediajob, owner) or is_deleted(mediajob):
             raise job_not_found(job_id)
         return mediajob
 
@@ -82,43 +78,25 @@ class JobService:
         )["items"]
         return page_of(mediajobs, page, page_size, status, self._sign)
 
+    def active_count(self, owner: str) -> int:
+        """How many of `owner`'s jobs are pending or processing (read afresh: the MediaJobs
+        are labelled by owner, their phase is in the status, so the owner's MediaJobs are
+        listed and counted)."""
+        mediajobs = self.custom.list_namespaced_custom_object(
+            GROUP, VERSION, self.namespace, PLURAL, label_selector=owner_selector(owner)
+        )["items"]
+        return active_count(mediajobs)
+
     def get(self, owner: str, job_id: str) -> Job:
         return to_job(self._read(owner, job_id), self._sign)
 
-    def cancel_or_delete(self, owner: str, job_id: str) -> tuple[Job, bool]:
-        """Cancel a pending or running job (the operator stops it); delete a finished one
-        (the operator's finalizer deletes its result and its input). Answers the job and
-        whether it was deleted."""
-        for _ in range(MAX_PATCH_ATTEMPTS):
-            mediajob = self._read(owner, job_id)
-            if job_status(mediajob) not in ACTIVE:
-                self._delete(job_id)
-                return to_job(mediajob), True
-            # The resourceVersion makes the patch fail if the job finished meanwhile: a
-            # cancel annotation on a finished MediaJob would do nothing.
-            patch = {
-                "metadata": {
-                    "resourceVersion": mediajob["metadata"]["resourceVersion"],
-                    "annotations": {ANNOTATION_CANCEL: "true"},
-                }
-            }
-            try:
-                patched = self.custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, job_id, patch
-                )
-            except ApiException as error:
-                if error.status == 409:
-                    continue
-                if error.status == 404:
-                    raise job_not_found(job_id) from error
-                raise
-            return to_job(patched).model_copy(update={"status": JobStatus.CANCELLED}), False
-        raise Problem(
-            503,
-            "busy",
-            "The job is changing",
-            f"Job {job_id} changed too often while being cancelled; retry in a moment.",
-        )
+    def delete(self, owner: str, job_id: str) -> None:
+        """Delete one of `owner`'s jobs, whatever its state: the operator's finalizer stops
+        its pod (a pending or processing job is thereby cancelled) and deletes its result
+        and its upload. From this answer on the job is gone for its owner (reads treat a
+        MediaJob being deleted as absent), even while the finalizer still runs."""
+        self._read(owner, job_id)
+        self._delete(job_id)
 
     def _delete(self, job_id: str) -> None:
         try:

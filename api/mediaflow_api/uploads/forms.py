@@ -27,6 +27,7 @@ from mediaflow_operator.resources.options import (
     Operation,
     OptionsError,
     Preset,
+    ThumbnailFormat,
     VideoCodec,
     parse_options,
 )
@@ -124,7 +125,18 @@ class FormatForm(_Form):
         return {"format": self.output_format, "quality": self.quality}
 
 
+# "width or height" (both optional one by one), stated in the OpenAPI schema as well.
+_WIDTH_OR_HEIGHT = ConfigDict(
+    extra="ignore",
+    frozen=True,
+    json_schema_extra={"anyOf": [{"required": ["width"]}, {"required": ["height"]}]},
+)
+
+
 class ImageResizeForm(_Form):
+    """Give width, height or both; fit fill needs both."""
+
+    model_config = _WIDTH_OR_HEIGHT
     width: int | None = Field(default=None, ge=1, le=16384, description="Width in pixels.")
     height: int | None = Field(default=None, ge=1, le=16384, description="Height in pixels.")
     fit: FitMode = Field(
@@ -212,6 +224,9 @@ class VideoRotateForm(_Form):
 
 
 class VideoResizeForm(_Form):
+    """Give width, height or both."""
+
+    model_config = _WIDTH_OR_HEIGHT
     width: int | None = Field(default=None, ge=2, le=8192, description="Width in pixels.")
     height: int | None = Field(default=None, ge=2, le=8192, description="Height in pixels.")
     keep_aspect: bool = Field(default=True, description="Fit within width x height.")
@@ -226,6 +241,8 @@ class VideoResizeForm(_Form):
 
 
 class VideoTrimForm(_Form):
+    """end_time must be after start_time."""
+
     start_time: str = Field(pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm].")
     end_time: str = Field(pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm], after start.")
 
@@ -234,12 +251,19 @@ class VideoTrimForm(_Form):
 
 
 class VideoThumbnailForm(_Form):
+    # The previous service's defaults: a WebP of the frame at one second (its clients save
+    # the answer as .webp). The MediaJob resource keeps its own defaults (jpeg at 00:00:00).
     timestamp: str = Field(
-        default="00:00:01", pattern=TIMESTAMP_PATTERN, description="HH:MM:SS[.mmm]."
+        default="00:00:01",
+        pattern=TIMESTAMP_PATTERN,
+        description="HH:MM:SS[.mmm]; a time past the video's end makes the job fail.",
+    )
+    format: ThumbnailFormat = Field(
+        default=ThumbnailFormat.WEBP, description="Image format of the thumbnail."
     )
 
     def options(self) -> dict[str, Any]:
-        return {"timestamp": self.timestamp}
+        return {"timestamp": self.timestamp, "format": self.format.value}
 
 
 class RateGroup(StrEnum):

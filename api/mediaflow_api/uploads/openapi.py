@@ -1,7 +1,11 @@
-"""OpenAPI request bodies of the upload endpoints.
+"""OpenAPI request bodies and error responses of the upload endpoints.
 
 The handlers read the body themselves (streaming), so Litestar cannot infer it from a
-`data` parameter; each endpoint's form model is described here instead.
+`data` parameter; each endpoint's form model is described here instead, with every
+constraint a schema can state (patterns, bounds, enums, "width or height"), the media types
+the file may have (`encoding`), and what each error status means for this endpoint. What a
+schema cannot state (a file's content, end after start, a codec that fits the container) is
+said in the descriptions and answered 415/422 with a precise `detail`.
 """
 
 from __future__ import annotations
@@ -9,10 +13,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Encoding, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
-from mediaflow_api.uploads.forms import UploadEndpoint
+from mediaflow_api.problems import PROBLEM_JSON, ProblemDetails
+from mediaflow_api.uploads.forms import MediaKind, UploadEndpoint
+from mediaflow_worker.media import IMAGE_TYPES, VIDEO_TYPES
+
+# What libmagic must find in a file of each kind (the worker's own allowlist).
+ACCEPTED_TYPES = {MediaKind.IMAGE: sorted(IMAGE_TYPES), MediaKind.VIDEO: sorted(VIDEO_TYPES)}
 
 _TYPES = {
     "integer": OpenAPIType.INTEGER,
@@ -33,9 +43,30 @@ def _plain(prop: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
     return prop
 
 
+# The texts a boolean form field takes, as the previous (FastAPI) service took them and
+# pydantic's lax mode reads them: any letter case.
+BOOLEAN_WORDS = ("true", "false", "1", "0", "yes", "no", "on", "off", "t", "f", "y", "n")
+BOOLEAN_TEXT = (
+    "^("
+    + "|".join(
+        "".join(f"[{c.lower()}{c.upper()}]" if c.isalpha() else c for c in w) for w in BOOLEAN_WORDS
+    )
+    + ")$"
+)
+
+
 def _property(prop: dict[str, Any], defs: dict[str, Any]) -> Schema:
     """A Schema for one property of a pydantic JSON schema (the subset the forms use)."""
     prop = _plain(prop, defs)
+    if prop.get("type") == "boolean":
+        return Schema(
+            one_of=[
+                Schema(type=OpenAPIType.BOOLEAN),
+                Schema(type=OpenAPIType.STRING, pattern=BOOLEAN_TEXT),
+            ],
+            description=f"{prop.get('description', '')} true/false, also 1/0, yes/no, on/off.",
+            default=prop.get("default"),
+        )
     return Schema(
         type=_TYPES.get(prop.get("type", "string"), OpenAPIType.STRING),
         description=prop.get("description"),
@@ -50,30 +81,71 @@ def _property(prop: dict[str, Any], defs: dict[str, Any]) -> Schema:
 def request_body(endpoint: UploadEndpoint) -> RequestBody:
     schema = endpoint.form.model_json_schema()
     defs = schema.get("$defs", {})
+    accepted = ACCEPTED_TYPES[endpoint.kind]
     file = Schema(
         type=OpenAPIType.STRING,
         format=OpenAPIFormat.BINARY,
-        description=f"The {endpoint.kind.value}; its type is sniffed from its content.",
+        min_length=1,  # an empty file is refused (422)
+        description=f"The {endpoint.kind.value}; its type is sniffed from its content "
+        f"(libmagic), which must be one of {', '.join(accepted)} (else 415).",
     )
     files = (
-        Schema(type=OpenAPIType.ARRAY, items=file, max_items=endpoint.max_files)
+        Schema(type=OpenAPIType.ARRAY, items=file, min_items=1, max_items=endpoint.max_files)
         if endpoint.batch
         else file
     )
     properties = {endpoint.file_field: files}
     properties |= {name: _property(p, defs) for name, p in schema["properties"].items()}
+    # Model-level constraints of the form (e.g. width or height), as the form states them.
+    any_of = [Schema(required=list(option["required"])) for option in schema.get("anyOf", [])]
     return RequestBody(
         required=True,
+        description=schema.get("description"),
         content={
             "multipart/form-data": OpenAPIMediaType(
                 schema=Schema(
                     type=OpenAPIType.OBJECT,
                     properties=properties,
                     required=[endpoint.file_field, *schema.get("required", [])],
-                )
+                    any_of=any_of or None,
+                ),
+                encoding={endpoint.file_field: Encoding(content_type=", ".join(accepted))},
             )
         },
     )
+
+
+def error_responses(endpoint: UploadEndpoint) -> dict[int, ResponseSpec]:
+    """What each error status of an upload endpoint means (problem details bodies)."""
+    kind = endpoint.kind.value
+    meanings = {
+        400: "The body is not readable multipart/form-data (e.g. truncated).",
+        401: "No access token, or an expired or invalid one.",
+        408: "The client sent nothing for the upload idle timeout "
+        "(MEDIAFLOW_API_UPLOAD_IDLE_TIMEOUT_SECONDS); nothing was kept.",
+        413: "A file is larger than MEDIAFLOW_API_MAX_UPLOAD_BYTES (checked on "
+        "Content-Length and while streaming); nothing was kept.",
+        415: f"The body is not multipart/form-data, or a file's content is not an accepted "
+        f"{kind} ({', '.join(ACCEPTED_TYPES[endpoint.kind])}), whatever its name or declared "
+        "type; nothing was kept.",
+        422: "A field is invalid (see `errors`), the file is missing or empty, too many files, "
+        "or fields that do not go together (e.g. end_time not after start_time, a codec the "
+        "container cannot hold, crf outside the codec's range); nothing was kept.",
+        429: "Too many requests (Retry-After says when to retry): the upload rate limit, "
+        "MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS_PER_USER uploads of yours already in progress, "
+        "or MEDIAFLOW_API_MAX_ACTIVE_JOBS_PER_USER active jobs reached (detail states it).",
+        503: "This instance already receives MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS uploads, or "
+        "object storage or the Kubernetes API is unavailable (Retry-After); nothing was kept.",
+    }
+    return {
+        status: ResponseSpec(
+            ProblemDetails,
+            description=meaning,
+            media_type=PROBLEM_JSON,
+            generate_examples=False,
+        )
+        for status, meaning in meanings.items()
+    }
 
 
 def upload_operation(endpoint: UploadEndpoint) -> type[Operation]:

@@ -2,12 +2,16 @@
 streamed to object storage, and one MediaJob per file is created at the end.
 
 Order of checks, so that a bad request stores nothing:
-1. the rate limit and the announced Content-Length, before the body is read;
-2. fields sent before a file, when the file starts; the file's type (libmagic on its first
-   bytes), before its first byte is stored; its size, while it streams;
-3. every field (and combinations such as codec vp9 in mp4) once the body is complete.
-A failure at any point aborts the upload in progress and deletes what this request stored
-and created: objects and MediaJobs.
+1. the rate limit, the user's uploads in progress, the announced Content-Length and the
+   user's active jobs (`quota`), before the body is read;
+2. fields sent before a file and the active-job cap, when the file starts; the file's type
+   (libmagic on its first bytes), before its first byte is stored; its size, while it streams;
+3. every field (and combinations such as codec vp9 in mp4) once the body is complete, and the
+   active-job cap again, counted afresh, just before the MediaJobs are created.
+A failure at any point (including a client that sends nothing for the idle timeout) aborts
+the upload in progress and deletes what this request stored and created: objects and
+MediaJobs. While the request runs, a marker per file keeps the orphan sweep off its objects
+(`markers`).
 """
 
 from __future__ import annotations
@@ -24,7 +28,13 @@ from minio.error import S3Error
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from pydantic import BaseModel, Field
 
-from mediaflow_api.jobs.model import JobStatus, mediajob_body, new_job_id
+from mediaflow_api.jobs.model import (
+    JobStatus,
+    active_count,
+    mediajob_body,
+    new_job_id,
+    owner_selector,
+)
 from mediaflow_api.problems import FieldError, Problem
 from mediaflow_api.settings import ApiSettings
 from mediaflow_api.uploads.forms import (
@@ -34,7 +44,9 @@ from mediaflow_api.uploads.forms import (
     check_fields_so_far,
     mediajob_spec,
 )
-from mediaflow_api.uploads.sink import ObjectSink, StorageError
+from mediaflow_api.uploads.markers import UploadMarkers
+from mediaflow_api.uploads.quota import ActiveJobQuota
+from mediaflow_api.uploads.sink import ObjectSink, StorageError, _S3Object, without_queries
 from mediaflow_operator.resources.constants import GROUP, PLURAL, VERSION
 from mediaflow_worker.errors import InvalidInput
 from mediaflow_worker.libmagic import mime_type_of_buffer
@@ -136,6 +148,7 @@ class _FilePart:
 
     service: UploadService
     endpoint: UploadEndpoint
+    markers: UploadMarkers
     job_id: str
     key: str
     filename: str
@@ -156,6 +169,7 @@ class _FilePart:
 
     async def _start(self) -> None:
         mime = sniff(bytes(self.head[:SNIFF_BYTES]), self.endpoint.kind, self.filename)
+        await self.markers.add(self.key)  # before anything of it is stored
         self.sink = self.service.sink(self.key, mime)
         head, self.head = bytes(self.head), bytearray()
         await self.sink.write(head)
@@ -200,6 +214,27 @@ class UploadService:
             queue_bytes=QUEUE_BYTES,
         )
 
+    def _object(self, key: str) -> _S3Object:
+        return _S3Object(self.minio, self.s3_http, self.settings.s3_bucket, key)
+
+    def markers(self) -> UploadMarkers:
+        return UploadMarkers(
+            lambda key: self._object(key).put(memoryview(b""), "application/octet-stream"),
+            lambda key: self._object(key).remove(),
+        )
+
+    async def count_active_jobs(self, owner: str) -> int:
+        """`owner`'s pending and processing jobs (their MediaJobs are labelled by owner)."""
+        mediajobs = await asyncio.to_thread(
+            self.custom.list_namespaced_custom_object,
+            GROUP,
+            VERSION,
+            self.namespace,
+            PLURAL,
+            label_selector=owner_selector(owner),
+        )
+        return active_count(mediajobs["items"])
+
     def input_key(self, job_id: str) -> str:
         # Under the namespace: the operator lets a MediaJob read only keys under it.
         return f"{self.namespace}/uploads/{job_id}/input"
@@ -213,26 +248,39 @@ class UploadService:
             raise too_large(self.settings.max_upload_bytes)
 
     async def receive(
-        self, endpoint: UploadEndpoint, owner: str, content_type: str | None, body: Any
+        self,
+        endpoint: UploadEndpoint,
+        owner: str,
+        content_type: str | None,
+        body: Any,
+        quota: ActiveJobQuota,
     ) -> list[StoredFile]:
         """Store the files of a multipart `body` (an async iterator of chunks) and create
-        their MediaJobs; on any failure, nothing of this request remains."""
+        their MediaJobs within the owner's active-job `quota`; on any failure, nothing of
+        this request remains."""
         boundary = multipart_boundary(content_type)
         stored: list[StoredFile] = []
         created: list[str] = []
+        markers = self.markers()
         try:
-            fields = await self._read_body(endpoint, boundary, body, stored)
-            await self._create_mediajobs(endpoint, owner, fields, stored, created)
+            await quota.check_start()
+            fields = await self._read_body(endpoint, boundary, body, stored, quota, markers)
+            _require_files(endpoint, stored)
+            async with quota.creating_jobs(len(stored)):
+                await self._create_mediajobs(endpoint, owner, fields, stored, created)
         except InvalidFieldsError as error:
             await self._clean_up(stored, created)
             raise invalid_fields(error.errors) from None
         except (StorageError, S3Error, urllib3.exceptions.HTTPError) as error:
-            logger.warning("upload failed: object storage: %r", error)
+            # Never the error's URLs' queries: a presigned URL's signature is a credential.
+            logger.warning("upload failed: object storage: %s", without_queries(repr(error)))
             await self._clean_up(stored, created)
-            raise storage_unavailable() from error
+            raise storage_unavailable() from None
         except BaseException:
             await self._clean_up(stored, created)
             raise
+        finally:
+            await markers.close()
         return stored
 
     async def _create_mediajobs(
@@ -243,8 +291,6 @@ class UploadService:
         stored: list[StoredFile],
         created: list[str],
     ) -> None:
-        if not stored:
-            raise InvalidFieldsError([(endpoint.file_field, "required: send the file to convert")])
         specs = [mediajob_spec(endpoint, fields, file.key) for file in stored]
         for file, spec in zip(stored, specs, strict=True):
             mediajob = mediajob_body(
@@ -254,7 +300,13 @@ class UploadService:
             created.append(file.job_id)
 
     async def _read_body(
-        self, endpoint: UploadEndpoint, boundary: str, body: Any, stored: list[StoredFile]
+        self,
+        endpoint: UploadEndpoint,
+        boundary: str,
+        body: Any,
+        stored: list[StoredFile],
+        quota: ActiveJobQuota,
+        markers: UploadMarkers,
     ) -> dict[str, str]:
         """The text fields; each complete file is appended to `stored` as it ends."""
         fields: dict[str, str] = {}
@@ -273,7 +325,8 @@ class UploadService:
                     if isinstance(event, MultipartSegment):
                         if event.filename is not None:
                             files += 1
-                            part = self._start_file(endpoint, event, fields, files)
+                            quota.check_file(files)
+                            part = self._start_file(endpoint, event, fields, files, markers)
                         else:
                             text = (self._text_name(endpoint, event, fields), bytearray())
                     elif event is None:
@@ -310,6 +363,7 @@ class UploadService:
         segment: MultipartSegment,
         fields: dict[str, str],
         files: int,
+        markers: UploadMarkers,
     ) -> _FilePart:
         if segment.name != endpoint.file_field:
             raise InvalidFieldsError(
@@ -322,7 +376,7 @@ class UploadService:
         check_fields_so_far(endpoint, fields)
         job_id = new_job_id()
         filename = (segment.filename or "").strip()[:255] or "upload"
-        return _FilePart(self, endpoint, job_id, self.input_key(job_id), filename)
+        return _FilePart(self, endpoint, markers, job_id, self.input_key(job_id), filename)
 
     def _text_name(
         self, endpoint: UploadEndpoint, segment: MultipartSegment, fields: dict[str, str]
@@ -359,6 +413,11 @@ class UploadService:
                 logger.exception("could not delete %s of a failed upload", file.key)
         stored.clear()
         created.clear()
+
+
+def _require_files(endpoint: UploadEndpoint, stored: list[StoredFile]) -> None:
+    if not stored:
+        raise InvalidFieldsError([(endpoint.file_field, "required: send the file to convert")])
 
 
 def _append_text(text: tuple[str, bytearray], chunk: bytes) -> None:

@@ -17,7 +17,9 @@ Memory per upload: the part buffer plus the queue.
 from __future__ import annotations
 
 import asyncio
+import logging
 import queue
+import re
 import threading
 import xml.etree.ElementTree as ET  # parses answers of our own object storage
 from concurrent.futures import Future
@@ -37,8 +39,36 @@ _URL_TTL = timedelta(hours=1)
 _S3_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 
 
+# A URL's query string: on a presigned URL it holds the credential and the signature.
+_QUERY = re.compile(r"\?[^\s'\"<>)]*")
+
+
 class StorageError(Exception):
-    """Object storage refused a request (status and the start of its answer)."""
+    """Object storage refused a request (status and the start of its answer), or could
+    not be reached; its text never holds a presigned URL's query (credential, signature)."""
+
+
+def without_queries(text: str) -> str:
+    """`text` with the query string of every URL in it cut off (`?…`): urllib3's errors
+    name the URL they failed on, which for a presigned URL is a bearer credential."""
+    return _QUERY.sub("?…", text)
+
+
+class _WithoutQueries(logging.Filter):
+    """Rewrites a log record's text without URL queries (see `without_queries`)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = without_queries(message), ()
+        return True
+
+
+# urllib3 itself logs the URL of every retried request (a WARNING) and every retry (DEBUG):
+# for the presigned URLs sent here that is the signature. Logger filters do not apply to
+# child loggers, so each logger urllib3 logs URLs on gets its own.
+for _name in ("urllib3.connectionpool", "urllib3.util.retry", "urllib3.poolmanager"):
+    logging.getLogger(_name).addFilter(_WithoutQueries())
 
 
 class UploadAbortedError(Exception):
@@ -61,7 +91,13 @@ class _S3Object:
         url = self.minio.get_presigned_url(
             method, self.bucket, self.key, expires=_URL_TTL, extra_query_params=query
         )
-        response = self.http.request(method, url, body=body, headers=headers)
+        try:
+            response = self.http.request(method, url, body=body, headers=headers)
+        except urllib3.exceptions.HTTPError as error:
+            # Not chained (`from None`): the original's text and args hold the signed URL.
+            raise StorageError(
+                f"{method} {self.key}: {type(error).__name__}: {without_queries(str(error))}"
+            ) from None
         # CompleteMultipartUpload may answer 200 with an error document (S3 does so).
         if response.status >= 300 or response.data.lstrip().startswith(b"<Error"):
             raise StorageError(

@@ -15,6 +15,7 @@ from mediaflow_api.jobs.model import (
     OPERATIONS,
     JobStatus,
     JobType,
+    active_count,
     is_job_id,
     is_owned_by,
     mediajob_body,
@@ -219,3 +220,26 @@ def test_same_second_jobs_have_a_stable_order() -> None:
     jobs = [mediajob(created="2026-11-28T10:00:00Z") for _ in range(5)]
     ids = [j.id for j in page_of(jobs, 1, 5).items]
     assert ids == [j.id for j in page_of(list(reversed(jobs)), 1, 5).items]
+
+
+def test_a_mediajob_being_deleted_is_gone_from_every_page() -> None:
+    kept, deleting = mediajob(), mediajob(status={"phase": "Succeeded"})
+    deleting["metadata"]["deletionTimestamp"] = "2026-11-28T10:05:00Z"
+    page = page_of([kept, deleting], 1, 20)
+    assert [j.id for j in page.items] == [kept["metadata"]["name"]]
+    assert page.total == 1
+    assert page_of([kept, deleting], 1, 20, JobStatus.COMPLETED).total == 0
+
+
+def test_active_jobs_are_pending_or_running_and_not_being_deleted() -> None:
+    jobs = [
+        mediajob(),  # no status yet: pending
+        mediajob(status={"phase": "Pending"}),
+        mediajob(status={"phase": "Running"}),
+        mediajob(status={"phase": "Succeeded"}),
+        mediajob(status={"phase": "Failed"}),
+        mediajob(status={"phase": "Cancelled"}),
+    ]
+    assert active_count(jobs) == 3
+    jobs[2]["metadata"]["deletionTimestamp"] = "2026-11-28T10:05:00Z"
+    assert active_count(jobs) == 2

@@ -71,7 +71,7 @@ def test_the_previous_services_endpoints_all_exist() -> None:
         ("/image/convert/avif", {"format": "avif", "quality": 60}),
         ("/video/convert", {"container": "mp4", "preset": "medium"}),
         ("/video/rotate", {"degrees": 90, "metadataOnly": False}),
-        ("/video/thumbnail", {"timestamp": "00:00:01"}),
+        ("/video/thumbnail", {"timestamp": "00:00:01", "format": "webp"}),
     ],
 )
 def test_defaults_are_the_previous_services(path: str, options: dict) -> None:
@@ -119,7 +119,8 @@ def test_form_text_is_read_like_the_previous_service() -> None:
     }
     # Unknown fields (e.g. notify_email from newer clients) are ignored, as before.
     assert spec("/video/thumbnail", notify_email="a@b.c")["videoThumbnail"] == {
-        "timestamp": "00:00:01"
+        "timestamp": "00:00:01",
+        "format": "webp",
     }
 
 

@@ -2,7 +2,16 @@
 
 from datetime import UTC, datetime, timedelta
 
-from mediaflow_operator.sweeper import LiveMediaJobs, StoredObject, orphans, served
+import pytest
+
+from mediaflow_operator.sweeper import (
+    UPLOAD_MARKER_TTL,
+    LiveMediaJobs,
+    StoredObject,
+    orphans,
+    served,
+    upload_marker_key,
+)
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 GRACE = timedelta(minutes=15)
@@ -50,3 +59,41 @@ def test_served_namespaces_follow_the_operators_globs() -> None:
     assert served("mf-test-1", ("mf-test-*", "mf-api-*"))
     assert not served("mediaflow", ("mf-test-*", "mf-api-*"))
     assert served("mediaflow", ("mediaflow",))
+
+
+def test_a_fresh_upload_marker_spares_its_prefix_and_a_stale_one_does_not() -> None:
+    """A slow batch: its first file is stored long before its MediaJob exists."""
+    live = LiveMediaJobs.from_items([])
+    fresh = NOW - UPLOAD_MARKER_TTL + timedelta(seconds=1)
+    stale = NOW - UPLOAD_MARKER_TTL
+    grace = timedelta(seconds=1)  # the tests' setting: only the markers keep objects
+    objects = [
+        StoredObject("ns/uploads/slow-1/input", OLD),  # stored an hour ago
+        StoredObject("ns/uploads/slow-1/in-progress", fresh),  # its request still runs
+        StoredObject("ns/uploads/dead-1/input", OLD),
+        StoredObject("ns/uploads/dead-1/in-progress", stale),  # its API died
+        StoredObject("ns/uploads/other/input", OLD),  # no marker of its own
+        StoredObject("ns/uploads/in-progress", OLD),  # not a marker: not under an upload
+    ]
+    assert orphans("ns", objects, live, NOW, grace) == [
+        "ns/uploads/dead-1/input",
+        "ns/uploads/dead-1/in-progress",
+        "ns/uploads/other/input",
+        "ns/uploads/in-progress",
+    ]
+
+
+def test_a_marker_of_another_namespace_spares_nothing_here() -> None:
+    objects = [
+        StoredObject("ns/uploads/a/input", OLD),
+        StoredObject("other/uploads/a/in-progress", NOW),
+    ]
+    assert orphans("ns", objects, LiveMediaJobs.from_items([]), NOW, GRACE) == [
+        "ns/uploads/a/input"
+    ]
+
+
+def test_marker_keys() -> None:
+    assert upload_marker_key("ns/uploads/job/input") == "ns/uploads/job/in-progress"
+    with pytest.raises(ValueError, match="not under"):
+        upload_marker_key("ns/samples/photo.jpg")

@@ -1,0 +1,66 @@
+"""Markers of the uploads one request is storing, so the operator's orphan sweep spares them.
+
+The contract (names, lifetime, refresh) is the sweep's: `mediaflow_operator.sweeper`. A marker
+is written before the first byte of its file is stored, rewritten every
+`UPLOAD_MARKER_REFRESH` while the request runs (a slow batch keeps its first files), and
+deleted when the request ends, after its MediaJobs exist or its objects are deleted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from mediaflow_api.uploads.sink import StorageError
+from mediaflow_operator.sweeper import UPLOAD_MARKER_REFRESH, upload_marker_key
+
+logger = logging.getLogger(__name__)
+
+
+class UploadMarkers:
+    """The markers of one request. `put(key)` and `remove(key)` write and delete one object
+    (blocking; run in threads)."""
+
+    def __init__(
+        self,
+        put: Callable[[str], None],
+        remove: Callable[[str], None],
+        refresh_seconds: float = UPLOAD_MARKER_REFRESH.total_seconds(),
+    ) -> None:
+        self._put, self._remove = put, remove
+        self._refresh_seconds = refresh_seconds
+        self.keys: list[str] = []
+        self._refresher: asyncio.Task[None] | None = None
+
+    async def add(self, key: str) -> None:
+        """Mark the upload prefix of `key` as in progress (before storing `key`)."""
+        marker = upload_marker_key(key)
+        await asyncio.to_thread(self._put, marker)
+        self.keys.append(marker)
+        if self._refresher is None:
+            self._refresher = asyncio.create_task(self._refresh(), name="upload markers")
+
+    async def _refresh(self) -> None:
+        while True:
+            await asyncio.sleep(self._refresh_seconds)
+            for marker in list(self.keys):
+                try:
+                    await asyncio.to_thread(self._put, marker)
+                except StorageError as error:  # the next round tries again
+                    logger.warning("could not refresh the upload marker %s: %s", marker, error)
+
+    async def close(self) -> None:
+        """Stop refreshing and delete the markers (best effort, logged: a marker left behind
+        ages out, and the sweep deletes it)."""
+        if self._refresher is not None:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        for marker in self.keys:
+            try:
+                await asyncio.to_thread(self._remove, marker)
+            except Exception as error:  # logged: the sweep removes it once it aged out
+                logger.warning("could not delete the upload marker %s: %s", marker, error)
+        self.keys.clear()
