@@ -49,6 +49,9 @@ def scratch(kube: client.ApiClient, release: str) -> Iterator[str]:
                      '{"metadata":{"finalizers":null}}']
                 )  # fmt: skip
             run(["helm", "uninstall", RELEASE, "-n", namespace.name, "--ignore-not-found"])
+            # The chart keeps the users' namespace on uninstall (users are data).
+            run(["kubectl", "delete", "namespace", f"{namespace.name}-users", "--ignore-not-found",
+                 "--wait=false"])  # fmt: skip
 
 
 @pytest.fixture
