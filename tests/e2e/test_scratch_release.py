@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import shutil
 import subprocess
 import tarfile
@@ -23,9 +24,11 @@ from tests.environment import restricted_namespace, wait_until
 from tests.media import make_photo
 
 RELEASE = "mf-scratch"
-# The previous chart version and the commit it is taken from (the chart as submitted at the end
-# of the second development session).
-PREVIOUS_CHART = ("0.1.0", "99214c0a2c37e3e850f4ff47b8009d12abf3bc16")
+# The previous chart version and the commit it is taken from (the last landed release before
+# the security work of issue 10). It is installed with the image built from the same commit:
+# a chart and its image go together (0.2.0's operator lacks the RBAC 0.3.0's image needs).
+PREVIOUS_CHART = ("0.2.0", "93216492199ae80d36e0a09d2151b7f1abd1ec44")
+PREVIOUS_IMAGE_TAG = f"chart-{PREVIOUS_CHART[0]}"
 MINIO = f"{RELEASE}-mediaflow-minio"
 # What a release may leave in its namespace: the CRD's objects are kept, as Helm does.
 WORKLOAD_KINDS = (
@@ -85,21 +88,32 @@ def minio_volume(scratch: str) -> Iterator[list[str]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def previous_chart(folder: Path) -> Path:
-    """PREVIOUS_CHART's chart, from this repository's history, unpacked under `folder`."""
+def previous_release(folder: Path) -> Path:
+    """PREVIOUS_CHART's tree, from this repository's history, unpacked under `folder`, its image
+    built and loaded into the cluster as PREVIOUS_IMAGE_TAG; returns its chart."""
     version, commit = PREVIOUS_CHART
     if subprocess.run(["git", "cat-file", "-e", f"{commit}^{{commit}}"], cwd=REPO).returncode:
         # A shallow clone: the history is where it was cloned from.
         run(["git", "-C", str(REPO), "fetch", "--quiet", "--unshallow"])
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", commit, "charts/mediaflow"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout  # fmt: skip
+        ["git", "archive", "--format=tar", commit], cwd=REPO, capture_output=True, check=True
+    ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(folder, filter="data")
     chart = folder / "charts/mediaflow"
     assert yaml.safe_load((chart / "Chart.yaml").read_text())["version"] == version
     assert yaml.safe_load((CHART / "Chart.yaml").read_text())["version"] != version
+    repository = yaml.safe_load((CHART / "values.yaml").read_text())["image"]["repository"]
+    env = {
+        **os.environ,
+        "MEDIAFLOW_IMAGE": f"{repository}:{PREVIOUS_IMAGE_TAG}",
+        "BUILD_CONTEXT": str(folder),
+    }
+    built = subprocess.run(
+        ["bash", str(REPO / "hack/image.sh")], env=env, capture_output=True, text=True,
+        timeout=900, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stdout[-3000:] + built.stderr[-3000:]
     return chart
 
 
@@ -160,13 +174,14 @@ def test_bundled_release_installs_tests_upgrades_and_uninstalls_cleanly(
                "jsonpath={.items[0].endpoints[0].addresses[0]}"]).strip()  # fmt: skip
     host_dns = f"worker.networkPolicy.dns.ipBlocks={{{dns}/32}}"
 
-    # MinIO on a volume: 0.1.0 labelled its pod with the chart version, so this upgrade
-    # replaces it, and an emptyDir would lose every object (see the MinIO check below).
+    # MinIO on a volume, so that an upgrade that replaced its pod would keep the objects (the
+    # check below asserts it is not replaced).
     def install(chart: Path) -> list[str]:
         return ["helm", "upgrade", "--install", RELEASE, str(chart), "-n", scratch, "--wait",
                 "--timeout", "4m", "--set", host_dns, *minio_volume]  # fmt: skip
 
-    run(install(previous_chart(tmp_path)), timeout=270)
+    previous = previous_release(tmp_path / "previous")
+    run([*install(previous), "--set", f"image.tag={PREVIOUS_IMAGE_TAG}"], timeout=270)
     assert f"mediaflow-{PREVIOUS_CHART[0]}" in run(["helm", "list", "-n", scratch])
     assert len(cluster_objects()) == 2, "the operator's observe ClusterRole and its binding"
     jwt = secret_data(scratch, f"{RELEASE}-mediaflow-jwt")
@@ -196,7 +211,7 @@ def test_bundled_release_installs_tests_upgrades_and_uninstalls_cleanly(
     operator_pods, minio_pods = pods("operator"), pods("minio")
     run([*install(CHART), "--set", "operator.jobLostSeconds=90"], timeout=270)
     assert pods("minio") == minio_pods
-    assert "mediaflow-0.1.0" not in run(["helm", "list", "-n", scratch])
+    assert f"mediaflow-{PREVIOUS_CHART[0]}" not in run(["helm", "list", "-n", scratch])
     assert pods("operator") != operator_pods
     assert secret_data(scratch, f"{RELEASE}-mediaflow-jwt") == jwt
     assert secret_data(scratch, MINIO) == minio
