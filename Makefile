@@ -77,7 +77,7 @@ clean: cluster-down ## Stop everything and delete .local/ (state, logs, credenti
 
 .PHONY: crds
 crds: ## Generate crds/ and the chart's crds/ from the MediaJob models
-	$(UV) run --frozen python -m mediaflow_operator.resources.crd --write
+	$(UV) run --frozen python -m mediaflow_operator.crd --write
 
 .PHONY: manifests
 manifests: ## Render manifests/install.yaml from the chart (for kubectl users)

@@ -11,11 +11,11 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
+from mediaflow_core import constants as c
+from mediaflow_core.mediajob import NAME_MESSAGE, MediaJobSpec
+from mediaflow_core.naming import MediaJobRef, job_name, upload_prefix
 from mediaflow_operator.config import OperatorSettings
-from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.mediajob import NAME_MESSAGE, MediaJobSpec
 
-ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
 WORK_DIR = "/work"
 # The Job's Secret of presigned URLs, mounted read-only into the worker (the worker's
 # MEDIAFLOW_URL_DIR with the files input-url and output-url): in the pod's environment they
@@ -40,37 +40,6 @@ class SpecError(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class MediaJobRef:
-    """What identifies a MediaJob."""
-
-    name: str
-    namespace: str
-    uid: str
-
-    @classmethod
-    def from_body(cls, body: Any) -> MediaJobRef:
-        meta = body["metadata"]
-        return cls(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
-
-
-def job_name(ref: MediaJobRef) -> str:
-    """The one Job name of a MediaJob: stable across restarts, unique per MediaJob object."""
-    return f"{ref.name[:54].rstrip('-.')}-{ref.uid.replace('-', '')[:8]}"
-
-
-def result_prefix(ref: MediaJobRef) -> str:
-    """Where a MediaJob's results live: `<namespace>/results/<uid>/`."""
-    return f"{ref.namespace}/results/{ref.uid}/"
-
-
-def result_key(ref: MediaJobRef) -> str:
-    """The object key of the result. The worker picks the output container for some
-    operations (rotate keeps a WebM a WebM), so the key has no extension; download URLs
-    name the file with the right one (see resources.results.download_filename)."""
-    return f"{result_prefix(ref)}output"
 
 
 def namespace_excluded(namespace: str, patterns: Sequence[str]) -> bool:
@@ -117,12 +86,6 @@ def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:
         )
 
 
-def upload_prefix(ref: MediaJobRef) -> str:
-    """Where the HTTP API stores the upload made for a MediaJob: `<namespace>/uploads/<name>/`
-    (the API names its MediaJobs by job id and stores each input at `.../<job id>/input`)."""
-    return f"{ref.namespace}/uploads/{ref.name}/"
-
-
 @dataclass(frozen=True)
 class InputDeletion:
     """What `mediaflow.io/delete-input: "true"` may do: delete `key`, or nothing, and why not."""
@@ -144,7 +107,7 @@ def decide_input_deletion(
     key of another namespace, which a Failed MediaJob still names when its finalizer runs).
     """
     key = input_object.get("key")
-    if annotations.get(ANNOTATION_DELETE_INPUT) != "true" or not key:
+    if annotations.get(c.ANNOTATION_DELETE_INPUT) != "true" or not key:
         return None
     prefix = upload_prefix(ref)
     if input_object.get("bucket") not in (None, bucket):
@@ -335,7 +298,7 @@ def build_job(
                         "onExitCodes": {
                             "containerName": WORKER_CONTAINER,
                             "operator": "In",
-                            "values": [c.EXIT_INVALID_INPUT, c.EXIT_INPUT_NOT_FOUND],
+                            "values": list(c.FINAL_EXIT_CODES),
                         },
                     },
                     {

@@ -7,7 +7,7 @@ Inputs, by environment variable:
 - ``MEDIAFLOW_OPERATION``: ``ImageConvert``, ``ImageResize``, ``VideoConvert``, ``VideoRotate``,
   ``VideoResize``, ``VideoTrim`` or ``VideoThumbnail``.
 - ``MEDIAFLOW_OPTIONS``: JSON of that operation's options, camelCase keys, validated by the models
-  in ``mediaflow_operator.resources.options``.
+  in ``mediaflow_core.options``.
 - ``MEDIAFLOW_URL_DIR`` (default ``/var/run/secrets/mediaflow``, the pod's Secret volume):
   the files ``input-url`` (presigned GET URL, or a user's http/https URL) and ``output-url``
   (presigned PUT URL). Not environment variables: a pod's environment is readable by whoever

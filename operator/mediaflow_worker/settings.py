@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from mediaflow_core.constants import EXIT_CONFIG
+
 from .errors import WorkerError
 from .probe import Limits
 
@@ -14,7 +16,7 @@ from .probe import Limits
 class ConfigError(WorkerError):
     """The pod was started with a broken environment (an operator bug, not the user's)."""
 
-    exit_code = 78  # sysexits EX_CONFIG
+    exit_code = EXIT_CONFIG
 
 
 class Settings(NamedTuple):

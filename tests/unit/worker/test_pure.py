@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from mediaflow_operator.resources.options import (
+from mediaflow_core.media import (
+    IMAGE_TYPES,
+    VIDEO_TYPES,
+    UnsupportedMedia,
+    classify,
+    looks_like_mpegts,
+)
+from mediaflow_core.options import (
     Container,
     ImageConvertOptions,
     ImageResizeOptions,
@@ -28,7 +35,6 @@ from mediaflow_worker.headers import (
     png_header,
     webp_header,
 )
-from mediaflow_worker.media import IMAGE_TYPES, VIDEO_TYPES, classify, looks_like_mpegts
 from mediaflow_worker.probe import Limits, MediaInfo, check_image, check_video, parse_probe
 from mediaflow_worker.progress import ProgressTracker
 from mediaflow_worker.report import failure_message, redact, redact_url
@@ -122,9 +128,9 @@ def test_classify_allowlists() -> None:
         ("image/png", "video"),
         ("application/octet-stream", "video"),
     ]:
-        with pytest.raises(InvalidInput, match="not"):
+        with pytest.raises(UnsupportedMedia, match="not"):
             classify(mime, b"\x00" * 2000, kind)
-    with pytest.raises(InvalidInput, match="audio-only"):
+    with pytest.raises(UnsupportedMedia, match="audio-only"):
         classify("audio/x-m4a", b"", "video")
 
 
