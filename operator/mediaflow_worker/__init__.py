@@ -23,6 +23,9 @@ Inputs, by environment variable:
 
 Outputs:
 
+The exit codes are ``mediaflow_core.constants.EXIT_*``; the termination message is
+``mediaflow_core.termination`` (WorkerResult, WorkerFailure), which the operator reads back.
+
 - Exit code 0: success. 65: invalid input (bad, unsupported or hostile media, limits exceeded,
   timestamp past the end, bad options); the Job's podFailurePolicy fails at once. 66: input not
   found (the input URL answered 4xx). Anything else is transient and retried: 75 (network,
