@@ -55,3 +55,20 @@ FINAL_EXIT_CODES = (EXIT_INVALID_INPUT, EXIT_INPUT_NOT_FOUND)
 REASON_INVALID_INPUT = "InvalidInput"
 REASON_INPUT_NOT_FOUND = "InputNotFound"
 REASON_TRANSIENT_ERROR = "TransientError"
+
+# The worker pod's inputs (the operator's builders write them, the worker's settings read
+# them): environment variables, and the files of the Job's Secret of presigned URLs, mounted
+# read-only at URL_DIR (in the pod's environment they would be readable by everyone who may
+# view Jobs or pods, the built-in `view` role).
+ENV_OPERATION = "MEDIAFLOW_OPERATION"
+ENV_OPTIONS = "MEDIAFLOW_OPTIONS"
+ENV_URL_DIR = "MEDIAFLOW_URL_DIR"
+ENV_WORK_DIR = "MEDIAFLOW_WORK_DIR"
+ENV_MAX_INPUT_BYTES = "MEDIAFLOW_MAX_INPUT_BYTES"
+ENV_THREADS = "MEDIAFLOW_THREADS"
+ENV_INPUT_PUBLIC_ONLY = "MEDIAFLOW_INPUT_PUBLIC_ONLY"
+ENV_VERIFY_DECODE = "MEDIAFLOW_VERIFY_DECODE"
+URL_DIR = "/var/run/secrets/mediaflow"
+INPUT_URL_FILE = "input-url"
+OUTPUT_URL_FILE = "output-url"
+WORK_DIR = "/work"

@@ -16,13 +16,6 @@ from mediaflow_core.mediajob import NAME_MESSAGE, MediaJobSpec
 from mediaflow_core.naming import MediaJobRef, job_name, upload_prefix
 from mediaflow_operator.config import OperatorSettings
 
-WORK_DIR = "/work"
-# The Job's Secret of presigned URLs, mounted read-only into the worker (the worker's
-# MEDIAFLOW_URL_DIR with the files input-url and output-url): in the pod's environment they
-# would be readable by everyone who may view Jobs or pods (the built-in `view` role).
-URL_DIR = "/var/run/secrets/mediaflow"
-INPUT_URL_FILE = "input-url"
-OUTPUT_URL_FILE = "output-url"
 # How long a presigned URL outlives the Job's activeDeadlineSeconds: the deadline counts from
 # the Job's startTime, set when the Job controller first sees the Job, shortly after the URLs
 # are signed; the rest covers that lag and the clocks of the operator and the storage.
@@ -195,7 +188,7 @@ def build_url_secret(
         "type": "Opaque",
         # Never changed once made: a retried pod reads what the first one read.
         "immutable": True,
-        "stringData": {INPUT_URL_FILE: input_url, OUTPUT_URL_FILE: output_url},
+        "stringData": {c.INPUT_URL_FILE: input_url, c.OUTPUT_URL_FILE: output_url},
     }
 
 
@@ -213,26 +206,26 @@ def work_dir_bytes(input_size: int | None, settings: OperatorSettings) -> int:
 def worker_env(
     spec: MediaJobSpec, *, settings: OperatorSettings, threads: int
 ) -> list[dict[str, str]]:
-    """The worker's inputs, per the contract in DESIGN.md; the URLs are files of the Job's
-    Secret (URL_DIR), never values here."""
+    """The worker's inputs (mediaflow_core.constants); the URLs are files of the Job's
+    Secret (c.URL_DIR), never values here."""
     options = spec.options
     values = {
-        "MEDIAFLOW_OPERATION": spec.operation.value,
-        "MEDIAFLOW_OPTIONS": options.model_dump_json(by_alias=True, exclude_none=True)
+        c.ENV_OPERATION: spec.operation.value,
+        c.ENV_OPTIONS: options.model_dump_json(by_alias=True, exclude_none=True)
         if options is not None
         else "{}",
-        "MEDIAFLOW_URL_DIR": URL_DIR,
-        "MEDIAFLOW_WORK_DIR": WORK_DIR,
-        "MEDIAFLOW_MAX_INPUT_BYTES": str(settings.max_input_bytes),
-        "MEDIAFLOW_THREADS": str(threads),
+        c.ENV_URL_DIR: c.URL_DIR,
+        c.ENV_WORK_DIR: c.WORK_DIR,
+        c.ENV_MAX_INPUT_BYTES: str(settings.max_input_bytes),
+        c.ENV_THREADS: str(threads),
         # A user's own URL may point anywhere: the worker refuses non-public addresses (the
         # NetworkPolicy is a second layer, not enforced on every cluster nor from a pod's start).
-        "MEDIAFLOW_INPUT_PUBLIC_ONLY": "1"
+        c.ENV_INPUT_PUBLIC_ONLY: "1"
         if spec.input.url is not None and not settings.allow_private_url_inputs
         else "0",
-        "MEDIAFLOW_VERIFY_DECODE": "1" if settings.worker_verify_decode else "0",
-        "HOME": WORK_DIR,
-        "TMPDIR": WORK_DIR,
+        c.ENV_VERIFY_DECODE: "1" if settings.worker_verify_decode else "0",
+        "HOME": c.WORK_DIR,
+        "TMPDIR": c.WORK_DIR,
     }
     return [{"name": k, "value": v} for k, v in values.items()]
 
@@ -244,7 +237,8 @@ def build_job(
     *,
     input_size: int | None,
 ) -> dict[str, Any]:
-    """The hardened batch/v1 Job that runs one MediaJob (DESIGN.md decision 4)."""
+    """The hardened batch/v1 Job that runs one MediaJob (docs/architecture.md: pods hold no
+    credentials)."""
     res = pod_resources(spec, settings)
     scratch = work_dir_bytes(input_size, settings)
     labels = labels_of(ref)
@@ -264,8 +258,8 @@ def build_job(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "volumeMounts": [
-            {"name": "work", "mountPath": WORK_DIR},
-            {"name": "urls", "mountPath": URL_DIR, "readOnly": True},
+            {"name": "work", "mountPath": c.WORK_DIR},
+            {"name": "urls", "mountPath": c.URL_DIR, "readOnly": True},
         ],
         "terminationMessagePolicy": "File",
     }

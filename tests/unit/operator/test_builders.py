@@ -6,10 +6,10 @@ from datetime import timedelta
 import pytest
 
 from mediaflow_core import constants as c
+from mediaflow_core.constants import URL_DIR
 from mediaflow_core.mediajob import MediaJobSpec
 from mediaflow_core.naming import MediaJobRef, job_name, result_key
 from mediaflow_operator.builders import (
-    URL_DIR,
     SpecError,
     build_job,
     build_url_secret,

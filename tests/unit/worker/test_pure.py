@@ -391,7 +391,7 @@ def test_settings_from_env(tmp_path) -> None:
 def test_the_urls_come_only_from_the_secret_volume(tmp_path) -> None:
     """One way in: URL environment variables are no longer read, a missing or empty file is a
     broken pod (exit 78), and the default folder is where the operator mounts the Secret."""
-    from mediaflow_worker.settings import URL_DIR
+    from mediaflow_core.constants import URL_DIR
 
     assert URL_DIR == "/var/run/secrets/mediaflow"
     env = {
