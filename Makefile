@@ -115,9 +115,10 @@ run-operator: ## Run the operator from this tree against the local cluster
 	@bash hack/run-operator.sh
 
 .PHONY: lint
-lint: ## Lint and check formatting (ruff)
+lint: ## Lint and check formatting (ruff), and which package may import which (import-linter)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
 
 .PHONY: fmt
 fmt: ## Format and fix what ruff can
