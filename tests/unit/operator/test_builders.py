@@ -1,4 +1,5 @@
-"""The Job built for a MediaJob is hardened as DESIGN.md decision 4 requires."""
+"""The Job built for a MediaJob is hardened as docs/architecture.md (pods hold no credentials)
+requires."""
 
 import json
 from datetime import timedelta
