@@ -186,12 +186,6 @@ class ApiSettings(S3Settings):
     )
     # --- end of the auth lane's block.
 
-    @classmethod
-    def env_name(cls, field: str) -> str:
-        """The environment variable a field is read from."""
-        alias = cls.model_fields[field].validation_alias
-        return alias if isinstance(alias, str) else f"MEDIAFLOW_API_{field.upper()}"
-
     @field_validator("namespace", "users_namespace")
     @classmethod
     def _namespace_is_dns_label(cls, value: str | None) -> str | None:

@@ -60,6 +60,15 @@ class S3Settings(BaseSettings):
         description="Validity of result URLs (at most 7 days).",
     )
 
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable a field of this class (or of a class derived from it) is
+        read from: its alias, or the class's prefix and its name."""
+        alias = cls.model_fields[field].validation_alias
+        if isinstance(alias, str):
+            return alias
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
     @field_validator("s3_endpoint", "s3_public_endpoint")
     @classmethod
     def _endpoint_is_url(cls, value: str | None) -> str | None:
