@@ -135,9 +135,13 @@ def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | No
     worker_says = message.message if isinstance(message, WorkerFailure) else None
     exit_code = terminated.get("exitCode")
     if exit_code == c.EXIT_INVALID_INPUT:
-        return Outcome(Phase.FAILED, "InvalidInput", worker_says or "the input is not valid media")
+        return Outcome(
+            Phase.FAILED, c.REASON_INVALID_INPUT, worker_says or "the input is not valid media"
+        )
     if exit_code == c.EXIT_INPUT_NOT_FOUND:
-        return Outcome(Phase.FAILED, "InputNotFound", worker_says or "the input was not found")
+        return Outcome(
+            Phase.FAILED, c.REASON_INPUT_NOT_FOUND, worker_says or "the input was not found"
+        )
     if reason == "DeadlineExceeded":
         deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
         return Outcome(

@@ -446,7 +446,10 @@ def watch_progress(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         fail_if_job_lost(clients, ref)
         return
     reconcile(clients, ref.namespace, ref.name, job=job)
-    if body.spec.get("operation", "").startswith("Video") and body.status.get("phase") == "Running":
+    if (
+        body.spec.get("operation", "").startswith("Video")
+        and body.status.get("phase") == Phase.RUNNING.value
+    ):
         pods = [
             p
             for p in clients.pods_of(ref.namespace, ref.name)
