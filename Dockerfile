@@ -26,6 +26,7 @@ ENV UV_PROJECT_ENVIRONMENT=/opt/mediaflow UV_PYTHON=/usr/bin/python3 UV_PYTHON_D
 WORKDIR /src
 COPY pyproject.toml uv.lock README.md ./
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
+COPY core ./core
 COPY api ./api
 COPY operator ./operator
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable

@@ -77,7 +77,7 @@ clean: cluster-down ## Stop everything and delete .local/ (state, logs, credenti
 
 .PHONY: crds
 crds: ## Generate crds/ and the chart's crds/ from the MediaJob models
-	$(UV) run --frozen python -m mediaflow_operator.resources.crd --write
+	$(UV) run --frozen python -m mediaflow_operator.crd --write
 
 .PHONY: manifests
 manifests: ## Render manifests/install.yaml from the chart (for kubectl users)
@@ -115,9 +115,10 @@ run-operator: ## Run the operator from this tree against the local cluster
 	@bash hack/run-operator.sh
 
 .PHONY: lint
-lint: ## Lint and check formatting (ruff)
+lint: ## Lint and check formatting (ruff), and which package may import which (import-linter)
 	$(UV) run --frozen ruff check .
 	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen lint-imports
 
 .PHONY: fmt
 fmt: ## Format and fix what ruff can

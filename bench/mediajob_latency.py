@@ -32,9 +32,10 @@ from tests.environment import MinioSettings, kube_client, restricted_namespace  
 from tests.integration.operator_process import OperatorProcess  # noqa: E402
 from tests.media import make_photo  # noqa: E402
 
-from mediaflow_operator.builders import MediaJobRef, build_job  # noqa: E402
+from mediaflow_core.mediajob import MediaJobSpec  # noqa: E402
+from mediaflow_core.naming import MediaJobRef  # noqa: E402
+from mediaflow_operator.builders import build_job  # noqa: E402
 from mediaflow_operator.config import OperatorSettings  # noqa: E402
-from mediaflow_operator.resources.mediajob import MediaJobSpec  # noqa: E402
 
 GROUP, VERSION, PLURAL = "mediaflow.io", "v1alpha1", "mediajobs"
 SPEC = {"operation": "ImageConvert", "imageConvert": {"format": "webp", "quality": 80}}

@@ -35,7 +35,7 @@ from mediaflow_api.settings import ApiSettings
 from mediaflow_api.uploads.forms import RateGroup
 from mediaflow_api.uploads.service import UploadService
 from mediaflow_api.uploads.slots import UploadSlots
-from mediaflow_operator.storage import Storage
+from mediaflow_core.storage import Storage
 
 API_PREFIX = "/api/v1"
 DOCS_PATH = "/docs"  # Swagger UI here, the schema at /docs/openapi.json

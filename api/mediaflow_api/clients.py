@@ -10,8 +10,8 @@ from kubernetes import config as kube_config
 from minio import Minio
 
 from mediaflow_api.settings import ApiSettings
-from mediaflow_operator.resources.constants import GROUP, PLURAL, VERSION
-from mediaflow_operator.storage import minio_client
+from mediaflow_core.constants import GROUP, PLURAL, VERSION
+from mediaflow_core.storage import minio_client
 
 
 @dataclass

@@ -7,9 +7,10 @@ import re
 from typing import Annotated, Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from mediaflow_api.auth.ratelimit import parse_networks
+from mediaflow_core.storage import S3Settings
 
 # Deliberately recognisable, so that a deployment still using it is refused in production.
 DEFAULT_SIGNING_KEY = "mediaflow-development-signing-key-do-not-use-in-production"
@@ -32,11 +33,11 @@ def split_list(value: object) -> object:
     return value
 
 
-class ApiSettings(BaseSettings):
+class ApiSettings(S3Settings):
     """Every setting of the HTTP API.
 
-    API settings map to `MEDIAFLOW_API_<NAME>`; object-storage settings use the same
-    `MEDIAFLOW_S3_*` names as the operator, so one Secret/ConfigMap can feed both.
+    API settings map to `MEDIAFLOW_API_<NAME>`; object storage is the operator's own
+    `S3Settings` (`MEDIAFLOW_S3_*`), so one Secret/ConfigMap can feed both.
     """
 
     model_config = SettingsConfigDict(
@@ -185,40 +186,6 @@ class ApiSettings(BaseSettings):
     )
     # --- end of the auth lane's block.
 
-    # Object storage: the same environment variables as the operator's settings.
-    s3_endpoint: str = Field(
-        validation_alias="MEDIAFLOW_S3_ENDPOINT",
-        description="Internal S3 endpoint URL, e.g. http://minio:9000.",
-    )
-    s3_public_endpoint: str | None = Field(
-        default=None,
-        validation_alias="MEDIAFLOW_S3_PUBLIC_ENDPOINT",
-        description="Endpoint URL users reach; default: the internal one.",
-    )
-    s3_access_key: str = Field(validation_alias="MEDIAFLOW_S3_ACCESS_KEY", repr=False)
-    s3_secret_key: str = Field(validation_alias="MEDIAFLOW_S3_SECRET_KEY", repr=False)
-    s3_bucket: str = Field(
-        default="mediaflow", validation_alias="MEDIAFLOW_S3_BUCKET", description="Bucket."
-    )
-    s3_region: str = Field(
-        default="us-east-1",
-        validation_alias="MEDIAFLOW_S3_REGION",
-        description="Region (URLs are signed offline).",
-    )
-    result_url_ttl_seconds: int = Field(
-        default=24 * 3600,
-        ge=60,
-        le=7 * 24 * 3600,
-        validation_alias="MEDIAFLOW_RESULT_URL_TTL_SECONDS",
-        description="Validity of the result URLs in job objects (at most 7 days).",
-    )
-
-    @classmethod
-    def env_name(cls, field: str) -> str:
-        """The environment variable a field is read from."""
-        alias = cls.model_fields[field].validation_alias
-        return alias if isinstance(alias, str) else f"MEDIAFLOW_API_{field.upper()}"
-
     @field_validator("namespace", "users_namespace")
     @classmethod
     def _namespace_is_dns_label(cls, value: str | None) -> str | None:
@@ -257,13 +224,6 @@ class ApiSettings(BaseSettings):
         for origin in value:
             if origin != "*" and not _ORIGIN.match(origin):
                 raise ValueError(f"{origin!r} is not an origin like https://example.com[:port]")
-        return value
-
-    @field_validator("s3_endpoint", "s3_public_endpoint")
-    @classmethod
-    def _endpoint_is_url(cls, value: str | None) -> str | None:
-        if value is not None and not _ORIGIN.match(value):
-            raise ValueError(f"{value!r} is not an endpoint URL like http://minio:9000")
         return value
 
     @model_validator(mode="after")

@@ -11,18 +11,11 @@ from typing import Any
 
 from kubernetes.utils.quantity import parse_quantity
 
+from mediaflow_core import constants as c
+from mediaflow_core.mediajob import NAME_MESSAGE, MediaJobSpec
+from mediaflow_core.naming import MediaJobRef, job_name, upload_prefix
 from mediaflow_operator.config import OperatorSettings
-from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.mediajob import NAME_MESSAGE, MediaJobSpec
 
-ANNOTATION_DELETE_INPUT = f"{c.GROUP}/delete-input"
-WORK_DIR = "/work"
-# The Job's Secret of presigned URLs, mounted read-only into the worker (the worker's
-# MEDIAFLOW_URL_DIR with the files input-url and output-url): in the pod's environment they
-# would be readable by everyone who may view Jobs or pods (the built-in `view` role).
-URL_DIR = "/var/run/secrets/mediaflow"
-INPUT_URL_FILE = "input-url"
-OUTPUT_URL_FILE = "output-url"
 # How long a presigned URL outlives the Job's activeDeadlineSeconds: the deadline counts from
 # the Job's startTime, set when the Job controller first sees the Job, shortly after the URLs
 # are signed; the rest covers that lag and the clocks of the operator and the storage.
@@ -40,37 +33,6 @@ class SpecError(ValueError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
-
-
-@dataclass(frozen=True)
-class MediaJobRef:
-    """What identifies a MediaJob."""
-
-    name: str
-    namespace: str
-    uid: str
-
-    @classmethod
-    def from_body(cls, body: Any) -> MediaJobRef:
-        meta = body["metadata"]
-        return cls(name=meta["name"], namespace=meta["namespace"], uid=meta["uid"])
-
-
-def job_name(ref: MediaJobRef) -> str:
-    """The one Job name of a MediaJob: stable across restarts, unique per MediaJob object."""
-    return f"{ref.name[:54].rstrip('-.')}-{ref.uid.replace('-', '')[:8]}"
-
-
-def result_prefix(ref: MediaJobRef) -> str:
-    """Where a MediaJob's results live: `<namespace>/results/<uid>/`."""
-    return f"{ref.namespace}/results/{ref.uid}/"
-
-
-def result_key(ref: MediaJobRef) -> str:
-    """The object key of the result. The worker picks the output container for some
-    operations (rotate keeps a WebM a WebM), so the key has no extension; download URLs
-    name the file with the right one (see resources.results.download_filename)."""
-    return f"{result_prefix(ref)}output"
 
 
 def namespace_excluded(namespace: str, patterns: Sequence[str]) -> bool:
@@ -117,12 +79,6 @@ def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:
         )
 
 
-def upload_prefix(ref: MediaJobRef) -> str:
-    """Where the HTTP API stores the upload made for a MediaJob: `<namespace>/uploads/<name>/`
-    (the API names its MediaJobs by job id and stores each input at `.../<job id>/input`)."""
-    return f"{ref.namespace}/uploads/{ref.name}/"
-
-
 @dataclass(frozen=True)
 class InputDeletion:
     """What `mediaflow.io/delete-input: "true"` may do: delete `key`, or nothing, and why not."""
@@ -144,7 +100,7 @@ def decide_input_deletion(
     key of another namespace, which a Failed MediaJob still names when its finalizer runs).
     """
     key = input_object.get("key")
-    if annotations.get(ANNOTATION_DELETE_INPUT) != "true" or not key:
+    if annotations.get(c.ANNOTATION_DELETE_INPUT) != "true" or not key:
         return None
     prefix = upload_prefix(ref)
     if input_object.get("bucket") not in (None, bucket):
@@ -232,7 +188,7 @@ def build_url_secret(
         "type": "Opaque",
         # Never changed once made: a retried pod reads what the first one read.
         "immutable": True,
-        "stringData": {INPUT_URL_FILE: input_url, OUTPUT_URL_FILE: output_url},
+        "stringData": {c.INPUT_URL_FILE: input_url, c.OUTPUT_URL_FILE: output_url},
     }
 
 
@@ -250,26 +206,26 @@ def work_dir_bytes(input_size: int | None, settings: OperatorSettings) -> int:
 def worker_env(
     spec: MediaJobSpec, *, settings: OperatorSettings, threads: int
 ) -> list[dict[str, str]]:
-    """The worker's inputs, per the contract in DESIGN.md; the URLs are files of the Job's
-    Secret (URL_DIR), never values here."""
+    """The worker's inputs (mediaflow_core.constants); the URLs are files of the Job's
+    Secret (c.URL_DIR), never values here."""
     options = spec.options
     values = {
-        "MEDIAFLOW_OPERATION": spec.operation.value,
-        "MEDIAFLOW_OPTIONS": options.model_dump_json(by_alias=True, exclude_none=True)
+        c.ENV_OPERATION: spec.operation.value,
+        c.ENV_OPTIONS: options.model_dump_json(by_alias=True, exclude_none=True)
         if options is not None
         else "{}",
-        "MEDIAFLOW_URL_DIR": URL_DIR,
-        "MEDIAFLOW_WORK_DIR": WORK_DIR,
-        "MEDIAFLOW_MAX_INPUT_BYTES": str(settings.max_input_bytes),
-        "MEDIAFLOW_THREADS": str(threads),
+        c.ENV_URL_DIR: c.URL_DIR,
+        c.ENV_WORK_DIR: c.WORK_DIR,
+        c.ENV_MAX_INPUT_BYTES: str(settings.max_input_bytes),
+        c.ENV_THREADS: str(threads),
         # A user's own URL may point anywhere: the worker refuses non-public addresses (the
         # NetworkPolicy is a second layer, not enforced on every cluster nor from a pod's start).
-        "MEDIAFLOW_INPUT_PUBLIC_ONLY": "1"
+        c.ENV_INPUT_PUBLIC_ONLY: "1"
         if spec.input.url is not None and not settings.allow_private_url_inputs
         else "0",
-        "MEDIAFLOW_VERIFY_DECODE": "1" if settings.worker_verify_decode else "0",
-        "HOME": WORK_DIR,
-        "TMPDIR": WORK_DIR,
+        c.ENV_VERIFY_DECODE: "1" if settings.worker_verify_decode else "0",
+        "HOME": c.WORK_DIR,
+        "TMPDIR": c.WORK_DIR,
     }
     return [{"name": k, "value": v} for k, v in values.items()]
 
@@ -281,7 +237,8 @@ def build_job(
     *,
     input_size: int | None,
 ) -> dict[str, Any]:
-    """The hardened batch/v1 Job that runs one MediaJob (DESIGN.md decision 4)."""
+    """The hardened batch/v1 Job that runs one MediaJob (docs/architecture.md: pods hold no
+    credentials)."""
     res = pod_resources(spec, settings)
     scratch = work_dir_bytes(input_size, settings)
     labels = labels_of(ref)
@@ -301,8 +258,8 @@ def build_job(
             "seccompProfile": {"type": "RuntimeDefault"},
         },
         "volumeMounts": [
-            {"name": "work", "mountPath": WORK_DIR},
-            {"name": "urls", "mountPath": URL_DIR, "readOnly": True},
+            {"name": "work", "mountPath": c.WORK_DIR},
+            {"name": "urls", "mountPath": c.URL_DIR, "readOnly": True},
         ],
         "terminationMessagePolicy": "File",
     }
@@ -335,7 +292,7 @@ def build_job(
                         "onExitCodes": {
                             "containerName": WORKER_CONTAINER,
                             "operator": "In",
-                            "values": [c.EXIT_INVALID_INPUT, c.EXIT_INPUT_NOT_FOUND],
+                            "values": list(c.FINAL_EXIT_CODES),
                         },
                     },
                     {

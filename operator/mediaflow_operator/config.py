@@ -5,6 +5,8 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from mediaflow_core.storage import S3Settings
+
 
 class ResourceClass(BaseSettings):
     """CPU, memory and time given to one class of conversion pod."""
@@ -14,8 +16,9 @@ class ResourceClass(BaseSettings):
     deadline_seconds: int
 
 
-class OperatorSettings(BaseSettings):
-    """Every setting of the operator; each maps to `MEDIAFLOW_<NAME>`."""
+class OperatorSettings(S3Settings):
+    """Every setting of the operator; each maps to `MEDIAFLOW_<NAME>` (object storage: the
+    shared `S3Settings`, `MEDIAFLOW_S3_*`)."""
 
     model_config = SettingsConfigDict(env_prefix="MEDIAFLOW_", extra="ignore")
 
@@ -45,20 +48,6 @@ class OperatorSettings(BaseSettings):
         default=True,
         description="Worker pods fully decode WebP/AVIF/image outputs before a job succeeds; "
         "false: type, size and header structure only.",
-    )
-
-    # Object storage: pods and the operator use the internal endpoint; users get URLs signed
-    # for the public one.
-    s3_endpoint: str = Field(description="Internal S3 endpoint URL, e.g. http://minio:9000.")
-    s3_public_endpoint: str | None = Field(
-        default=None, description="Endpoint URL users reach; default: the internal one."
-    )
-    s3_access_key: str = Field(description="S3 access key.")
-    s3_secret_key: str = Field(description="S3 secret key.")
-    s3_bucket: str = Field(default="mediaflow", description="Bucket for inputs and results.")
-    s3_region: str = Field(default="us-east-1", description="Region (URLs are signed offline).")
-    result_url_ttl_seconds: int = Field(
-        default=24 * 3600, ge=60, le=7 * 24 * 3600, description="Validity of result URLs."
     )
 
     # Namespaces.

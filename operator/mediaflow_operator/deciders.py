@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.mediajob import Phase
+from mediaflow_core import constants as c
+from mediaflow_core.mediajob import Phase
+from mediaflow_core.termination import WorkerFailure, WorkerResult, read_termination
 
 TERMINAL = {Phase.SUCCEEDED.value, Phase.FAILED.value, Phase.CANCELLED.value}
 
@@ -90,21 +91,19 @@ class Outcome:
     phase: Phase
     reason: str
     message: str
-    termination: dict[str, Any] | None = None
+    result: WorkerResult | None = None
 
 
-def termination_message(pod: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
-    """The worker's JSON termination message and its container's terminated state."""
+def termination_message(
+    pod: dict[str, Any],
+) -> tuple[WorkerResult | WorkerFailure | None, dict[str, Any]]:
+    """The worker's termination message and its container's terminated state."""
     for status in (pod.get("status") or {}).get("containerStatuses") or []:
         terminated = (status.get("state") or {}).get("terminated") or (
             status.get("lastState") or {}
         ).get("terminated")
         if terminated:
-            try:
-                message = json.loads(terminated.get("message") or "null")
-            except ValueError:
-                message = None
-            return (message if isinstance(message, dict) else None), terminated
+            return read_termination(terminated.get("message")), terminated
     return None, {}
 
 
@@ -129,16 +128,20 @@ def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | No
     pod = newest_pod(pods)
     message, terminated = termination_message(pod) if pod else (None, {})
     if finished[0] == "Complete":
-        if not message or "size" not in message:
+        if not isinstance(message, WorkerResult):
             return Outcome(Phase.FAILED, "ResultMissing", "the worker finished without a result")
         return Outcome(Phase.SUCCEEDED, "Completed", "conversion succeeded", message)
     reason = conditions["Failed"].get("reason", "")
-    worker_says = (message or {}).get("message")
+    worker_says = message.message if isinstance(message, WorkerFailure) else None
     exit_code = terminated.get("exitCode")
     if exit_code == c.EXIT_INVALID_INPUT:
-        return Outcome(Phase.FAILED, "InvalidInput", worker_says or "the input is not valid media")
+        return Outcome(
+            Phase.FAILED, c.REASON_INVALID_INPUT, worker_says or "the input is not valid media"
+        )
     if exit_code == c.EXIT_INPUT_NOT_FOUND:
-        return Outcome(Phase.FAILED, "InputNotFound", worker_says or "the input was not found")
+        return Outcome(
+            Phase.FAILED, c.REASON_INPUT_NOT_FOUND, worker_says or "the input was not found"
+        )
     if reason == "DeadlineExceeded":
         deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
         return Outcome(
@@ -225,12 +228,11 @@ def decide_status(
         generation=generation,
         now=now,
     )
-    if outcome.termination is not None:
-        status["result"] = {
-            k: outcome.termination.get(k)
-            for k in ("size", "contentType", "width", "height", "duration")
-            if outcome.termination.get(k) is not None
-        }
+    if outcome.result is not None:
+        # What the status schema's result holds of the worker's (not its short format name).
+        status["result"] = outcome.result.model_dump(
+            by_alias=True, exclude_none=True, exclude={"format"}
+        )
     return {k: v for k, v in status.items() if v is not None}
 
 

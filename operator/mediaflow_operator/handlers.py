@@ -18,10 +18,18 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from mediaflow_core import constants as c
+from mediaflow_core.mediajob import MediaJobSpec, Phase
+from mediaflow_core.naming import (
+    MediaJobRef,
+    download_filename,
+    job_name,
+    result_key,
+    result_prefix,
+)
+from mediaflow_core.storage import Storage
 from mediaflow_operator import deciders
 from mediaflow_operator.builders import (
-    ANNOTATION_DELETE_INPUT,
-    MediaJobRef,
     PodResources,
     SpecError,
     build_job,
@@ -30,20 +38,13 @@ from mediaflow_operator.builders import (
     check_name,
     check_namespace,
     decide_input_deletion,
-    job_name,
     namespace_excluded,
     owned_by,
     pod_resources,
     pod_url_ttl,
-    result_key,
-    result_prefix,
     url_secret_name,
 )
 from mediaflow_operator.config import OperatorSettings
-from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.mediajob import MediaJobSpec, Phase
-from mediaflow_operator.resources.results import download_filename
-from mediaflow_operator.storage import Storage
 from mediaflow_operator.sweeper import (
     OWNED_PREFIXES,
     LiveMediaJobs,
@@ -53,9 +54,6 @@ from mediaflow_operator.sweeper import (
     served,
 )
 
-ANNOTATION_CANCEL = f"{c.GROUP}/cancel"
-FINALIZER = f"{c.GROUP}/cleanup"
-KOPF_PREFIX = f"operator.{c.GROUP}"
 RESOURCE = (c.GROUP, c.VERSION, c.PLURAL)
 ACTIVE = {None, Phase.PENDING.value, Phase.RUNNING.value}
 log = logging.getLogger(__name__)
@@ -191,13 +189,12 @@ class Clients:
 
 @kopf.on.startup()
 def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
-    # Our own names for Kopf's bookkeeping; changing them later re-handles every object.
-    # Not under mediaflow.io/: Kopf ignores every annotation under its storage prefix, and
-    # mediaflow.io/cancel must reach the cancel handler.
-    settings.persistence.finalizer = FINALIZER
-    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
+    # Our own names for Kopf's bookkeeping (see constants.KOPF_PREFIX); changing them later
+    # re-handles every object.
+    settings.persistence.finalizer = c.FINALIZER
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=KOPF_PREFIX, key="last-handled-configuration"
+        prefix=c.KOPF_PREFIX, key="last-handled-configuration"
     )
     # Users see the Events we post on purpose (kopf.event), not every handler's log line.
     settings.posting.level = logging.ERROR
@@ -449,7 +446,10 @@ def watch_progress(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
         fail_if_job_lost(clients, ref)
         return
     reconcile(clients, ref.namespace, ref.name, job=job)
-    if body.spec.get("operation", "").startswith("Video") and body.status.get("phase") == "Running":
+    if (
+        body.spec.get("operation", "").startswith("Video")
+        and body.status.get("phase") == Phase.RUNNING.value
+    ):
         pods = [
             p
             for p in clients.pods_of(ref.namespace, ref.name)
@@ -512,7 +512,7 @@ def expire(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: Any) -
         )
 
 
-@kopf.on.field(*RESOURCE, field=("metadata", "annotations", ANNOTATION_CANCEL), value="true")
+@kopf.on.field(*RESOURCE, field=("metadata", "annotations", c.ANNOTATION_CANCEL), value="true")
 def cancel(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """`mediaflow.io/cancel: "true"` stops a pending or running MediaJob for good."""
     clients: Clients = memo.clients
@@ -568,7 +568,7 @@ def delete_own_input(storage: Storage, mediajob: dict[str, Any] | kopf.Body) -> 
     if decision is None:
         return False
     if not decision.allowed:
-        message = f"{ANNOTATION_DELETE_INPUT}: kept input {decision.key!r}: {decision.reason}"
+        message = f"{c.ANNOTATION_DELETE_INPUT}: kept input {decision.key!r}: {decision.reason}"
         log.warning("%s/%s: %s", mediajob["metadata"]["namespace"], mediajob["metadata"]["name"],
                     message)  # fmt: skip
         kopf.event(type="Warning", objs=mediajob, reason="InputKept", message=message)

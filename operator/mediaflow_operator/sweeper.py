@@ -12,12 +12,12 @@ whatever else is in the bucket (kubectl users' inputs, other operators' namespac
 Uploads in progress. A batch upload stores each file as it arrives and creates the MediaJobs
 only once the whole body is in, so a slow batch's first files have no MediaJob for as long as
 the rest takes, which no grace period bounds. The API therefore writes a marker object
-`<ns>/uploads/<job id>/in-progress` before it stores anything under `<ns>/uploads/<job id>/`,
-rewrites it every `UPLOAD_MARKER_REFRESH` while its request is in progress, and deletes it
-once the MediaJobs exist (or the request failed and its objects are deleted). Everything
-under a prefix whose marker is younger than `UPLOAD_MARKER_TTL` is spared, the marker
-included. A marker left by an API that died stops being refreshed, ages out, and then it and
-what it covered are orphans like any other object.
+`<ns>/uploads/<job id>/in-progress` (the names are in mediaflow_core.naming) before it stores
+anything under `<ns>/uploads/<job id>/`, rewrites it every `UPLOAD_MARKER_REFRESH` while its
+request is in progress, and deletes it once the MediaJobs exist (or the request failed and its
+objects are deleted). Everything under a prefix whose marker is younger than
+`UPLOAD_MARKER_TTL` is spared, the marker included. A marker left by an API that died stops
+being refreshed, ages out, and then it and what it covered are orphans like any other object.
 """
 
 from __future__ import annotations
@@ -30,29 +30,17 @@ from datetime import datetime, timedelta
 from fnmatch import fnmatch
 from typing import Any
 
+from mediaflow_core.naming import (
+    RESULTS,
+    UPLOAD_MARKER,
+    UPLOAD_MARKER_TTL,
+    UPLOADS,
+    upload_prefix_of_key,
+)
+
 log = logging.getLogger(__name__)
 
-OWNED_PREFIXES = ("uploads/", "results/")
-# The contract with the API's upload endpoints (see above). The API imports these.
-UPLOAD_MARKER = "in-progress"
-UPLOAD_MARKER_TTL = timedelta(minutes=2)
-UPLOAD_MARKER_REFRESH = UPLOAD_MARKER_TTL / 4
-
-
-def upload_prefix(key: str) -> str | None:
-    """The `<ns>/uploads/<id>/` prefix a key is under, or None for keys elsewhere."""
-    parts = key.split("/", 3)
-    if len(parts) < 4 or parts[1] != "uploads" or not parts[2]:
-        return None
-    return "/".join(parts[:3]) + "/"
-
-
-def upload_marker_key(key: str) -> str:
-    """The marker that keeps `key` (an upload's object) from the sweep while it is stored."""
-    prefix = upload_prefix(key)
-    if prefix is None:
-        raise ValueError(f"{key!r} is not under <namespace>/uploads/<id>/")
-    return prefix + UPLOAD_MARKER
+OWNED_PREFIXES = (f"{UPLOADS}/", f"{RESULTS}/")
 
 
 @dataclass(frozen=True)
@@ -90,7 +78,7 @@ def uploads_in_progress(objects: Iterable[StoredObject], now: datetime) -> set[s
         obj.key.removesuffix(UPLOAD_MARKER)
         for obj in objects
         if obj.key.endswith(f"/{UPLOAD_MARKER}")
-        and upload_prefix(obj.key) == obj.key.removesuffix(UPLOAD_MARKER)
+        and upload_prefix_of_key(obj.key) == obj.key.removesuffix(UPLOAD_MARKER)
         and now - obj.last_modified < UPLOAD_MARKER_TTL
     }
 
@@ -118,7 +106,7 @@ def orphans(
         elif (
             rest.startswith("uploads/")
             and obj.key not in live.input_keys
-            and upload_prefix(obj.key) not in in_progress
+            and upload_prefix_of_key(obj.key) not in in_progress
         ):
             found.append(obj.key)
     return found

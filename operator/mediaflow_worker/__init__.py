@@ -7,7 +7,7 @@ Inputs, by environment variable:
 - ``MEDIAFLOW_OPERATION``: ``ImageConvert``, ``ImageResize``, ``VideoConvert``, ``VideoRotate``,
   ``VideoResize``, ``VideoTrim`` or ``VideoThumbnail``.
 - ``MEDIAFLOW_OPTIONS``: JSON of that operation's options, camelCase keys, validated by the models
-  in ``mediaflow_operator.resources.options``.
+  in ``mediaflow_core.options``.
 - ``MEDIAFLOW_URL_DIR`` (default ``/var/run/secrets/mediaflow``, the pod's Secret volume):
   the files ``input-url`` (presigned GET URL, or a user's http/https URL) and ``output-url``
   (presigned PUT URL). Not environment variables: a pod's environment is readable by whoever
@@ -22,6 +22,9 @@ Inputs, by environment variable:
 - ``MEDIAFLOW_TERMINATION_LOG`` (default ``/dev/termination-log``).
 
 Outputs:
+
+The exit codes are ``mediaflow_core.constants.EXIT_*``; the termination message is
+``mediaflow_core.termination`` (WorkerResult, WorkerFailure), which the operator reads back.
 
 - Exit code 0: success. 65: invalid input (bad, unsupported or hostile media, limits exceeded,
   timestamp past the end, bad options); the Job's podFailurePolicy fails at once. 66: input not

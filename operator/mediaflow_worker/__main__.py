@@ -5,7 +5,9 @@ import signal
 import sys
 import time
 
-from .errors import EXIT_INTERNAL, EXIT_OK, TransientError, WorkerError
+from mediaflow_core.constants import EXIT_INTERNAL, EXIT_OK, REASON_TRANSIENT_ERROR
+
+from .errors import TransientError, WorkerError
 from .report import failure_message, log, redact, success_message, write_termination
 
 
@@ -71,10 +73,10 @@ def _job() -> int:
         return exc.exit_code
     except Exception as exc:
         message = f"internal error in the worker ({type(exc).__name__}); retrying may help"
-        write_termination(termination, failure_message("TransientError", message))
+        write_termination(termination, failure_message(REASON_TRANSIENT_ERROR, message))
         log(
             "failed",
-            reason="TransientError",
+            reason=REASON_TRANSIENT_ERROR,
             exit=EXIT_INTERNAL,
             error=f"{type(exc).__name__}: {redact(str(exc))[:300]}",
         )

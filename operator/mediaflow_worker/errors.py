@@ -1,31 +1,36 @@
-"""Failures the worker reports, each with its exit code and termination reason."""
+"""Failures the worker reports, each with its exit code and termination reason (the contract
+in mediaflow_core.constants)."""
 
-EXIT_OK = 0
-EXIT_INVALID_INPUT = 65  # sysexits EX_DATAERR: the podFailurePolicy fails the Job at once
-EXIT_INPUT_NOT_FOUND = 66  # sysexits EX_NOINPUT
-EXIT_TRANSIENT = 75  # sysexits EX_TEMPFAIL: retried by the Job's backoffLimit
-EXIT_INTERNAL = 70  # sysexits EX_SOFTWARE: a bug; also retried
+from mediaflow_core.constants import (
+    EXIT_INPUT_NOT_FOUND,
+    EXIT_INTERNAL,
+    EXIT_INVALID_INPUT,
+    EXIT_TRANSIENT,
+    REASON_INPUT_NOT_FOUND,
+    REASON_INVALID_INPUT,
+    REASON_TRANSIENT_ERROR,
+)
 
 
 class WorkerError(Exception):
     """A failure with a message a person can act on."""
 
     exit_code = EXIT_TRANSIENT
-    reason = "TransientError"
+    reason = REASON_TRANSIENT_ERROR
 
 
 class InvalidInput(WorkerError):  # noqa: N818 - named after its termination reason
     """Bad, unsupported or hostile media, limits exceeded, or bad options: never retried."""
 
     exit_code = EXIT_INVALID_INPUT
-    reason = "InvalidInput"
+    reason = REASON_INVALID_INPUT
 
 
 class InputNotFound(WorkerError):  # noqa: N818 - named after its termination reason
     """The input URL answered 4xx."""
 
     exit_code = EXIT_INPUT_NOT_FOUND
-    reason = "InputNotFound"
+    reason = REASON_INPUT_NOT_FOUND
 
 
 class TransientError(WorkerError):

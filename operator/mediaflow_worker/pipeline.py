@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mediaflow_core.media import HEAD_BYTES, MediaType, UnsupportedMedia, classify
+
 from .commands import (
     AVIFENC_READS,
     CONTENT_TYPES,
@@ -25,7 +27,6 @@ from .commands import (
 )
 from .errors import InternalError, InvalidInput
 from .headers import ImageHeader, check_structure, output_header, read_image_header
-from .media import MediaType, sniff
 from .probe import Limits, MediaInfo, check_image, check_video, ffprobe_args, parse_probe_output
 from .report import log
 from .settings import Settings
@@ -34,6 +35,19 @@ from .transfer import fetch, upload
 
 PROBE_TIMEOUT = 120.0
 IMAGE_TIMEOUT = 1800.0
+
+
+def sniff(path: str, kind: str) -> MediaType:
+    """Sniff the file's type with libmagic and check it against the `kind` allowlist."""
+    from mediaflow_core.libmagic import mime_type  # deferred: only this step needs libmagic
+
+    mime = mime_type(path)
+    with Path(path).open("rb") as stream:
+        head = stream.read(HEAD_BYTES)
+    try:
+        return classify(mime, head, kind)
+    except UnsupportedMedia as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def probe(path: Path, media: MediaType, limits: Limits, work: Path) -> MediaInfo:
@@ -56,7 +70,7 @@ def _converted(result_code: int, what: str, tail: str) -> None:
 
 def validate_options(settings: Settings) -> Any:
     """The operation's options, validated by the shared pydantic models (the only authority)."""
-    from mediaflow_operator.resources.options import OptionsError, parse_options
+    from mediaflow_core.options import OptionsError, parse_options
 
     try:
         return parse_options(settings.operation, settings.options)
@@ -153,7 +167,7 @@ def process_image(
     `early` is an encoder started before the options were validated: its output is taken only
     if the plan made from the validated options is exactly its command, else it is killed.
     """
-    from mediaflow_operator.resources.options import ImageConvertOptions
+    from mediaflow_core.options import ImageConvertOptions
 
     from . import plans
 
@@ -252,7 +266,7 @@ def process_video(
     opts: Any, src: Path, media: MediaType, settings: Settings, work: Path
 ) -> tuple[Path, str, tuple[int, int]]:
     """Run a video operation; returns (output, format, expected size)."""
-    from mediaflow_operator.resources.options import (
+    from mediaflow_core.options import (
         VideoConvertOptions,
         VideoResizeOptions,
         VideoRotateOptions,
@@ -366,7 +380,7 @@ def check_output(
     (other formats, videos). Only the full decode of WebP/AVIF is left running, so that it can
     overlap the upload; the job succeeds only once `finish_decode` has passed.
     """
-    from .libmagic import mime_type
+    from mediaflow_core.libmagic import mime_type
 
     if not path.exists() or path.stat().st_size == 0:
         raise InvalidInput("the conversion produced no output from this input")

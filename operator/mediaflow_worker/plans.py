@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mediaflow_operator.resources.options import (
+from mediaflow_core.media import MediaType
+from mediaflow_core.options import (
     DEFAULT_CRF,
     Container,
     FitMode,
@@ -27,7 +28,6 @@ from .commands import (  # noqa: F401 - re-exported: plans is where commands are
     avifenc_args,
     cwebp_args,
 )
-from .media import MediaType
 from .probe import MediaInfo, hardened_input
 
 # EXIF orientation -> ffmpeg filters that make the pixels look as the orientation says.

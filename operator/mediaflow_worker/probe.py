@@ -6,8 +6,9 @@ import json
 import math
 from typing import Any, NamedTuple
 
+from mediaflow_core.media import MediaType
+
 from .errors import InvalidInput
-from .media import MediaType
 
 
 class Limits(NamedTuple):

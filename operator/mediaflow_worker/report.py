@@ -1,4 +1,8 @@
-"""JSON log lines on stdout and the termination message; both keep URL signatures out."""
+"""JSON log lines on stdout and the termination message; both keep URL signatures out.
+
+The termination message is mediaflow_core.termination's model, which the operator reads back.
+That module needs pydantic (~0.2 s of CPU to import), which a successful job has loaded for its
+options anyway: it is imported when a message is written, not at the worker's start."""
 
 from __future__ import annotations
 
@@ -9,8 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-TERMINATION_LIMIT = 4096  # Kubernetes truncates the termination message here
-MESSAGE_LIMIT = 1000
 _QUERY = re.compile(r"(https?://[^\s?#'\"]*)\?[^\s'\"]*")
 
 
@@ -40,15 +42,16 @@ def log(event: str, **fields: Any) -> None:
 
 def failure_message(reason: str, message: str) -> str:
     """Termination message of a failure, always under the 4096-byte limit."""
-    message = redact(" ".join(message.split()))
-    if len(message) > MESSAGE_LIMIT:
-        message = message[: MESSAGE_LIMIT - 1] + "…"
-    return json.dumps({"reason": reason, "message": message})
+    from mediaflow_core.termination import WorkerFailure
+
+    return WorkerFailure.of(reason, redact(message)).to_json()
 
 
 def success_message(result: dict[str, Any]) -> str:
-    """Termination message of a success."""
-    text = json.dumps(result, separators=(",", ":"))
+    """Termination message of a success (`result`: the fields of a WorkerResult)."""
+    from mediaflow_core.termination import TERMINATION_LIMIT, WorkerResult
+
+    text = WorkerResult.model_validate(result).to_json()
     assert len(text.encode()) < TERMINATION_LIMIT  # noqa: S101 - fixed small fields
     return text
 

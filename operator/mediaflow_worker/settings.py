@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
+from mediaflow_core import constants as c
+
 from .errors import WorkerError
 from .probe import Limits
 
@@ -14,7 +16,7 @@ from .probe import Limits
 class ConfigError(WorkerError):
     """The pod was started with a broken environment (an operator bug, not the user's)."""
 
-    exit_code = 78  # sysexits EX_CONFIG
+    exit_code = c.EXIT_CONFIG
 
 
 class Settings(NamedTuple):
@@ -51,12 +53,6 @@ def _flag(env: Mapping[str, str], name: str, default: str) -> bool:
     return env.get(name, default).strip().lower() not in ("0", "false", "no")
 
 
-# Where the operator mounts the Job's Secret of presigned URLs (read-only, this pod only).
-URL_DIR = "/var/run/secrets/mediaflow"
-INPUT_URL_FILE = "input-url"
-OUTPUT_URL_FILE = "output-url"
-
-
 def _url(directory: str, name: str) -> str:
     path = Path(directory) / name
     try:
@@ -71,12 +67,12 @@ def _url(directory: str, name: str) -> str:
 def settings_from_env(env: Mapping[str, str]) -> Settings:
     """Settings from an environment mapping, and the URLs from the files of
     `MEDIAFLOW_URL_DIR`; ConfigError names the broken variable or file."""
-    if not env.get("MEDIAFLOW_OPERATION"):
-        raise ConfigError("the worker needs MEDIAFLOW_OPERATION in its environment")
-    url_dir = env.get("MEDIAFLOW_URL_DIR") or URL_DIR
+    if not env.get(c.ENV_OPERATION):
+        raise ConfigError(f"the worker needs {c.ENV_OPERATION} in its environment")
+    url_dir = env.get(c.ENV_URL_DIR) or c.URL_DIR
     defaults = Limits()
     limits = Limits(
-        max_input_bytes=_int(env, "MEDIAFLOW_MAX_INPUT_BYTES", defaults.max_input_bytes),
+        max_input_bytes=_int(env, c.ENV_MAX_INPUT_BYTES, defaults.max_input_bytes),
         max_pixels=_int(env, "MEDIAFLOW_MAX_PIXELS", defaults.max_pixels),
         max_frames=_int(env, "MEDIAFLOW_MAX_FRAMES", defaults.max_frames),
         max_duration_seconds=_int(
@@ -84,15 +80,15 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
         ),
     )
     return Settings(
-        operation=env["MEDIAFLOW_OPERATION"],
-        options=env.get("MEDIAFLOW_OPTIONS", "") or "{}",
-        input_url=_url(url_dir, INPUT_URL_FILE),
-        output_url=_url(url_dir, OUTPUT_URL_FILE),
-        work_dir=env.get("MEDIAFLOW_WORK_DIR") or "/work",
+        operation=env[c.ENV_OPERATION],
+        options=env.get(c.ENV_OPTIONS, "") or "{}",
+        input_url=_url(url_dir, c.INPUT_URL_FILE),
+        output_url=_url(url_dir, c.OUTPUT_URL_FILE),
+        work_dir=env.get(c.ENV_WORK_DIR) or c.WORK_DIR,
         termination_log=env.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log",
-        threads=_int(env, "MEDIAFLOW_THREADS", 1),
+        threads=_int(env, c.ENV_THREADS, 1),
         fetch_timeout=_int(env, "MEDIAFLOW_FETCH_TIMEOUT_SECONDS", 900),
         limits=limits,
-        verify_decode=_flag(env, "MEDIAFLOW_VERIFY_DECODE", "1"),
-        input_public_only=_flag(env, "MEDIAFLOW_INPUT_PUBLIC_ONLY", "0"),
+        verify_decode=_flag(env, c.ENV_VERIFY_DECODE, "1"),
+        input_public_only=_flag(env, c.ENV_INPUT_PUBLIC_ONLY, "0"),
     )

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import pytest
 import yaml
 
+from mediaflow_core import constants as c
 from mediaflow_operator.builders import WORKER_UID
-from mediaflow_operator.resources import constants as c
 from tests.e2e.conftest import RELEASE, run
 from tests.environment import unique_name
 

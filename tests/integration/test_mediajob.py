@@ -15,7 +15,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from mediaflow_operator.resources.results import EXTENSIONS
+from mediaflow_core.naming import EXTENSIONS
 from tests.environment import MinioSettings, ScratchNamespace, unique_name, wait_until
 from tests.integration.operator_process import OperatorProcess
 from tests.media import ffprobe, make_clip, make_photo

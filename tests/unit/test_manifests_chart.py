@@ -351,7 +351,7 @@ def test_worker_url_and_verification_values_reach_the_operator_settings() -> Non
     nothing; and a user's `input.url` stays public-only unless the chart says otherwise."""
     from mediaflow_operator.config import OperatorSettings
 
-    known = {f"MEDIAFLOW_{name.upper()}" for name in OperatorSettings.model_fields}
+    known = {OperatorSettings.env_name(name) for name in OperatorSettings.model_fields}
 
     def operator_env(*args: str) -> dict[str, Any]:
         deployment = find(template(*args), "Deployment", "mediaflow-operator")

@@ -1,4 +1,4 @@
-"""Users as Kubernetes Secrets (DESIGN.md decision 1): naming, encoding, refresh families."""
+"""Users as Kubernetes Secrets (docs/architecture.md): naming, encoding, refresh families."""
 
 from __future__ import annotations
 

@@ -17,15 +17,18 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from mediaflow_operator.resources.constants import API_VERSION, GROUP, KIND
-from mediaflow_operator.resources.options import Operation
-from mediaflow_operator.resources.results import download_filename
+from mediaflow_core.constants import (
+    ANNOTATION_DELETE_INPUT,
+    API_VERSION,
+    GROUP,
+    KIND,
+)
+from mediaflow_core.naming import download_filename
+from mediaflow_core.options import Operation
 
 LABEL_OWNER = f"{GROUP}/owner"
 LABEL_JOB_TYPE = f"{GROUP}/job-type"
 ANNOTATION_FILENAME = f"{GROUP}/filename"
-ANNOTATION_DELETE_INPUT = f"{GROUP}/delete-input"  # read by the operator's finalizer
-ANNOTATION_CANCEL = f"{GROUP}/cancel"  # read by the operator's cancel handler
 MAX_PAGE_SIZE = 100
 
 _JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")

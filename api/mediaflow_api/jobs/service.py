@@ -25,8 +25,8 @@ from mediaflow_api.jobs.model import (
     to_job,
 )
 from mediaflow_api.problems import Problem
-from mediaflow_operator.resources.constants import GROUP, PLURAL, VERSION
-from mediaflow_operator.storage import Storage
+from mediaflow_core.constants import GROUP, PLURAL, VERSION
+from mediaflow_core.storage import Storage
 
 
 def job_not_found(job_id: str) -> Problem:

@@ -18,8 +18,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mediaflow_api.jobs.model import JobType
-from mediaflow_operator.resources.mediajob import OPTIONS_FIELD
-from mediaflow_operator.resources.options import (
+from mediaflow_core.mediajob import OPTIONS_FIELD
+from mediaflow_core.options import (
     TIMESTAMP_PATTERN,
     Container,
     FitMode,

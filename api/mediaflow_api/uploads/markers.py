@@ -1,7 +1,7 @@
 """Markers of the uploads one request is storing, so the operator's orphan sweep spares them.
 
-The contract (names, lifetime, refresh) is the sweep's: `mediaflow_operator.sweeper`. A marker
-is written before the first byte of its file is stored, rewritten every
+The contract (names, lifetime, refresh) is in `mediaflow_core.naming`; the operator's sweep
+honours it. A marker is written before the first byte of its file is stored, rewritten every
 `UPLOAD_MARKER_REFRESH` while the request runs (a slow batch keeps its first files), and
 deleted when the request ends, after its MediaJobs exist or its objects are deleted.
 """
@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from mediaflow_api.uploads.sink import StorageError
-from mediaflow_operator.sweeper import UPLOAD_MARKER_REFRESH, upload_marker_key
+from mediaflow_core.naming import UPLOAD_MARKER_REFRESH, upload_marker_key
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from mediaflow_api.problems import PROBLEM_JSON, ProblemDetails
 from mediaflow_api.uploads.forms import MediaKind, UploadEndpoint
-from mediaflow_worker.media import IMAGE_TYPES, VIDEO_TYPES
+from mediaflow_core.media import IMAGE_TYPES, VIDEO_TYPES
 
 # What libmagic must find in a file of each kind (the worker's own allowlist).
 ACCEPTED_TYPES = {MediaKind.IMAGE: sorted(IMAGE_TYPES), MediaKind.VIDEO: sorted(VIDEO_TYPES)}

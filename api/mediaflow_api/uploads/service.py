@@ -47,10 +47,10 @@ from mediaflow_api.uploads.forms import (
 from mediaflow_api.uploads.markers import UploadMarkers
 from mediaflow_api.uploads.quota import ActiveJobQuota
 from mediaflow_api.uploads.sink import ObjectSink, StorageError, _S3Object, without_queries
-from mediaflow_operator.resources.constants import GROUP, PLURAL, VERSION
-from mediaflow_worker.errors import InvalidInput
-from mediaflow_worker.libmagic import mime_type_of_buffer
-from mediaflow_worker.media import classify
+from mediaflow_core.constants import GROUP, PLURAL, VERSION
+from mediaflow_core.libmagic import mime_type_of_buffer
+from mediaflow_core.media import UnsupportedMedia, classify
+from mediaflow_core.naming import upload_input_key
 
 logger = logging.getLogger(__name__)
 
@@ -124,10 +124,10 @@ def multipart_boundary(content_type: str | None) -> str:
 
 def sniff(head: bytes, kind: MediaKind, filename: str) -> str:
     """The MIME type libmagic finds in `head`, or a 415 when the endpoint does not take it."""
-    mime = mime_type_of_buffer(head)  # the worker's binding: both judge the bytes alike
+    mime = mime_type_of_buffer(head)  # as the worker sniffs: both judge the bytes alike
     try:
         classify(mime, head, kind.value)
-    except InvalidInput as error:
+    except UnsupportedMedia as error:
         raise Problem(
             415, "unsupported-media-type", "Unsupported file type", f"{filename}: {error}"
         ) from None
@@ -237,7 +237,7 @@ class UploadService:
 
     def input_key(self, job_id: str) -> str:
         # Under the namespace: the operator lets a MediaJob read only keys under it.
-        return f"{self.namespace}/uploads/{job_id}/input"
+        return upload_input_key(self.namespace, job_id)
 
     def check_announced_length(self, endpoint: UploadEndpoint, length: str | None) -> None:
         """413 before reading when Content-Length already says the body is too large."""

@@ -25,7 +25,7 @@ from mediaflow_api.jobs.model import (
     result_filename,
     to_job,
 )
-from mediaflow_operator.resources.options import Operation
+from mediaflow_core.options import Operation
 
 OWNER = "a" * 32
 SPEC = {

@@ -17,7 +17,7 @@ from mediaflow_api.uploads.forms import (
 )
 from mediaflow_api.uploads.openapi import request_body
 from mediaflow_api.uploads.service import multipart_boundary, sniff
-from mediaflow_operator.resources.mediajob import MediaJobSpec
+from mediaflow_core.mediajob import MediaJobSpec
 
 pytestmark = pytest.mark.unit
 

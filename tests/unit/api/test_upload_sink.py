@@ -22,7 +22,7 @@ from mediaflow_api.uploads.sink import (
     _PartFiller,
     without_queries,
 )
-from mediaflow_operator.storage import minio_client
+from mediaflow_core.storage import minio_client
 from tests.unit.api.conftest import make_settings
 
 pytestmark = pytest.mark.unit

@@ -1,30 +1,29 @@
-"""The Job built for a MediaJob is hardened as DESIGN.md decision 4 requires."""
+"""The Job built for a MediaJob is hardened as docs/architecture.md (pods hold no credentials)
+requires."""
 
 import json
 from datetime import timedelta
 
 import pytest
 
+from mediaflow_core import constants as c
+from mediaflow_core.constants import URL_DIR
+from mediaflow_core.mediajob import MediaJobSpec
+from mediaflow_core.naming import MediaJobRef, job_name, result_key
 from mediaflow_operator.builders import (
-    URL_DIR,
-    MediaJobRef,
     SpecError,
     build_job,
     build_url_secret,
     check_input,
     check_name,
     check_namespace,
-    job_name,
     namespace_excluded,
     owned_by,
     pod_resources,
     pod_url_ttl,
-    result_key,
     url_secret_name,
 )
 from mediaflow_operator.config import OperatorSettings
-from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.mediajob import MediaJobSpec
 
 SECRET = "s3-secret-key-that-must-not-leak"  # noqa: S105
 SETTINGS = OperatorSettings(

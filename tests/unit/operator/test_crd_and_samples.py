@@ -5,10 +5,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.crd import CRD_PATHS, build_crd, render
-from mediaflow_operator.resources.mediajob import OPTIONS_FIELD, MediaJobSpec
-from mediaflow_operator.resources.options import Operation
+from mediaflow_core import constants as c
+from mediaflow_core.mediajob import OPTIONS_FIELD, MediaJobSpec
+from mediaflow_core.options import Operation
+from mediaflow_operator.crd import CRD_PATHS, build_crd, render
 
 REPO = Path(__file__).resolve().parents[3]
 SAMPLES = sorted((REPO / "manifests/samples").glob("*.yaml"))

@@ -3,7 +3,8 @@ item 1): any other key, even one the MediaJob may read, is kept."""
 
 import pytest
 
-from mediaflow_operator.builders import MediaJobRef, decide_input_deletion, upload_prefix
+from mediaflow_core.naming import MediaJobRef, upload_prefix
+from mediaflow_operator.builders import decide_input_deletion
 
 REF = MediaJobRef(
     name="0f8e6c1a-9d7b-4c3e-8a21-5b6d7e8f9a0b",

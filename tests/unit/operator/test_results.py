@@ -2,7 +2,7 @@
 
 import pytest
 
-from mediaflow_operator.resources.results import EXTENSIONS, download_filename
+from mediaflow_core.naming import EXTENSIONS, download_filename
 from mediaflow_worker.commands import CONTENT_TYPES
 
 

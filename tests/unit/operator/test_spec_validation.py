@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from mediaflow_operator.resources.mediajob import MediaJobSpec
+from mediaflow_core.mediajob import MediaJobSpec
 
 BASE = {"input": {"object": {"key": "ns/in.png"}}}
 

@@ -4,13 +4,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mediaflow_core.naming import UPLOAD_MARKER_TTL, upload_marker_key
 from mediaflow_operator.sweeper import (
-    UPLOAD_MARKER_TTL,
     LiveMediaJobs,
     StoredObject,
     orphans,
     served,
-    upload_marker_key,
 )
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)

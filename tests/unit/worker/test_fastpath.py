@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow_operator.resources.options import OptionsError, parse_options
+from mediaflow_core.libmagic import mime_type, mime_type_of_buffer
+from mediaflow_core.media import IMAGE_TYPES
+from mediaflow_core.options import OptionsError, parse_options
 from mediaflow_worker.errors import InternalError, TransientError
 from mediaflow_worker.headers import read_image_header
-from mediaflow_worker.libmagic import mime_type, mime_type_of_buffer
-from mediaflow_worker.media import IMAGE_TYPES
 from mediaflow_worker.pipeline import (
     check_output,
     early_image_convert,
@@ -88,7 +88,7 @@ def test_the_guess_never_accepts_what_pydantic_refuses_nor_differs_from_it() -> 
 
 
 def test_what_the_operator_sends_takes_the_early_path() -> None:
-    from mediaflow_operator.resources.options import ImageConvertOptions
+    from mediaflow_core.options import ImageConvertOptions
 
     for fmt, lossless in (("webp", False), ("webp", True), ("avif", False)):
         sent = ImageConvertOptions(format=fmt, quality=70, lossless=lossless).model_dump_json(

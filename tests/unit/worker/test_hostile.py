@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from mediaflow_worker.media import VIDEO_TYPES
+from mediaflow_core.media import VIDEO_TYPES
 from mediaflow_worker.pipeline import probe
 from mediaflow_worker.probe import Limits
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from mediaflow_operator.resources.options import (
+from mediaflow_core.options import (
     OPTIONS_MODELS,
     ImageFormat,
     Operation,

@@ -8,7 +8,14 @@ import time
 
 import pytest
 
-from mediaflow_operator.resources.options import (
+from mediaflow_core.media import (
+    IMAGE_TYPES,
+    VIDEO_TYPES,
+    UnsupportedMedia,
+    classify,
+    looks_like_mpegts,
+)
+from mediaflow_core.options import (
     Container,
     ImageConvertOptions,
     ImageResizeOptions,
@@ -28,7 +35,6 @@ from mediaflow_worker.headers import (
     png_header,
     webp_header,
 )
-from mediaflow_worker.media import IMAGE_TYPES, VIDEO_TYPES, classify, looks_like_mpegts
 from mediaflow_worker.probe import Limits, MediaInfo, check_image, check_video, parse_probe
 from mediaflow_worker.progress import ProgressTracker
 from mediaflow_worker.report import failure_message, redact, redact_url
@@ -122,9 +128,9 @@ def test_classify_allowlists() -> None:
         ("image/png", "video"),
         ("application/octet-stream", "video"),
     ]:
-        with pytest.raises(InvalidInput, match="not"):
+        with pytest.raises(UnsupportedMedia, match="not"):
             classify(mime, b"\x00" * 2000, kind)
-    with pytest.raises(InvalidInput, match="audio-only"):
+    with pytest.raises(UnsupportedMedia, match="audio-only"):
         classify("audio/x-m4a", b"", "video")
 
 
@@ -385,7 +391,7 @@ def test_settings_from_env(tmp_path) -> None:
 def test_the_urls_come_only_from_the_secret_volume(tmp_path) -> None:
     """One way in: URL environment variables are no longer read, a missing or empty file is a
     broken pod (exit 78), and the default folder is where the operator mounts the Secret."""
-    from mediaflow_worker.settings import URL_DIR
+    from mediaflow_core.constants import URL_DIR
 
     assert URL_DIR == "/var/run/secrets/mediaflow"
     env = {

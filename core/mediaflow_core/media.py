@@ -1,11 +1,15 @@
-"""Allowed input types: what libmagic calls them, and which ffmpeg demuxer each one is forced to."""
+"""Allowed input types: what libmagic calls them, and which ffmpeg demuxer each one is forced to.
+
+The worker sniffs each input file against these allowlists; the API sniffs the head of each
+upload against the same ones before it stores a byte, so both judge the bytes alike."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import NamedTuple
 
-from .errors import InvalidInput
+
+class UnsupportedMedia(ValueError):  # noqa: N818 - the worker reports it as InvalidInput
+    """The content is not one of the accepted types; the message names what was found."""
 
 
 class MediaType(NamedTuple):
@@ -37,6 +41,8 @@ VIDEO_TYPES: dict[str, MediaType] = {
 }
 
 _TS_PACKET = 188
+# What classify reads of a file's head (MPEG-TS sync bytes).
+HEAD_BYTES = _TS_PACKET * 16
 
 
 def looks_like_mpegts(head: bytes) -> bool:
@@ -49,7 +55,7 @@ def looks_like_mpegts(head: bytes) -> bool:
 
 
 def classify(mime: str, head: bytes, kind: str) -> MediaType:
-    """The accepted type for a sniffed MIME type, or InvalidInput naming what was found."""
+    """The accepted type for a sniffed MIME type, or UnsupportedMedia naming what was found."""
     if mime == "application/octet-stream" and looks_like_mpegts(head):
         mime = "video/mp2t"
     table = IMAGE_TYPES if kind == "image" else VIDEO_TYPES
@@ -60,14 +66,6 @@ def classify(mime: str, head: bytes, kind: str) -> MediaType:
     else:
         allowed = "MP4/MOV, WebM, Matroska, AVI or MPEG-TS"
     found = f"an audio-only file ({mime})" if mime.startswith("audio/") else f"{mime} content"
-    raise InvalidInput(f"the input is {found}, not {allowed}; names and declared types are ignored")
-
-
-def sniff(path: str, kind: str) -> MediaType:
-    """Sniff the file's type with libmagic and check it against the `kind` allowlist."""
-    from .libmagic import mime_type  # deferred: loading libmagic costs time only this step needs
-
-    mime = mime_type(path)
-    with Path(path).open("rb") as stream:
-        head = stream.read(_TS_PACKET * 16)
-    return classify(mime, head, kind)
+    raise UnsupportedMedia(
+        f"the input is {found}, not {allowed}; names and declared types are ignored"
+    )

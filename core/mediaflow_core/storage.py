@@ -1,33 +1,80 @@
-"""Object storage as the operator uses it: sizes, presigned URLs, deletion."""
+"""Object storage: its settings, and the bucket as the API and the operator use it (sizes,
+presigned URLs, deletion). Keys are named by `naming`."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
 from urllib.parse import urlsplit
 
 from minio import Minio
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+_ENDPOINT = re.compile(r"^https?://[^/\s]+$")
 
 
-class S3Settings(Protocol):
-    """The object-storage settings the operator and the API share (`MEDIAFLOW_S3_*`)."""
+class S3Settings(BaseSettings):
+    """Object storage, shared by the API's and the operator's settings (both derive from it).
 
-    @property
-    def s3_endpoint(self) -> str: ...
-    @property
-    def s3_public_endpoint(self) -> str | None: ...
-    @property
-    def s3_access_key(self) -> str: ...
-    @property
-    def s3_secret_key(self) -> str: ...
-    @property
-    def s3_bucket(self) -> str: ...
-    @property
-    def s3_region(self) -> str: ...
-    @property
-    def result_url_ttl_seconds(self) -> int: ...
+    Declared once, read from the same variables by both: `MEDIAFLOW_S3_*` and
+    `MEDIAFLOW_RESULT_URL_TTL_SECONDS`, whatever the prefix of the rest of their settings
+    (the aliases are the variable names), so one Secret and ConfigMap feed both.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", validate_by_name=True, validate_by_alias=True)
+
+    # Pods and the operator use the internal endpoint; users get URLs signed for the public one.
+    s3_endpoint: str = Field(
+        validation_alias="MEDIAFLOW_S3_ENDPOINT",
+        description="Internal S3 endpoint URL, e.g. http://minio:9000.",
+    )
+    s3_public_endpoint: str | None = Field(
+        default=None,
+        validation_alias="MEDIAFLOW_S3_PUBLIC_ENDPOINT",
+        description="Endpoint URL users reach; default: the internal one.",
+    )
+    s3_access_key: str = Field(
+        validation_alias="MEDIAFLOW_S3_ACCESS_KEY", repr=False, description="S3 access key."
+    )
+    s3_secret_key: str = Field(
+        validation_alias="MEDIAFLOW_S3_SECRET_KEY", repr=False, description="S3 secret key."
+    )
+    s3_bucket: str = Field(
+        default="mediaflow",
+        validation_alias="MEDIAFLOW_S3_BUCKET",
+        description="Bucket for inputs and results.",
+    )
+    s3_region: str = Field(
+        default="us-east-1",
+        validation_alias="MEDIAFLOW_S3_REGION",
+        description="Region (URLs are signed offline).",
+    )
+    result_url_ttl_seconds: int = Field(
+        default=24 * 3600,
+        ge=60,
+        le=7 * 24 * 3600,
+        validation_alias="MEDIAFLOW_RESULT_URL_TTL_SECONDS",
+        description="Validity of result URLs (at most 7 days).",
+    )
+
+    @classmethod
+    def env_name(cls, field: str) -> str:
+        """The environment variable a field of this class (or of a class derived from it) is
+        read from: its alias, or the class's prefix and its name."""
+        alias = cls.model_fields[field].validation_alias
+        if isinstance(alias, str):
+            return alias
+        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+
+    @field_validator("s3_endpoint", "s3_public_endpoint")
+    @classmethod
+    def _endpoint_is_url(cls, value: str | None) -> str | None:
+        if value is not None and not _ENDPOINT.match(value):
+            raise ValueError(f"{value!r} is not an endpoint URL like http://minio:9000")
+        return value
 
 
 def minio_client(endpoint: str, settings: S3Settings) -> Minio:

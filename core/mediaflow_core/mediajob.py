@@ -14,8 +14,8 @@ from typing import Any, Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
-from mediaflow_operator.resources import constants as c
-from mediaflow_operator.resources.options import (
+from mediaflow_core import constants as c
+from mediaflow_core.options import (
     OPTIONS_MODELS,
     ImageConvertOptions,
     ImageResizeOptions,

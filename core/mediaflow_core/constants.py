@@ -1,0 +1,74 @@
+"""Names shared by the API, the operator, the worker and the CRD generator.
+
+Every name that more than one program writes or reads lives here: the resource's group,
+version and kind; the labels, annotations and finalizer on MediaJobs and on what the operator
+makes for them; condition types. Phases are `mediajob.Phase`; the worker's exit codes and
+termination message are in `termination`.
+"""
+
+GROUP = "mediaflow.io"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "MediaJob"
+PLURAL = "mediajobs"
+SINGULAR = "mediajob"
+SHORT_NAMES = ["mj"]
+CATEGORIES = ["mediaflow"]
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+# Labels on every Job (and its pods, and its Secret of URLs) made for a MediaJob.
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "mediaflow-operator"
+LABEL_MEDIAJOB = f"{GROUP}/mediajob"
+# A MediaJob's name is the value of LABEL_MEDIAJOB: label values have at most 63 characters.
+MAX_NAME_LENGTH = 63
+
+# Annotations a MediaJob's owner sets (the API sets both on the MediaJobs it makes).
+# `"true"`: stop a pending or running MediaJob for good (the operator's cancel handler).
+ANNOTATION_CANCEL = f"{GROUP}/cancel"
+# `"true"`: the input object goes with the MediaJob, if it is an upload made for it
+# (naming.upload_prefix; the operator's finalizer, cancel and TTL expiry).
+ANNOTATION_DELETE_INPUT = f"{GROUP}/delete-input"
+
+# The operator's finalizer on every MediaJob, and the prefix of Kopf's own bookkeeping
+# annotations. Not under mediaflow.io/: Kopf ignores every annotation under its storage
+# prefix, and ANNOTATION_CANCEL must reach the cancel handler. Changing either later
+# re-handles every object.
+FINALIZER = f"{GROUP}/cleanup"
+KOPF_PREFIX = f"operator.{GROUP}"
+
+# Condition types; the phase is derived from them (mediajob.Phase).
+CONDITION_ACCEPTED = "Accepted"
+CONDITION_SUCCEEDED = "Succeeded"
+
+# The worker's exit codes (sysexits). 65 and 66 are final: the Job's podFailurePolicy fails
+# it at once. Everything else is transient and retried within the Job's backoffLimit.
+EXIT_OK = 0
+EXIT_INVALID_INPUT = 65  # EX_DATAERR: bad, unsupported or hostile media, limits, bad options
+EXIT_INPUT_NOT_FOUND = 66  # EX_NOINPUT: the input URL answered 4xx
+EXIT_INTERNAL = 70  # EX_SOFTWARE: a bug in the worker
+EXIT_TRANSIENT = 75  # EX_TEMPFAIL: network, storage, a tool killed by a signal, SIGTERM
+EXIT_CONFIG = 78  # EX_CONFIG: the pod was started with a broken environment
+FINAL_EXIT_CODES = (EXIT_INVALID_INPUT, EXIT_INPUT_NOT_FOUND)
+
+# The reasons of a worker's failure termination message (termination.WorkerFailure).
+REASON_INVALID_INPUT = "InvalidInput"
+REASON_INPUT_NOT_FOUND = "InputNotFound"
+REASON_TRANSIENT_ERROR = "TransientError"
+
+# The worker pod's inputs (the operator's builders write them, the worker's settings read
+# them): environment variables, and the files of the Job's Secret of presigned URLs, mounted
+# read-only at URL_DIR (in the pod's environment they would be readable by everyone who may
+# view Jobs or pods, the built-in `view` role).
+ENV_OPERATION = "MEDIAFLOW_OPERATION"
+ENV_OPTIONS = "MEDIAFLOW_OPTIONS"
+ENV_URL_DIR = "MEDIAFLOW_URL_DIR"
+ENV_WORK_DIR = "MEDIAFLOW_WORK_DIR"
+ENV_MAX_INPUT_BYTES = "MEDIAFLOW_MAX_INPUT_BYTES"
+ENV_THREADS = "MEDIAFLOW_THREADS"
+ENV_INPUT_PUBLIC_ONLY = "MEDIAFLOW_INPUT_PUBLIC_ONLY"
+ENV_VERIFY_DECODE = "MEDIAFLOW_VERIFY_DECODE"
+URL_DIR = "/var/run/secrets/mediaflow"
+INPUT_URL_FILE = "input-url"
+OUTPUT_URL_FILE = "output-url"
+WORK_DIR = "/work"

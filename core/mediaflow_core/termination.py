@@ -1,0 +1,81 @@
+"""What a worker pod tells the operator: its exit code and its termination message.
+
+The worker writes one `WorkerResult` (success) or `WorkerFailure` (failure) as JSON to its
+termination-message path (`/dev/termination-log`); the kubelet puts it in the pod's
+`containerStatuses[].state.terminated.message`, where the operator reads it back with
+`read_termination`. Kubernetes keeps at most 4096 bytes of it.
+
+The exit codes are in `constants` (EXIT_*), free of pydantic: the worker needs them from its
+first millisecond, this module only once it has a message to write.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+from mediaflow_core import constants as c
+
+TERMINATION_LIMIT = 4096  # Kubernetes truncates the termination message here
+MESSAGE_LIMIT = 1000  # room for a failure's message, well under TERMINATION_LIMIT
+
+
+class FailureReason(StrEnum):
+    """Why a worker failed, as its termination message says."""
+
+    INVALID_INPUT = c.REASON_INVALID_INPUT
+    INPUT_NOT_FOUND = c.REASON_INPUT_NOT_FOUND
+    TRANSIENT_ERROR = c.REASON_TRANSIENT_ERROR
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_name=True, extra="ignore")
+
+    def to_json(self) -> str:
+        """The message as the worker writes it (camelCase keys, compact)."""
+        return self.model_dump_json(by_alias=True)
+
+
+class WorkerResult(_Message):
+    """A successful worker's termination message: the file it uploaded."""
+
+    size: int = Field(ge=0, description="Size of the uploaded result in bytes.")
+    content_type: str = Field(description="MIME type of the result.")
+    format: str = Field(description="Short name of the output format: webp, mp4, ...")
+    width: int | None = Field(default=None, description="Width in pixels; None if unknown.")
+    height: int | None = Field(default=None, description="Height in pixels; None if unknown.")
+    duration: float | None = Field(default=None, description="Seconds (videos); None for images.")
+
+
+class WorkerFailure(_Message):
+    """A failed worker's termination message."""
+
+    reason: FailureReason
+    message: str = Field(max_length=MESSAGE_LIMIT)
+
+    @classmethod
+    def of(cls, reason: FailureReason | str, message: str) -> WorkerFailure:
+        """A failure whose message is made to fit: whitespace folded, cut to MESSAGE_LIMIT."""
+        message = " ".join(message.split())
+        if len(message) > MESSAGE_LIMIT:
+            message = message[: MESSAGE_LIMIT - 1] + "…"
+        return cls(reason=FailureReason(reason), message=message)
+
+
+def read_termination(text: str | None) -> WorkerResult | WorkerFailure | None:
+    """The worker's termination message, or None when there is none or it is not one of ours
+    (the container died before writing it, or something else wrote the file)."""
+    try:
+        data = json.loads(text or "null")
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    model = WorkerFailure if "reason" in data else WorkerResult
+    try:
+        return model.model_validate(data)
+    except ValidationError:
+        return None

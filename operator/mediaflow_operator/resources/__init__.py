@@ -1,1 +1,0 @@
-"""Kopf-free MediaJob models, constants and the CRD generator."""
