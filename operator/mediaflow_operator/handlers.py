@@ -115,12 +115,13 @@ class Clients:
                 self.custom.patch_namespaced_custom_object(
                     *RESOURCE[:2], meta["namespace"], RESOURCE[2], meta["name"], patch
                 )
-                return
             except ApiException as error:
                 if error.status == 404:
                     return
                 if error.status != 409:
                     raise
+            else:
+                return
             latest = self.read_mediajob(meta["namespace"], meta["name"])
             if latest is None:
                 return
