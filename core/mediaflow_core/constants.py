@@ -22,6 +22,11 @@ MANAGED_BY = "mediaflow-operator"
 LABEL_MEDIAJOB = f"{GROUP}/mediajob"
 # A MediaJob's name is the value of LABEL_MEDIAJOB: label values have at most 63 characters.
 MAX_NAME_LENGTH = 63
+# On every MediaJob: its status.phase, written by the operator whenever it sets the phase, so
+# that lists can select MediaJobs by phase (a label selector; status fields cannot be
+# selected on). A MediaJob made before the operator wrote it has none until the operator
+# resumes it.
+LABEL_PHASE = f"{GROUP}/phase"
 
 # Annotations a MediaJob's owner sets (the API sets both on the MediaJobs it makes).
 # `"true"`: stop a pending or running MediaJob for good (the operator's cancel handler).

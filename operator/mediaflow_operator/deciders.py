@@ -249,3 +249,23 @@ def progress_from_log(log: str) -> int | None:
             except (KeyError, TypeError, ValueError):
                 return None
     return None
+
+
+def phase_label_patch(mediajob: dict[str, Any]) -> dict[str, Any] | None:
+    """The metadata merge patch that makes the MediaJob's `mediaflow.io/phase` label say its
+    `status.phase`, or None when it already does or no phase is set yet.
+
+    Conditioned on the MediaJob's resourceVersion: a writer that lost a race (its phase
+    already replaced by a newer one) gets 409 and decides again from a fresh read, so the
+    label can never be left on an older phase than the status.
+    """
+    phase = (mediajob.get("status") or {}).get("phase")
+    metadata = mediajob["metadata"]
+    if not phase or (metadata.get("labels") or {}).get(c.LABEL_PHASE) == phase:
+        return None
+    return {
+        "metadata": {
+            "resourceVersion": metadata["resourceVersion"],
+            "labels": {c.LABEL_PHASE: phase},
+        }
+    }

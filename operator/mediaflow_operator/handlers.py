@@ -56,6 +56,7 @@ from mediaflow_operator.sweeper import (
 
 RESOURCE = (c.GROUP, c.VERSION, c.PLURAL)
 ACTIVE = {None, Phase.PENDING.value, Phase.RUNNING.value}
+LABEL_ATTEMPTS = 5  # conflicts in a row before the phase label waits for the next write
 log = logging.getLogger(__name__)
 
 
@@ -84,15 +85,47 @@ class Clients:
             raise
 
     def patch_status(self, body: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
-        """Merge-patch status, on the condition that nobody changed the object meanwhile."""
+        """Merge-patch status, on the condition that nobody changed the object meanwhile;
+        a phase written goes into the phase label too (label_phase)."""
         meta = body["metadata"]
-        return self.custom.patch_namespaced_custom_object_status(
+        patched = self.custom.patch_namespaced_custom_object_status(
             *RESOURCE[:2],
             meta["namespace"],
             RESOURCE[2],
             meta["name"],
             {"metadata": {"resourceVersion": meta["resourceVersion"]}, "status": status},
         )
+        if "phase" in status:
+            self.label_phase(patched)
+        return patched
+
+    def label_phase(self, mediajob: dict[str, Any]) -> None:
+        """Make the `mediaflow.io/phase` label say the MediaJob's status.phase, so that lists
+        select by phase (the API's job list). A status patch cannot change labels: this is
+        a metadata patch, sent only when the label differs; after a conflict it decides
+        again from a fresh read (deciders.phase_label_patch)."""
+        meta = mediajob["metadata"]
+        for _ in range(LABEL_ATTEMPTS):
+            patch = deciders.phase_label_patch(mediajob)
+            if patch is None:
+                return
+            try:
+                self.custom.patch_namespaced_custom_object(
+                    *RESOURCE[:2], meta["namespace"], RESOURCE[2], meta["name"], patch
+                )
+            except ApiException as error:
+                if error.status == 404:
+                    return
+                if error.status != 409:
+                    raise
+            else:
+                return
+            latest = self.read_mediajob(meta["namespace"], meta["name"])
+            if latest is None:
+                return
+            mediajob = latest
+        log.warning("%s/%s: phase label not written: kept changing", meta["namespace"],
+                    meta["name"])  # fmt: skip
 
     def pods_of(self, namespace: str, name: str) -> list[dict[str, Any]]:
         selector = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY},{c.LABEL_MEDIAJOB}={name}"
@@ -194,7 +227,11 @@ def configure(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> Non
     settings.persistence.finalizer = c.FINALIZER
     settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=c.KOPF_PREFIX)
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix=c.KOPF_PREFIX, key="last-handled-configuration"
+        prefix=c.KOPF_PREFIX,
+        key="last-handled-configuration",
+        # The phase label mirrors the status, which Kopf ignores too: without this each
+        # phase change would be an "update" and cost one more patch of this annotation.
+        ignored_fields=[("metadata", "labels", c.LABEL_PHASE)],
     )
     # Users see the Events we post on purpose (kopf.event), not every handler's log line.
     settings.posting.level = logging.ERROR
@@ -246,6 +283,9 @@ def ensure_job(body: kopf.Body, memo: kopf.Memo, logger: logging.Logger, **_: An
     clients: Clients = memo.clients
     settings = clients.settings
     current = clients.read_mediajob(body.metadata.namespace, body.metadata.name)
+    if current is not None:
+        # On resume, MediaJobs made before the operator wrote the phase label get it.
+        clients.label_phase(current)
     if current is None or (current.get("status") or {}).get("phase") not in ACTIVE:
         return
     ref = MediaJobRef.from_body(current)

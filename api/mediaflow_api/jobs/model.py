@@ -1,15 +1,18 @@
 """The contract between the API and the MediaJobs it creates, as pure functions.
 
 A MediaJob made by the API is named by its job id (a lowercase uuid4) in the API's
-namespace, labelled with its owner and job type, and annotated with the uploaded file's
-name and `mediaflow.io/delete-input: "true"` (deleting it deletes its upload too).
+namespace, labelled with its owner, its job type and its phase (`Pending`; from then on the
+operator keeps `mediaflow.io/phase` equal to `status.phase`), and annotated with the
+uploaded file's name and `mediaflow.io/delete-input: "true"` (deleting it deletes its upload
+too).
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from pathlib import PurePosixPath
@@ -22,6 +25,7 @@ from mediaflow_core.constants import (
     API_VERSION,
     GROUP,
     KIND,
+    LABEL_PHASE,
 )
 from mediaflow_core.naming import download_filename
 from mediaflow_core.options import Operation
@@ -79,6 +83,8 @@ STATUSES: dict[str | None, JobStatus] = {
     "Cancelled": JobStatus.CANCELLED,
 }
 ACTIVE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
+# The `mediaflow.io/phase` label value of each status (the phase the operator wrote).
+PHASES: dict[JobStatus, str] = {status: phase for phase, status in STATUSES.items() if phase}
 
 
 class Job(BaseModel):
@@ -153,6 +159,8 @@ def mediajob_body(
             "labels": {
                 LABEL_OWNER: owner,
                 LABEL_JOB_TYPE: job_type.value,
+                # What the operator's first status write says: it need not write the label.
+                LABEL_PHASE: PHASES[JobStatus.PENDING],
             },
             "annotations": {ANNOTATION_FILENAME: filename, ANNOTATION_DELETE_INPUT: "true"},
         },
@@ -235,26 +243,45 @@ def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = No
     )
 
 
-def newest_first(mediajobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class Listed:
+    """What a list tells of one MediaJob without reading it in full."""
+
+    name: str
+    created: datetime
+    deleting: bool = False
+
+
+def listed(mediajob: dict[str, Any]) -> Listed:
+    return Listed(mediajob["metadata"]["name"], created_at(mediajob), is_deleted(mediajob))
+
+
+def list_selectors(
+    owner: str, job_type: JobType | None, status: JobStatus | None
+) -> tuple[str, str | None]:
+    """The label selectors of a job list: the MediaJobs to list by metadata alone and, with
+    a status filter, those without a phase label, whose status must be read to classify
+    them (MediaJobs made before the operator wrote the label, until it resumes them)."""
+    selector = owner_selector(owner, job_type)
+    if status is None:
+        return selector, None
+    return f"{selector},{LABEL_PHASE}={PHASES[status]}", f"{selector},!{LABEL_PHASE}"
+
+
+def unlabelled_matching(mediajobs: Iterable[dict[str, Any]], status: JobStatus) -> list[Listed]:
+    """Of MediaJobs without a phase label, read in full, those whose status is `status`."""
+    return [listed(mj) for mj in mediajobs if job_status(mj) is status]
+
+
+def newest_first(items: Iterable[Listed]) -> list[Listed]:
     """By creation, newest first; ties (one-second timestamps) by name, for stable pages."""
-    by_name = sorted(mediajobs, key=lambda mj: mj["metadata"]["name"])
-    return sorted(by_name, key=created_at, reverse=True)
+    by_name = sorted(items, key=lambda item: item.name)
+    return sorted(by_name, key=lambda item: item.created, reverse=True)
 
 
-def page_of(
-    mediajobs: list[dict[str, Any]],
-    page: int,
-    page_size: int,
-    status: JobStatus | None = None,
-    sign: Callable[[str, str], str] | None = None,
-) -> JobPage:
-    """Page `page` (from 1) of the MediaJobs with `status`, newest first; MediaJobs being
-    deleted are left out."""
-    matching = [
-        mj
-        for mj in newest_first(mediajobs)
-        if not is_deleted(mj) and (status is None or job_status(mj) == status)
-    ]
+def page_names(items: Iterable[Listed], page: int, page_size: int) -> tuple[list[str], int]:
+    """The names on page `page` (from 1) of `items` newest first, and how many there are
+    in all; MediaJobs being deleted are left out (gone for their owner)."""
+    matching = newest_first(item for item in items if not item.deleting)
     start = (page - 1) * page_size
-    items = [to_job(mj, sign) for mj in matching[start : start + page_size]]
-    return JobPage(items=items, total=len(matching), page=page, page_size=page_size)
+    return [item.name for item in matching[start : start + page_size]], len(matching)

@@ -15,15 +15,19 @@ from mediaflow_api.jobs.model import (
     OPERATIONS,
     JobStatus,
     JobType,
+    Listed,
     active_count,
     is_job_id,
     is_owned_by,
+    list_selectors,
+    listed,
     mediajob_body,
     new_job_id,
     owner_selector,
-    page_of,
+    page_names,
     result_filename,
     to_job,
+    unlabelled_matching,
 )
 from mediaflow_core.options import Operation
 
@@ -71,7 +75,12 @@ def test_body_carries_the_contract() -> None:
     assert body["apiVersion"] == "mediaflow.io/v1alpha1"
     assert body["kind"] == "MediaJob"
     assert (meta["name"], meta["namespace"]) == (job_id, "team")
-    assert meta["labels"] == {LABEL_OWNER: OWNER, LABEL_JOB_TYPE: "video_trim"}
+    # Pending, as the operator's first status write says: it need not relabel.
+    assert meta["labels"] == {
+        LABEL_OWNER: OWNER,
+        LABEL_JOB_TYPE: "video_trim",
+        "mediaflow.io/phase": "Pending",
+    }
     assert meta["annotations"] == {ANNOTATION_FILENAME: "clip.mov", ANNOTATION_DELETE_INPUT: "true"}
     assert LABEL_OWNER == "mediaflow.io/owner"
     assert LABEL_JOB_TYPE == "mediaflow.io/job-type"
@@ -200,35 +209,59 @@ def test_result_filename_is_safe(filename: str, content_type: str | None, expect
     assert result_filename(mediajob(filename=filename), content_type) == expected
 
 
-def test_pages_newest_first_with_status_filter() -> None:
-    jobs = [
-        mediajob(created=f"2026-11-28T10:00:{i:02d}Z", status={"phase": phase})
-        for i, phase in enumerate(["Succeeded", "Running", "Succeeded", "Failed", "Succeeded"])
-    ]
-    first = page_of(jobs, page=1, page_size=2)
-    assert first.total == 5
-    assert (first.page, first.page_size) == (1, 2)
-    assert [j.id for j in first.items] == [jobs[4]["metadata"]["name"], jobs[3]["metadata"]["name"]]
-    assert [j.id for j in page_of(jobs, 3, 2).items] == [jobs[0]["metadata"]["name"]]
-    assert page_of(jobs, 4, 2).items == []
-    done = page_of(jobs, 1, 20, JobStatus.COMPLETED)
-    assert done.total == 3
-    assert [j.id for j in done.items] == [jobs[i]["metadata"]["name"] for i in (4, 2, 0)]
+def test_pages_newest_first_and_the_total() -> None:
+    jobs = [mediajob(created=f"2026-11-28T10:00:{i:02d}Z") for i in range(5)]
+    names = [j["metadata"]["name"] for j in jobs]
+    items = [listed(j) for j in jobs]
+    assert page_names(items, page=1, page_size=2) == ([names[4], names[3]], 5)
+    assert page_names(items, 3, 2) == ([names[0]], 5)
+    assert page_names(items, 4, 2) == ([], 5)
 
 
 def test_same_second_jobs_have_a_stable_order() -> None:
-    jobs = [mediajob(created="2026-11-28T10:00:00Z") for _ in range(5)]
-    ids = [j.id for j in page_of(jobs, 1, 5).items]
-    assert ids == [j.id for j in page_of(list(reversed(jobs)), 1, 5).items]
+    items = [listed(mediajob(created="2026-11-28T10:00:00Z")) for _ in range(5)]
+    assert page_names(items, 1, 5) == page_names(list(reversed(items)), 1, 5)
+    assert page_names(items, 1, 5)[0] == sorted(item.name for item in items)
 
 
 def test_a_mediajob_being_deleted_is_gone_from_every_page() -> None:
     kept, deleting = mediajob(), mediajob(status={"phase": "Succeeded"})
     deleting["metadata"]["deletionTimestamp"] = "2026-11-28T10:05:00Z"
-    page = page_of([kept, deleting], 1, 20)
-    assert [j.id for j in page.items] == [kept["metadata"]["name"]]
-    assert page.total == 1
-    assert page_of([kept, deleting], 1, 20, JobStatus.COMPLETED).total == 0
+    assert listed(deleting).deleting
+    assert page_names([listed(kept), listed(deleting)], 1, 20) == ([kept["metadata"]["name"]], 1)
+
+
+def test_selectors_list_by_owner_type_and_phase_label() -> None:
+    assert list_selectors(OWNER, None, None) == (f"mediaflow.io/owner={OWNER}", None)
+    labelled, unlabelled = list_selectors(OWNER, JobType.VIDEO_TRIM, JobStatus.PROCESSING)
+    base = f"mediaflow.io/owner={OWNER},mediaflow.io/job-type=video_trim"
+    assert labelled == f"{base},mediaflow.io/phase=Running"
+    assert unlabelled == f"{base},!mediaflow.io/phase"
+    # Every status has the phase label value the operator writes for it.
+    assert {s: list_selectors(OWNER, None, s)[0].rsplit("=", 1)[1] for s in JobStatus} == {
+        JobStatus.PENDING: "Pending",
+        JobStatus.PROCESSING: "Running",
+        JobStatus.COMPLETED: "Succeeded",
+        JobStatus.FAILED: "Failed",
+        JobStatus.CANCELLED: "Cancelled",
+    }
+
+
+def test_mediajobs_without_a_phase_label_are_classified_by_their_status() -> None:
+    jobs = [
+        mediajob(created="2026-11-28T10:00:01Z"),  # no status yet: pending
+        mediajob(created="2026-11-28T10:00:02Z", status={"phase": "Succeeded"}),
+        mediajob(created="2026-11-28T10:00:03Z", status={"phase": "Pending"}),
+    ]
+    pending = unlabelled_matching(jobs, JobStatus.PENDING)
+    assert [item.name for item in pending] == [
+        jobs[0]["metadata"]["name"],
+        jobs[2]["metadata"]["name"],
+    ]
+    assert unlabelled_matching(jobs, JobStatus.COMPLETED) == [
+        Listed(jobs[1]["metadata"]["name"], datetime(2026, 11, 28, 10, 0, 2, tzinfo=UTC))
+    ]
+    assert unlabelled_matching(jobs, JobStatus.FAILED) == []
 
 
 def test_active_jobs_are_pending_or_running_and_not_being_deleted() -> None:

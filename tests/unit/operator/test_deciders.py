@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from mediaflow_operator.deciders import (
     decide_status,
     human_duration,
+    phase_label_patch,
     progress_from_log,
     set_conditions,
 )
@@ -114,3 +115,28 @@ def test_conditions_keep_their_transition_time_until_their_status_changes() -> N
         "2026-01-02T00:00:00Z"
     )
     assert next(x for x in done if x["type"] == "Accepted") == first[0]
+
+
+def mediajob_with(phase: str | None, labels: dict | None) -> dict:
+    metadata: dict = {"name": "mj", "resourceVersion": "41"}
+    if labels is not None:
+        metadata["labels"] = labels
+    return {"metadata": metadata, "status": {"phase": phase} if phase else {}}
+
+
+def test_the_phase_label_follows_the_phase_on_the_version_read() -> None:
+    # A kubectl-made MediaJob has no labels at all; an API-made one keeps its own.
+    assert phase_label_patch(mediajob_with("Pending", None)) == {
+        "metadata": {"resourceVersion": "41", "labels": {"mediaflow.io/phase": "Pending"}}
+    }
+    running = {"mediaflow.io/owner": "u", "mediaflow.io/phase": "Pending"}
+    assert phase_label_patch(mediajob_with("Running", running)) == {
+        "metadata": {"resourceVersion": "41", "labels": {"mediaflow.io/phase": "Running"}}
+    }
+
+
+def test_no_phase_label_patch_when_it_already_says_the_phase_or_there_is_none() -> None:
+    assert phase_label_patch(mediajob_with("Failed", {"mediaflow.io/phase": "Failed"})) is None
+    # Not yet handled: nothing to say (the API labels its new MediaJobs Pending itself).
+    assert phase_label_patch(mediajob_with(None, None)) is None
+    assert phase_label_patch(mediajob_with(None, {"mediaflow.io/phase": "Pending"})) is None
