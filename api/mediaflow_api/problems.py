@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
@@ -67,19 +68,34 @@ class Problem(HTTPException):
         self.errors = errors
 
 
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI entries for a handler's error statuses, e.g. `responses=problem_responses(422)`.
+# What a 400 means, for every operation: Litestar answers it (as problem details, through
+# `handle_http_exception`) when it cannot read a request at all, before any handler runs.
+UNREADABLE_REQUEST = (
+    "The request could not be read: a body that is not the documented encoding (e.g. "
+    "malformed JSON, a truncated form), or a parameter that cannot be parsed."
+)
 
-    Without these Litestar documents its own 400 shape, not the one we answer with.
+
+def problem_responses(
+    *statuses: int, meanings: Mapping[int, str] | None = None
+) -> dict[int, ResponseSpec]:
+    """OpenAPI entries for a handler's error statuses, e.g. `responses=problem_responses(422)`;
+    `meanings` says what a status means for this operation (default: its HTTP phrase).
+
+    400 is always included: Litestar would otherwise document its own 400 body
+    (`status_code`, `detail`, `extra`) for every operation that reads a body or a
+    parameter, where this API answers problem details like for every other error.
     """
+    described = {s: HTTPStatus(s).phrase for s in statuses} | {400: UNREADABLE_REQUEST}
+    described |= dict(meanings or {})
     return {
         status: ResponseSpec(
             ProblemDetails,
-            description=HTTPStatus(status).phrase,
+            description=meaning,
             media_type=PROBLEM_JSON,
             generate_examples=False,
         )
-        for status in statuses
+        for status, meaning in sorted(described.items())
     }
 
 

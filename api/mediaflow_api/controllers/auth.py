@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,7 +15,7 @@ from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Sche
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.params import JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from mediaflow_api.auth.guards import auth_rate_limit, bearer_token
 from mediaflow_api.auth.schemas import (
@@ -31,11 +32,21 @@ from mediaflow_api.problems import Problem, problem_responses
 
 LOGIN_MEDIA_TYPES = (RequestEncodingType.URL_ENCODED, RequestEncodingType.MULTI_PART)
 LOGIN_MAX_BODY_BYTES = 16 * 1024
+# What the shared error statuses of these operations mean (OpenAPI descriptions).
+TOO_MANY_ATTEMPTS = (
+    "Too many attempts (Retry-After says when to retry): from this client address, or "
+    "failed ones for this email from any address."
+)
+HASHING_BUSY = "This instance is already hashing as many passwords as it may at once (Retry-After)."
+CONCURRENT_CHANGES = "The account changed concurrently too often; retry in a moment."
 
 
-def parse_login_form(content_type: str, form: dict[str, Any]) -> LoginForm:
+def parse_login_form(content_type: str, form: Mapping[str, Any]) -> LoginForm:
     """The login form from either encoding OAuth2 password forms are sent in (curl -d is
-    urlencoded, curl -F multipart); 415 for another body, 422 naming the bad fields."""
+    urlencoded, curl -F multipart); 415 for another body, 422 naming the bad fields.
+
+    A field sent empty counts as left out, as the previous (FastAPI) service read forms.
+    """
     if content_type not in LOGIN_MEDIA_TYPES:
         raise Problem(
             415,
@@ -45,7 +56,7 @@ def parse_login_form(content_type: str, form: dict[str, Any]) -> LoginForm:
             "multipart/form-data, with the fields `username` and `password`.",
         )
     try:
-        return LoginForm.model_validate(form)
+        return LoginForm.model_validate({k: v for k, v in form.items() if v != ""})
     except ValidationError as error:
         raise ValidationException(
             extra=[
@@ -59,19 +70,42 @@ def parse_login_form(content_type: str, form: dict[str, Any]) -> LoginForm:
         ) from error
 
 
-def _login_schema() -> Schema:
-    schema = LoginForm.model_json_schema()
-    properties = {
-        name: Schema(
+def form_schema(model: type[BaseModel]) -> Schema:
+    """`model` as a form body, from the model's own JSON schema, as `parse_login_form` reads it.
+
+    Every field is text. `X | None` is X (a form field is left out, never null), a single
+    allowed value an enum; a field sent empty counts as left out, so a required field is at
+    least one character and a field that may be left out may also be empty.
+    """
+    schema = model.model_json_schema()
+    required = schema.get("required", [])
+    properties = {}
+    for name, prop in schema["properties"].items():
+        (value,) = [p for p in prop.get("anyOf", [prop]) if p.get("type") != "null"]
+        if value.get("type") != "string":
+            raise ValueError(f"{model.__name__}.{name}: a form field is text")
+        enum = value.get("enum") or ([value["const"]] if "const" in value else None)
+        min_length = value.get("minLength")
+        if name in required:
+            min_length = max(1, min_length or 0)
+        elif enum is not None:
+            enum = [*enum, ""]
+        elif min_length or value.get("pattern"):
+            raise ValueError(f"{model.__name__}.{name}: an optional field may be empty")
+        properties[name] = Schema(
             type=OpenAPIType.STRING,
             description=prop.get("description"),
-            min_length=prop.get("minLength"),
-            max_length=prop.get("maxLength"),
+            enum=enum,
+            min_length=min_length,
+            max_length=value.get("maxLength"),
+            pattern=value.get("pattern"),
+            default=prop.get("default"),
         )
-        for name, prop in schema["properties"].items()
-    }
     return Schema(
-        type=OpenAPIType.OBJECT, properties=properties, required=schema.get("required", [])
+        type=OpenAPIType.OBJECT,
+        properties=properties,
+        required=required,
+        description=schema.get("description"),
     )
 
 
@@ -80,7 +114,7 @@ class LoginOperation(Operation):
     """The login body in both form encodings (the handler reads the form itself)."""
 
     def __post_init__(self) -> None:
-        schema = _login_schema()
+        schema = form_schema(LoginForm)
         self.request_body = RequestBody(
             required=True,
             content={media.value: OpenAPIMediaType(schema=schema) for media in LOGIN_MEDIA_TYPES},
@@ -101,7 +135,14 @@ class AuthController(Controller):
         "the instance hashes as many passwords as it may at once.",
         status_code=HTTP_201_CREATED,
         guards=[auth_rate_limit],
-        responses=problem_responses(422, 409, 429, 503),
+        responses=problem_responses(
+            meanings={
+                409: "The email is already registered (counted like a failed login of it).",
+                422: "A field is invalid (see `errors`): the email or the password length.",
+                429: TOO_MANY_ATTEMPTS,
+                503: HASHING_BUSY,
+            }
+        ),
         sync_to_thread=True,
     )
     def register(
@@ -120,7 +161,18 @@ class AuthController(Controller):
         "instance checks as many passwords as it may at once.",
         status_code=HTTP_200_OK,
         guards=[auth_rate_limit],
-        responses=problem_responses(401, 413, 415, 422, 429, 503),
+        responses=problem_responses(
+            meanings={
+                401: "Wrong email or password (the same answer for both).",
+                413: f"The body is over {LOGIN_MAX_BODY_BYTES // 1024} KiB.",
+                415: "The body is neither application/x-www-form-urlencoded nor "
+                "multipart/form-data.",
+                422: "A field is missing, empty or invalid (see `errors`), e.g. a grant_type "
+                "other than `password`.",
+                429: TOO_MANY_ATTEMPTS,
+                503: f"{HASHING_BUSY} Or: {CONCURRENT_CHANGES}",
+            }
+        ),
         operation_class=LoginOperation,
         # The form is read into memory: two short fields need far less than the app's 10 MB.
         request_max_body_size=LOGIN_MAX_BODY_BYTES,
@@ -141,7 +193,14 @@ class AuthController(Controller):
         "used revokes every token of its login. No refresh reaches past the login's maximum "
         "lifetime (MEDIAFLOW_API_SESSION_MAX_SECONDS).",
         status_code=HTTP_200_OK,
-        responses=problem_responses(422, 401),
+        responses=problem_responses(
+            meanings={
+                401: "The refresh token is not valid, expired, revoked or was used before "
+                "(which revokes its whole login).",
+                422: "`refresh_token` is missing, empty or too long.",
+                503: CONCURRENT_CHANGES,
+            }
+        ),
         sync_to_thread=True,
     )
     def refresh(
@@ -157,7 +216,13 @@ class AuthController(Controller):
         "refresh tokens and the access tokens issued with them stop working at once. An "
         "expired token of the login works too; a login already gone answers 204 as well.",
         status_code=HTTP_204_NO_CONTENT,
-        responses=problem_responses(422, 401),
+        responses=problem_responses(
+            meanings={
+                401: "The refresh token is not valid (an expired one of the login works).",
+                422: "`refresh_token` is missing, empty or too long.",
+                503: CONCURRENT_CHANGES,
+            }
+        ),
         sync_to_thread=True,
     )
     def logout(
@@ -173,7 +238,7 @@ class AuthController(Controller):
         "the access token sent: every refresh and access token stops working at once.",
         status_code=HTTP_204_NO_CONTENT,
         security=[{"BearerToken": []}],
-        responses=problem_responses(401),
+        responses=problem_responses(401, meanings={503: CONCURRENT_CHANGES}),
         sync_to_thread=True,
     )
     def logout_all(

@@ -133,10 +133,24 @@ _WIDTH_OR_HEIGHT = ConfigDict(
 )
 
 
+# Fit fill stretches to both sides: with one side, only the fits that keep the aspect ratio.
+_ONE_SIDE_FITS = [mode.value for mode in FitMode if mode is not FitMode.FILL]
+
+
 class ImageResizeForm(_Form):
     """Give width, height or both; fit fill needs both."""
 
-    model_config = _WIDTH_OR_HEIGHT
+    model_config = ConfigDict(
+        extra="ignore",
+        frozen=True,
+        json_schema_extra={
+            "anyOf": [
+                {"required": ["width", "height"]},
+                {"required": ["width"], "properties": {"fit": {"enum": _ONE_SIDE_FITS}}},
+                {"required": ["height"], "properties": {"fit": {"enum": _ONE_SIDE_FITS}}},
+            ]
+        },
+    )
     width: int | None = Field(default=None, ge=1, le=16384, description="Width in pixels.")
     height: int | None = Field(default=None, ge=1, le=16384, description="Height in pixels.")
     fit: FitMode = Field(

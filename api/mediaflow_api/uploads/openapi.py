@@ -97,7 +97,18 @@ def request_body(endpoint: UploadEndpoint) -> RequestBody:
     properties = {endpoint.file_field: files}
     properties |= {name: _property(p, defs) for name, p in schema["properties"].items()}
     # Model-level constraints of the form (e.g. width or height), as the form states them.
-    any_of = [Schema(required=list(option["required"])) for option in schema.get("anyOf", [])]
+    # A branch may narrow a field too (e.g. fit fill needs both sides: a fit of one side).
+    any_of = [
+        Schema(
+            required=list(option["required"]),
+            properties={
+                name: Schema(enum=narrowed["enum"])
+                for name, narrowed in option.get("properties", {}).items()
+            }
+            or None,
+        )
+        for option in schema.get("anyOf", [])
+    ]
     return RequestBody(
         required=True,
         description=schema.get("description"),
