@@ -426,7 +426,7 @@ class Run:
 
     @property
     def label(self) -> str:
-        return f"{self.tag}-{self.id}"
+        return f"{self.tag or 'run'}-{self.id}"
 
     def namespace(self, suffix: str) -> str:
         name = f"mf-sim{self.tag}-{self.id}-{suffix}"
