@@ -782,7 +782,12 @@ def print_operator(stats: ProcessStats, cpu_before: float) -> None:
 
 
 def simulate(
-    jobs: int, nodes: int, clients: int, run_seconds: float, tag: str = ""
+    jobs: int,
+    nodes: int,
+    clients: int,
+    run_seconds: float,
+    tag: str = "",
+    background_seconds: float = 10,
 ) -> dict[str, Any]:
     """The scale simulation; returns its numbers (also printed)."""
     run = Run(tag=tag)
@@ -798,8 +803,8 @@ def simulate(
         )  # fmt: skip
         run.objects.append(key)
         pid = start_operator(run, mj_ns, worker_placement_env(run.label))
-        log(f"operator pid {pid}; measuring the background request rate (10 s)")
-        background = measure_background(10)
+        log(f"operator pid {pid}; measuring the background request rate")
+        background = measure_background(background_seconds)
         api = per_thread_client()
 
         def create_mediajob(i: int) -> None:
@@ -868,6 +873,8 @@ def simulate(
         result = (sample.get("status") or {}).get("result") or {}
         print(f"a MediaJob's recorded result: {json.dumps(result)}")
         return {
+            "label": run.label,
+            "namespace": mj_ns,
             "mediajobs": mj,
             "bare": bare,
             "operator": stats,
