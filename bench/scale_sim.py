@@ -750,6 +750,7 @@ def cleanup(run: Run) -> None:
         with contextlib.suppress(ApiException):
             core.delete_node(node)
     run.stop("kwok")
+    (RUN_DIR / f"scale-sim{run.tag}-stages.yaml").unlink(missing_ok=True)
     minio = run.minio.client()
     for key in run.objects:
         with contextlib.suppress(Exception):
