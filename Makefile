@@ -114,6 +114,20 @@ print-manifests:
 run-operator: ## Run the operator from this tree against the local cluster
 	@bash hack/run-operator.sh
 
+##@ Benchmarks (against the local cluster; see docs/scale.md)
+
+.PHONY: scale-sim bench-settle
+scale-sim: N ?= 5000
+scale-sim: NODES ?= 100
+scale-sim: ## N MediaJobs (5000) on NODES simulated KWOK nodes (100), then N bare Jobs; builds KWOK once
+	@source .local/env && $(UV) run --frozen python bench/scale_sim.py sim --jobs $(N) --nodes $(NODES)
+
+bench-settle: N ?= 2000
+bench-settle: ## N MediaJobs (2000) with a missing input from 4 kubectl streams: time to settle
+	@source .local/env && $(UV) run --frozen python bench/scale_sim.py settle --jobs $(N)
+
+##@ Checks
+
 .PHONY: lint
 lint: ## Lint and check formatting (ruff), and which package may import which (import-linter)
 	$(UV) run --frozen ruff check .

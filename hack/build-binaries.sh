@@ -42,6 +42,8 @@ go_install() { GOBIN=$2 go install -trimpath -ldflags "-s -w" "$1"; }
 build_coredns() { log "building CoreDNS $COREDNS_VERSION"; go_install "github.com/coredns/coredns@$COREDNS_VERSION" "$1"; }
 build_helm() { log "building Helm $HELM_VERSION"; go_install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION" "$1"; }
 build_crictl() { log "building crictl $CRICTL_VERSION"; go_install "sigs.k8s.io/cri-tools/cmd/crictl@$CRICTL_VERSION" "$1"; }
+# KWOK fakes nodes and pods for the scale simulation (bench/scale_sim.py); built on demand only.
+build_kwok() { log "building KWOK $KWOK_VERSION"; go_install "sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION" "$1"; }
 build_minio() { log "building MinIO $MINIO_VERSION"; go_install "github.com/minio/minio@$MINIO_VERSION" "$1"; }
 # kube-router reports the version stamped here (`kube-router --version`).
 build_kube_router() {
@@ -70,5 +72,7 @@ case $what in
 	minio) install_atomically "$MINIO_BIN" build_minio ;;
 	crictl) install_atomically "$CRICTL_BIN" build_crictl ;;
 	kube-router) install_atomically "$KUBE_ROUTER_BIN" build_kube_router ;;
+	# Not in `all`: only the scale simulation needs it, and `make up` stays as fast.
+	kwok) install_atomically "$KWOK_BIN" build_kwok ;;
 	*) die "unknown component: $what" ;;
 esac

@@ -20,6 +20,7 @@ HELM_BIN=$MEDIAFLOW_CACHE/helm-$HELM_VERSION
 MINIO_BIN=$MEDIAFLOW_CACHE/minio-$MINIO_VERSION
 CRICTL_BIN=$MEDIAFLOW_CACHE/crictl-$CRICTL_VERSION
 KUBE_ROUTER_BIN=$MEDIAFLOW_CACHE/kube-router-$KUBE_ROUTER_VERSION
+KWOK_BIN=$MEDIAFLOW_CACHE/kwok-$KWOK_VERSION
 
 log() { printf '\033[1m[%s] %s\033[0m\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { printf '\033[31merror: %s\033[0m\n' "$*" >&2; exit 1; }

@@ -230,6 +230,16 @@ def worker_env(
     return [{"name": k, "value": v} for k, v in values.items()]
 
 
+def worker_placement(settings: OperatorSettings) -> dict[str, Any]:
+    """The pod spec's nodeSelector and tolerations of worker pods; nothing when unset."""
+    placement: dict[str, Any] = {}
+    if settings.worker_node_selector:
+        placement["nodeSelector"] = dict(settings.worker_node_selector)
+    if settings.worker_tolerations:
+        placement["tolerations"] = [t.manifest() for t in settings.worker_tolerations]
+    return placement
+
+
 def build_job(
     ref: MediaJobRef,
     spec: MediaJobSpec,
@@ -316,6 +326,7 @@ def build_job(
                         "fsGroup": WORKER_UID,
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
+                    **worker_placement(settings),
                     "containers": [container],
                     "volumes": [
                         {"name": "work", "emptyDir": {"sizeLimit": str(scratch)}},

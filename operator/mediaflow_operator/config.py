@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from mediaflow_core.storage import S3Settings
@@ -14,6 +16,22 @@ class ResourceClass(BaseSettings):
     cpu: str
     memory: str
     deadline_seconds: int
+
+
+class Toleration(BaseModel):
+    """A Kubernetes Toleration of worker pods (field names as in the pod spec)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    key: str | None = None
+    operator: Literal["Exists", "Equal"] = "Equal"
+    value: str | None = None
+    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"] | None = None
+    toleration_seconds: int | None = Field(default=None, alias="tolerationSeconds")
+
+    def manifest(self) -> dict[str, object]:
+        """The pod spec's form: camelCase names, unset fields left out."""
+        return self.model_dump(by_alias=True, exclude_none=True)
 
 
 class OperatorSettings(S3Settings):
@@ -43,6 +61,15 @@ class OperatorSettings(S3Settings):
     allow_private_url_inputs: bool = Field(
         default=False,
         description="Worker pods fetch `input.url` only from public addresses unless true.",
+    )
+    # Dedicated media node pools: worker pods go where these say (JSON in the environment,
+    # e.g. MEDIAFLOW_WORKER_NODE_SELECTOR='{"pool":"media"}'); the operator's own pod is
+    # placed by the chart's nodeSelector/tolerations.
+    worker_node_selector: dict[str, str] = Field(
+        default_factory=dict, description="Node selector of worker pods (a JSON object)."
+    )
+    worker_tolerations: list[Toleration] = Field(
+        default_factory=list, description="Tolerations of worker pods (a JSON list)."
     )
     worker_verify_decode: bool = Field(
         default=True,

@@ -380,6 +380,37 @@ def test_worker_url_and_verification_values_reach_the_operator_settings() -> Non
     )
 
 
+def test_worker_placement_values_reach_the_operator_as_its_settings() -> None:
+    """worker.nodeSelector/tolerations become the operator's JSON settings, which build_job
+    puts on every worker pod; a misspelt toleration field is refused at install."""
+    from mediaflow_operator.builders import worker_placement
+    from mediaflow_operator.config import OperatorSettings
+
+    def placement(*args: str) -> dict[str, Any]:
+        deployment = find(template(*args), "Deployment", "mediaflow-operator")
+        env = env_of(deployment["spec"]["template"]["spec"]["containers"][0])
+        settings = OperatorSettings.model_validate(
+            {
+                "worker_node_selector": json.loads(env["MEDIAFLOW_WORKER_NODE_SELECTOR"]),
+                "worker_tolerations": json.loads(env["MEDIAFLOW_WORKER_TOLERATIONS"]),
+                "s3_endpoint": "http://minio:9000",
+                "s3_access_key": "a",
+                "s3_secret_key": "b",
+            }
+        )
+        return worker_placement(settings)
+
+    assert placement() == {}
+    toleration = {"key": "media", "operator": "Exists", "effect": "NoSchedule"}
+    assert placement(
+        "--set-json", 'worker.nodeSelector={"pool":"media"}',
+        "--set-json", f"worker.tolerations=[{json.dumps(toleration)}]",
+    ) == {"nodeSelector": {"pool": "media"}, "tolerations": [toleration]}  # fmt: skip
+    assert "worker/tolerations/0" in template_error(
+        "--set-json", 'worker.tolerations=[{"key":"media","efect":"NoSchedule"}]'
+    )
+
+
 def literal_env(container: dict[str, Any]) -> dict[str, str]:
     """The container's literal environment; values from Secrets get a stand-in."""
     env = {}

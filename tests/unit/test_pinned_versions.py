@@ -57,3 +57,15 @@ def test_kube_router_is_built_from_its_module_at_the_pin() -> None:
     assert (
         '"github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"' in build
     )
+
+
+def test_kwok_is_built_from_its_module_at_the_pin_and_only_on_demand() -> None:
+    """The scale simulation builds KWOK itself; `make up` (`all`) must not wait for it."""
+    build = (REPO / "hack/build-binaries.sh").read_text()
+    assert re.search(r"^v0\.\d+\.\d+$", read_versions()["KWOK_VERSION"])
+    assert '"sigs.k8s.io/kwok/cmd/kwok@$KWOK_VERSION"' in build
+    everything = re.search(r"^\tall\)\n(.*?)^\t\t;;$", build, re.M | re.S)
+    assert everything, "build-binaries.sh has no `all` case"
+    assert "KUBE_BIN" in everything[1]
+    assert "KWOK_BIN" not in everything[1]
+    assert re.search(r'^\tkwok\) install_atomically "\$KWOK_BIN" build_kwok ;;$', build, re.M)

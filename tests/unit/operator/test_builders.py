@@ -242,3 +242,44 @@ def test_url_lifetime_is_the_jobs_deadline_plus_a_margin() -> None:
     assert pod_url_ttl(image.deadline_seconds) == timedelta(seconds=300 + 120)
     video = pod_resources(spec("VideoConvert", videoConvert={"container": "mp4"}), SETTINGS)
     assert pod_url_ttl(video.deadline_seconds) == timedelta(seconds=3600 + 120)
+
+
+def test_worker_pods_are_placed_by_the_node_selector_and_tolerations_settings(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    pod = job()["spec"]["template"]["spec"]
+    assert "nodeSelector" not in pod  # the scheduler alone places them
+    assert "tolerations" not in pod
+    monkeypatch.setenv("MEDIAFLOW_WORKER_NODE_SELECTOR", '{"pool": "media"}')
+    monkeypatch.setenv(
+        "MEDIAFLOW_WORKER_TOLERATIONS",
+        '[{"key": "media", "operator": "Exists", "effect": "NoSchedule"},'
+        ' {"key": "spot", "value": "yes", "effect": "NoExecute", "tolerationSeconds": 30}]',
+    )
+    settings = OperatorSettings(
+        s3_endpoint="http://minio:9000", s3_access_key="a", s3_secret_key=SECRET
+    )
+    pod = build_job(REF, spec(), settings, input_size=1000)["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"pool": "media"}
+    assert pod["tolerations"] == [
+        {"key": "media", "operator": "Exists", "effect": "NoSchedule"},
+        {"key": "spot", "operator": "Equal", "value": "yes", "effect": "NoExecute",
+         "tolerationSeconds": 30},
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MEDIAFLOW_WORKER_NODE_SELECTOR", '["pool=media"]'),
+        ("MEDIAFLOW_WORKER_NODE_SELECTOR", "pool=media"),
+        ("MEDIAFLOW_WORKER_TOLERATIONS", '[{"key": "media", "effect": "NoSchedul"}]'),
+        ("MEDIAFLOW_WORKER_TOLERATIONS", '[{"key": "media", "operater": "Exists"}]'),
+    ],
+)
+def test_malformed_placement_settings_are_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=name.removeprefix("MEDIAFLOW_").lower()):
+        OperatorSettings(s3_endpoint="http://minio:9000", s3_access_key="a", s3_secret_key=SECRET)
