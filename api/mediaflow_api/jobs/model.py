@@ -192,6 +192,17 @@ def active_count(mediajobs: list[dict[str, Any]]) -> int:
     return sum(1 for mj in mediajobs if is_active(mj))
 
 
+def active_selectors(owner: str) -> tuple[str, str]:
+    """The label selectors that find `owner`'s possibly active MediaJobs without listing the
+    finished ones: those labelled with an active phase, and those without the phase label
+    (made before the operator wrote it), which `is_active` then judges by their status. A
+    label lags its status by a request, so a job that just finished may still be counted:
+    the cap errs on the safe side for that moment."""
+    selector = owner_selector(owner)
+    phases = ",".join(sorted(PHASES[status] for status in ACTIVE))
+    return f"{selector},{LABEL_PHASE} in ({phases})", f"{selector},!{LABEL_PHASE}"
+
+
 def job_status(mediajob: dict[str, Any]) -> JobStatus:
     return STATUSES.get((mediajob.get("status") or {}).get("phase"), JobStatus.PENDING)
 

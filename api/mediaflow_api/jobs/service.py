@@ -24,12 +24,10 @@ from mediaflow_api.jobs.model import (
     JobStatus,
     JobType,
     Listed,
-    active_count,
     is_deleted,
     is_job_id,
     is_owned_by,
     list_selectors,
-    owner_selector,
     page_names,
     to_job,
     unlabelled_matching,
@@ -165,13 +163,6 @@ class JobService:
             if error.status == 404:
                 return None
             raise
-
-    def active_count(self, owner: str) -> int:
-        """How many of `owner`'s jobs are pending or processing (read afresh: the MediaJobs
-        are labelled by owner, their phase is in the status, so the owner's MediaJobs are
-        listed and counted)."""
-        mediajobs = self._list_full(owner_selector(owner))
-        return active_count(mediajobs)
 
     def get(self, owner: str, job_id: str) -> Job:
         return to_job(self._read(owner, job_id), self._sign)

@@ -31,9 +31,9 @@ from pydantic import BaseModel, Field
 from mediaflow_api.jobs.model import (
     JobStatus,
     active_count,
+    active_selectors,
     mediajob_body,
     new_job_id,
-    owner_selector,
 )
 from mediaflow_api.problems import FieldError, Problem
 from mediaflow_api.settings import ApiSettings
@@ -224,16 +224,20 @@ class UploadService:
         )
 
     async def count_active_jobs(self, owner: str) -> int:
-        """`owner`'s pending and processing jobs (their MediaJobs are labelled by owner)."""
-        mediajobs = await asyncio.to_thread(
-            self.custom.list_namespaced_custom_object,
-            GROUP,
-            VERSION,
-            self.namespace,
-            PLURAL,
-            label_selector=owner_selector(owner),
-        )
-        return active_count(mediajobs["items"])
+        """`owner`'s pending and processing jobs, without listing the finished ones (their
+        MediaJobs are labelled by owner and phase; see `active_selectors`)."""
+        active = 0
+        for selector in active_selectors(owner):
+            mediajobs = await asyncio.to_thread(
+                self.custom.list_namespaced_custom_object,
+                GROUP,
+                VERSION,
+                self.namespace,
+                PLURAL,
+                label_selector=selector,
+            )
+            active += active_count(mediajobs["items"])
+        return active
 
     def input_key(self, job_id: str) -> str:
         # Under the namespace: the operator lets a MediaJob read only keys under it.

@@ -17,6 +17,7 @@ from mediaflow_api.jobs.model import (
     JobType,
     Listed,
     active_count,
+    active_selectors,
     is_job_id,
     is_owned_by,
     list_selectors,
@@ -276,3 +277,11 @@ def test_active_jobs_are_pending_or_running_and_not_being_deleted() -> None:
     assert active_count(jobs) == 3
     jobs[2]["metadata"]["deletionTimestamp"] = "2026-11-28T10:05:00Z"
     assert active_count(jobs) == 2
+
+
+def test_the_active_job_count_lists_only_active_or_unlabelled_mediajobs() -> None:
+    owner = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"
+    labelled, unlabelled = active_selectors(owner)
+    owner_part = f"mediaflow.io/owner in ({owner},{owner.replace('-', '')})"
+    assert labelled == f"{owner_part},mediaflow.io/phase in (Pending,Running)"
+    assert unlabelled == f"{owner_part},!mediaflow.io/phase"
