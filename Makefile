@@ -24,6 +24,10 @@ deps: ## Install Debian packages, uv and the locked Python environment
 binaries: ## Build the pinned Kubernetes, etcd, CoreDNS, Helm, crictl, MinIO and kube-router binaries (cached)
 	@bash hack/build-binaries.sh
 
+.PHONY: kwok
+kwok: ## Build the pinned KWOK (simulated nodes for the scale simulation and its test; cached)
+	@bash hack/build-binaries.sh kwok
+
 .PHONY: cluster-up
 cluster-up: deps ## Start the local cluster and MinIO (idempotent); writes .local/env
 	@bash hack/cluster-up.sh
@@ -148,5 +152,5 @@ test-e2e: deps up ## End-to-end tests only (the Helm release in the local cluste
 	source .local/env && $(UV) run --frozen pytest -m e2e $(PYTEST_ARGS)
 
 .PHONY: test
-test: deps lint up ## Every test (unit, integration, e2e), bringing the environment up if needed
+test: deps lint up kwok ## Every test (unit, integration, e2e), bringing the environment up if needed
 	source .local/env && $(UV) run --frozen pytest $(PYTEST_ARGS)

@@ -24,7 +24,7 @@ def leftovers(label: str) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.timeout(600)  # a cold machine builds KWOK first (hack/build-binaries.sh kwok)
+@pytest.mark.timeout(600)  # `make test` builds KWOK first (make kwok); elsewhere the driver does
 def test_twenty_mediajobs_succeed_on_three_simulated_nodes_and_nothing_is_left() -> None:
     numbers = simulate(20, 3, clients=4, run_seconds=0.5, tag=f"t{TEST_LANE}",
                        background_seconds=2)  # fmt: skip
