@@ -100,7 +100,7 @@ PHASES = [
     ("download + libmagic sniff", "start", "sniffed"),
     ("header parse + limits", "sniffed", "inspected"),
     ("encoder start", "inspected", "convert"),
-    ("encoder (pydantic alongside)", "convert", "converted"),
+    ("encoder", "convert", "converted"),
     ("output checks + upload + decode", "converted", "verified"),
     ("termination message + log", "verified", "done"),
     ("exit", "done", "exit"),
@@ -112,6 +112,12 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--no-verify", action="store_true", help="MEDIAFLOW_VERIFY_DECODE=0")
+    parser.add_argument(
+        "--before",
+        metavar="DIR",
+        help="also run, alternately, the worker whose packages are in DIR/operator and DIR/core "
+        "(a copy of an older tree; PYTHONPATH puts them ahead of the installed ones)",
+    )
     args = parser.parse_args()
 
     client = minio()
@@ -149,24 +155,36 @@ def main() -> None:
         fill = {"{jpeg}": str(jpeg), "{webp}": str(webp)}
         separate = {k: [fill.get(a, a) for a in v] for k, v in SEPARATE.items()}
 
-        worker_runs: list[dict[str, float]] = []
+        variants = {"now": env}
+        if args.before:
+            old = Path(args.before).resolve()
+            variants = {"before": {**env, "PYTHONPATH": f"{old}/operator:{old}/core"}, **variants}
+        worker_runs: dict[str, list[dict[str, float]]] = {name: [] for name in variants}
         parts: dict[str, list[float]] = {k: [] for k in separate}
-        run_worker(env)  # warm the page cache
+        for variant in variants.values():
+            run_worker(variant)  # warm the page cache
         for _ in range(args.runs):
-            worker_runs.append(run_worker(env))
+            for name, variant in variants.items():
+                worker_runs[name].append(run_worker(variant))
             for label, command in separate.items():
                 parts[label].append(timed(command))
 
-        def row(label: str, values: list[float]) -> str:
+        def cells(values: list[float]) -> str:
             med, low = statistics.median(values) * 1000, min(values) * 1000
-            return f"| {label} | {med:.0f} | {low:.0f} |"
+            return f"{med:.0f} | {low:.0f}"
+
+        def row(label: str, values: list[float]) -> str:
+            return f"| {label} | {cells(values)} |"
 
         print(f"{args.size} JPEG -> WebP q85, {args.runs} runs, load {os.getloadavg()[0]:.1f}")
-        print("\n| worker phase | median ms | min ms |\n|---|---|---|")
-        for label, start, end in PHASES:
-            values = [m[end] - (m[start] if start else 0.0) for m in worker_runs]
-            print(row(label, values))
-        print(row("**whole process**", [m["exit"] for m in worker_runs]))
+        heads = " | ".join(f"{name} median ms | {name} min ms" for name in variants)
+        print(f"\n| worker phase | {heads} |\n|---|{'---|---|' * len(variants)}")
+        for label, start, end in [*PHASES, ("**whole process**", None, "exit")]:
+            columns = [
+                cells([m[end] - (m[start] if start else 0.0) for m in runs])
+                for runs in worker_runs.values()
+            ]
+            print(f"| {label} | {' | '.join(columns)} |")
         print("\n| measured alone (own process) | median ms | min ms |\n|---|---|---|")
         for label, values in parts.items():
             print(row(label, values))
