@@ -3,21 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NamedTuple
 
-from mediaflow_core.media import MediaType
-from mediaflow_core.options import (
+from mediaflow_core.formats import (
     DEFAULT_CRF,
     Container,
     FitMode,
-    ImageConvertOptions,
     ImageFormat,
-    ImageResizeOptions,
     Preset,
     ThumbnailFormat,
     VideoCodec,
-    VideoConvertOptions,
-    VideoResizeOptions,
 )
+from mediaflow_core.media import MediaType
 
 from .commands import (  # noqa: F401 - re-exported: plans is where commands are looked up
     AVIFENC_READS,
@@ -29,6 +26,24 @@ from .commands import (  # noqa: F401 - re-exported: plans is where commands are
     cwebp_args,
 )
 from .probe import MediaInfo, hardened_input
+
+if TYPE_CHECKING:  # the pydantic models: annotations only, plans runs without them
+    from mediaflow_core.options import (
+        ImageConvertOptions,
+        ImageResizeOptions,
+        VideoConvertOptions,
+        VideoResizeOptions,
+    )
+
+
+class ConvertChoice(NamedTuple):
+    """The fields of ImageConvertOptions a plan reads, when they come from the worker's exact
+    reading of a plain document (pipeline.early_image_convert) instead of the model."""
+
+    format: ImageFormat
+    quality: int
+    lossless: bool
+
 
 # EXIF orientation -> ffmpeg filters that make the pixels look as the orientation says.
 ORIENTATION_FILTERS: dict[int, list[str]] = {
@@ -166,7 +181,12 @@ class ImageJob:
 
 
 def image_job_for_convert(
-    media: MediaType, opts: ImageConvertOptions, w: int, h: int, orientation: int, animated: bool
+    media: MediaType,
+    opts: ImageConvertOptions | ConvertChoice,
+    w: int,
+    h: int,
+    orientation: int,
+    animated: bool,
 ) -> ImageJob:
     """ImageJob of an ImageConvert."""
     return ImageJob(media, opts.format, opts.quality, opts.lossless, w, h, orientation, animated)

@@ -149,6 +149,50 @@ def test_the_early_path_is_taken_and_the_output_checked(run_worker, media, fmt) 
     assert names.index("upload") < names.index("verified") < names.index("done")
 
 
+def _imported(stderr: str) -> set[str]:
+    """Module names from `-X importtime` lines (PYTHONPROFILEIMPORTTIME=1)."""
+    return {
+        line.rsplit("|", 1)[1].strip()
+        for line in stderr.splitlines()
+        if line.startswith("import time:") and "|" in line
+    }
+
+
+def test_a_plain_image_convert_never_loads_pydantic(run_worker, media) -> None:
+    # pydantic's import is ~0.3 s of CPU, against 0.04 s of cwebp on a 640x480 photo: the
+    # exact reading of early_image_convert stands for it (the grid test above), and the
+    # termination message is written without it (the operator validates it on reading).
+    profile = {"PYTHONPROFILEIMPORTTIME": "1"}
+    src = media.png("320x240", name="nopydantic-320x240.png")
+    run = run_worker("ImageConvert", {"format": "webp", "quality": 70}, src, env=profile)
+    assert run.returncode == 0, run.termination
+    assert run.termination["format"] == "webp"
+    loaded = _imported(run.stderr)
+    assert "mediaflow_worker.pipeline" in loaded  # the profile is there
+    assert not {m for m in loaded if m.startswith(("pydantic", "mediaflow_core.options"))}
+    # Anything the exact reading does not cover is validated by pydantic, as before.
+    run = run_worker("ImageResize", {"width": 100}, src, env=profile)
+    assert run.returncode == 0, run.termination
+    assert "mediaflow_core.options" in _imported(run.stderr)
+
+
+def test_the_success_message_is_what_the_model_writes() -> None:
+    from mediaflow_core.termination import WorkerResult, read_termination
+    from mediaflow_worker.report import success_message
+
+    for result in (
+        {"size": 10, "contentType": "image/webp", "format": "webp", "width": 640,
+         "height": 480, "duration": None},
+        {"size": 0, "contentType": "video/mp4", "format": "mp4", "width": 1920,
+         "height": 1080, "duration": 12.345},
+        {"size": 7, "contentType": "video/mp4", "format": "mp4", "width": None,
+         "height": None, "duration": 1.0},
+    ):  # fmt: skip
+        text = success_message(result)
+        assert text == WorkerResult.model_validate(result).to_json()
+        assert read_termination(text) == WorkerResult.model_validate(result)
+
+
 def test_an_oriented_jpeg_does_not_start_early(run_worker, media) -> None:
     run = run_worker("ImageConvert", {"format": "webp"}, media.jpeg_exif())
     assert run.returncode == 0, run.termination
