@@ -86,7 +86,22 @@ class OperatorSettings(S3Settings):
 
     # Operation.
     progress_interval_seconds: float = Field(
-        default=3.0, ge=1, description="How often running video jobs' progress is read."
+        default=3.0,
+        ge=0.5,
+        description="How often a running video MediaJob's progress is read from its pod's "
+        "log, while the budget allows (progress_reads_per_second).",
+    )
+    progress_reads_per_second: float = Field(
+        default=5.0,
+        gt=0,
+        description="Most pod-log reads per second for progress, over all running video "
+        "MediaJobs: with more of them each is read less often, never the API server more.",
+    )
+    reconcile_workers: int = Field(
+        default=4,
+        ge=1,
+        le=64,
+        description="Threads reconciling MediaJobs (each MediaJob by one at a time).",
     )
     job_lost_seconds: int = Field(
         default=60,

@@ -1,17 +1,26 @@
-"""Pure deciders: what a MediaJob's status should say, given what the cluster shows."""
+"""Pure deciders: what a MediaJob's status should say, given what the watches show.
+
+Every transition of a MediaJob is one function here that takes the current typed status
+(`MediaJobStatus`) and the observed Job and pods (observed.py views) and returns the next
+typed status, with the Event to post about it; the reconciler (reconciler.py) only reads,
+calls one of these, and writes what it returns. None of them touches the network.
+"""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Literal
 
 from mediaflow_core import constants as c
-from mediaflow_core.mediajob import Phase
+from mediaflow_core.mediajob import Condition, MediaJobResult, MediaJobStatus, Phase
 from mediaflow_core.termination import WorkerFailure, WorkerResult, read_termination
+from mediaflow_operator.observed import JobView, PodView
 
-TERMINAL = {Phase.SUCCEEDED.value, Phase.FAILED.value, Phase.CANCELLED.value}
+TERMINAL = {Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED}
+ConditionStatus = Literal["True", "False", "Unknown"]
+WAITING_MESSAGE = "waiting for the conversion pod to start"
 
 
 def now_iso(now: datetime | None = None) -> str:
@@ -19,12 +28,17 @@ def now_iso(now: datetime | None = None) -> str:
     return (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_time(value: str | None) -> datetime | None:
+def parse_time(value: str | datetime | None) -> datetime | None:
     """A Kubernetes timestamp (`...Z` or `...+00:00`) as an aware datetime."""
     if not value:
         return None
-    parsed = datetime.fromisoformat(value)
+    parsed = value if isinstance(value, datetime) else datetime.fromisoformat(value)
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def second(now: datetime) -> datetime:
+    """`now` at the precision Kubernetes keeps (so that a status read back compares equal)."""
+    return now.astimezone(UTC).replace(microsecond=0)
 
 
 def human_duration(seconds: float) -> str:
@@ -39,54 +53,148 @@ def human_duration(seconds: float) -> str:
     return f"{secs}s"
 
 
-def set_condition(
-    conditions: list[dict[str, Any]],
+@dataclass(frozen=True)
+class Event:
+    """An Event to post on the MediaJob."""
+
+    type: Literal["Normal", "Warning"]
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class Transition:
+    """The next status and what to tell about it."""
+
+    status: MediaJobStatus
+    event: Event | None = None
+    # A success's result as the worker reported it; the reconciler adds where it is (bucket,
+    # key) and a signed URL, which takes the storage settings.
+    result: WorkerResult | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.status.phase in TERMINAL
+
+
+def condition(status: MediaJobStatus, type_: str) -> Condition | None:
+    return next((x for x in status.conditions if x.type == type_), None)
+
+
+def with_conditions(
+    status: MediaJobStatus,
+    changes: dict[str, tuple[ConditionStatus, str, str]],
     *,
-    type_: str,
-    status: str,
+    generation: int | None,
+    now: datetime,
+) -> list[Condition]:
+    """The conditions with each `type: (status, reason, message)` of `changes` set;
+    lastTransitionTime moves only when a condition's status changes."""
+    conditions = list(status.conditions)
+    for type_, (value, reason, message) in changes.items():
+        previous = next((x for x in conditions if x.type == type_), None)
+        changed = previous is None or previous.status != value
+        conditions = [x for x in conditions if x.type != type_] + [
+            Condition(
+                type=type_,
+                status=value,
+                observed_generation=generation,
+                last_transition_time=second(now) if changed else previous.last_transition_time,
+                reason=reason,
+                message=message,
+            )
+        ]
+    return conditions
+
+
+def is_accepted(status: MediaJobStatus) -> bool:
+    accepted = condition(status, c.CONDITION_ACCEPTED)
+    return accepted is not None and accepted.status == "True" and status.job_name is not None
+
+
+# Acceptance.
+
+
+def accepted(
+    status: MediaJobStatus, *, job_name: str, generation: int | None, now: datetime
+) -> Transition:
+    """The Job is made: Pending until its pod starts."""
+    return Transition(
+        status.model_copy(
+            update={
+                "phase": Phase.PENDING,
+                "job_name": job_name,
+                "observed_generation": generation,
+                "message": WAITING_MESSAGE,
+                "conditions": with_conditions(
+                    status,
+                    {
+                        c.CONDITION_ACCEPTED: ("True", "JobCreated", f"Job {job_name} runs it"),
+                        c.CONDITION_SUCCEEDED: ("Unknown", "Pending", WAITING_MESSAGE),
+                    },
+                    generation=generation,
+                    now=now,
+                ),
+            }
+        )
+    )
+
+
+def refused(
+    status: MediaJobStatus,
+    *,
     reason: str,
     message: str,
     generation: int | None,
     now: datetime,
-) -> list[dict[str, Any]]:
-    """Conditions with one set; lastTransitionTime moves only when its status changes."""
-    previous = next((x for x in conditions if x.get("type") == type_), None)
-    changed = previous is None or previous.get("status") != status
-    condition = {
-        "type": type_,
-        "status": status,
-        "observedGeneration": generation,
-        "lastTransitionTime": now_iso(now) if changed else previous["lastTransitionTime"],
-        "reason": reason,
-        "message": message,
+    accepted: bool = False,
+) -> Transition:
+    """A MediaJob that can never run (or stopped for good): Failed, with a Warning Event."""
+    changes: dict[str, tuple[ConditionStatus, str, str]] = {
+        c.CONDITION_SUCCEEDED: ("False", reason, message)
     }
-    return [x for x in conditions if x.get("type") != type_] + [condition]
+    if not accepted:
+        changes = {c.CONDITION_ACCEPTED: ("False", reason, message), **changes}
+    return Transition(
+        status.model_copy(
+            update={
+                "phase": Phase.FAILED,
+                "observed_generation": generation,
+                "completion_time": second(now),
+                "message": message,
+                "conditions": with_conditions(status, changes, generation=generation, now=now),
+            }
+        ),
+        Event("Warning", reason, message),
+    )
 
 
-def set_conditions(
-    conditions: list[dict[str, Any]],
-    changes: dict[str, tuple[str, str, str]],
-    *,
-    generation: int | None,
-    now: datetime,
-) -> list[dict[str, Any]]:
-    """`set_condition` for each `type: (status, reason, message)` of `changes`, in order."""
-    for type_, (status, reason, message) in changes.items():
-        conditions = set_condition(
-            conditions,
-            type_=type_,
-            status=status,
-            reason=reason,
-            message=message,
-            generation=generation,
-            now=now,
-        )
-    return conditions
+def cancelled(status: MediaJobStatus, *, generation: int | None, now: datetime) -> Transition:
+    message = "cancelled on request"
+    return Transition(
+        status.model_copy(
+            update={
+                "phase": Phase.CANCELLED,
+                "completion_time": second(now),
+                "message": message,
+                "conditions": with_conditions(
+                    status,
+                    {c.CONDITION_SUCCEEDED: ("False", "Cancelled", message)},
+                    generation=generation,
+                    now=now,
+                ),
+            }
+        ),
+        Event("Normal", "Cancelled", "cancelled on request; the pod is stopped"),
+    )
+
+
+# From the pods and the Job.
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """How a Job ended, in a user's words."""
+    """How the conversion ended, in a user's words."""
 
     phase: Phase
     reason: str
@@ -94,146 +202,236 @@ class Outcome:
     result: WorkerResult | None = None
 
 
-def termination_message(
-    pod: dict[str, Any],
-) -> tuple[WorkerResult | WorkerFailure | None, dict[str, Any]]:
-    """The worker's termination message and its container's terminated state."""
-    for status in (pod.get("status") or {}).get("containerStatuses") or []:
-        terminated = (status.get("state") or {}).get("terminated") or (
-            status.get("lastState") or {}
-        ).get("terminated")
-        if terminated:
-            return read_termination(terminated.get("message")), terminated
-    return None, {}
+def worker_message(pod: PodView) -> WorkerResult | WorkerFailure | None:
+    return read_termination(pod.terminated.message) if pod.terminated else None
 
 
-def newest_pod(pods: list[dict[str, Any]]) -> dict[str, Any] | None:
-    return max(pods, key=lambda p: p["metadata"].get("creationTimestamp") or "", default=None)
+def newest(pods: tuple[PodView, ...] | list[PodView]) -> PodView | None:
+    return max(pods, key=lambda p: p.created, default=None)
 
 
-def job_finished(job: dict[str, Any]) -> bool:
-    """Is the Job Complete or Failed (no pod of it runs again)?"""
-    return any(
-        x.get("type") in ("Complete", "Failed") and x.get("status") == "True"
-        for x in (job.get("status") or {}).get("conditions") or []
-    )
+def pod_outcome(pods: tuple[PodView, ...]) -> Outcome | None:
+    """An outcome the pods alone settle, without waiting for the Job controller: a worker
+    that exited 0 with its result message, or one that exited with a final code (the Job's
+    podFailurePolicy fails the Job on those anyway)."""
+    for pod in sorted(pods, key=lambda p: p.created):
+        ended = pod.terminated
+        if ended is None:
+            continue
+        message = worker_message(pod)
+        if ended.exit_code == c.EXIT_OK and isinstance(message, WorkerResult):
+            return Outcome(Phase.SUCCEEDED, "Completed", "conversion succeeded", message)
+        says = message.message if isinstance(message, WorkerFailure) else None
+        if ended.exit_code == c.EXIT_INVALID_INPUT:
+            return Outcome(
+                Phase.FAILED, c.REASON_INVALID_INPUT, says or "the input is not valid media"
+            )
+        if ended.exit_code == c.EXIT_INPUT_NOT_FOUND:
+            return Outcome(
+                Phase.FAILED, c.REASON_INPUT_NOT_FOUND, says or "the input was not found"
+            )
+    return None
 
 
-def job_outcome(job: dict[str, Any], pods: list[dict[str, Any]]) -> Outcome | None:
-    """The outcome of a finished Job, or None while it runs."""
-    conditions = {x["type"]: x for x in (job.get("status") or {}).get("conditions") or []}
-    finished = [t for t in ("Complete", "Failed") if conditions.get(t, {}).get("status") == "True"]
-    if not finished:
-        return None
-    pod = newest_pod(pods)
-    message, terminated = termination_message(pod) if pod else (None, {})
-    if finished[0] == "Complete":
-        if not isinstance(message, WorkerResult):
-            return Outcome(Phase.FAILED, "ResultMissing", "the worker finished without a result")
-        return Outcome(Phase.SUCCEEDED, "Completed", "conversion succeeded", message)
-    reason = conditions["Failed"].get("reason", "")
-    worker_says = message.message if isinstance(message, WorkerFailure) else None
-    exit_code = terminated.get("exitCode")
-    if exit_code == c.EXIT_INVALID_INPUT:
+def job_outcome(job: JobView, pods: tuple[PodView, ...], status: MediaJobStatus) -> Outcome:
+    """The outcome of a Job that finished (or vanished) without one the pods settle."""
+    if job.deleted and job.finished is None:
         return Outcome(
-            Phase.FAILED, c.REASON_INVALID_INPUT, worker_says or "the input is not valid media"
+            Phase.FAILED, "JobDeleted", f"its Job {job.name} was deleted before it finished"
         )
-    if exit_code == c.EXIT_INPUT_NOT_FOUND:
+    if job.finished == "Complete":
+        return Outcome(Phase.FAILED, "ResultMissing", "the worker finished without a result")
+    started = any(p.started_at for p in pods) or status.start_time is not None
+    if job.finished_reason == "DeadlineExceeded":
+        limit = f"{job.deadline_seconds}s" if job.deadline_seconds else "time"
+        if not started:
+            return not_started(status, pods, limit)
         return Outcome(
-            Phase.FAILED, c.REASON_INPUT_NOT_FOUND, worker_says or "the input was not found"
+            Phase.FAILED, "DeadlineExceeded", f"the conversion took longer than its {limit} limit"
         )
-    if reason == "DeadlineExceeded":
-        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
-        return Outcome(
-            Phase.FAILED,
-            "DeadlineExceeded",
-            f"the conversion took longer than its {deadline}s limit",
-        )
-    if (
-        any((termination_message(p)[1] or {}).get("reason") == "OOMKilled" for p in pods)
-        or terminated.get("reason") == "OOMKilled"
-    ):
+    if any(p.terminated and p.terminated.reason == "OOMKilled" for p in pods):
         return Outcome(
             Phase.FAILED,
             "OutOfMemory",
             "the conversion ran out of memory; ask for more with spec.resources.memory",
         )
+    last = newest([p for p in pods if p.terminated])
+    says = worker_message(last) if last else None
+    detail = f"; last error: {says.message}" if isinstance(says, WorkerFailure) else ""
+    tries = len([p for p in pods if p.terminated]) or "several"
+    return Outcome(Phase.FAILED, "RetriesExhausted", f"the conversion failed {tries} times{detail}")
+
+
+def not_started(status: MediaJobStatus, pods: tuple[PodView, ...], limit: str) -> Outcome:
+    """The deadline passed before any container ran: say what held the pod (the scheduler's
+    verdict, or why its container could not start), as the status said while it waited."""
+    waiting = waiting_reason(pods)
+    if waiting is None:
+        held = condition(status, c.CONDITION_SUCCEEDED)
+        if held is not None and held.reason not in ("Pending", "Running"):
+            waiting = (held.reason, held.message.removeprefix(f"{WAITING_MESSAGE}: "))
+    if waiting is None:
+        return Outcome(
+            Phase.FAILED,
+            "NotStarted",
+            f"the conversion pod did not start within its {limit} limit; nothing ran",
+        )
+    reason, why = waiting
+    if reason == "Unschedulable":
+        return Outcome(
+            Phase.FAILED,
+            "Unschedulable",
+            f"the conversion pod could not be scheduled within its {limit} limit; nothing "
+            f"ran: {why}",
+        )
     return Outcome(
         Phase.FAILED,
-        "RetriesExhausted",
-        f"the conversion failed {len(pods) or 'several'} times"
-        + (f"; last error: {worker_says}" if worker_says else ""),
+        reason,
+        f"the conversion pod did not start within its {limit} limit; nothing ran: {why}",
     )
 
 
-def pod_started(pods: list[dict[str, Any]]) -> str | None:
-    """When the first container of the Job started running, if one has."""
-    times = []
-    for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            state = status.get("state") or {}
-            started = (state.get("running") or state.get("terminated") or {}).get("startedAt")
-            if started:
-                times.append(parse_time(started))
-    return now_iso(min(times)) if times else None
+def waiting_reason(pods: tuple[PodView, ...]) -> tuple[str, str] | None:
+    """Why the newest live pod does not run yet, when something holds it: the scheduler
+    (Unschedulable: "0/1 nodes are available: 1 Insufficient cpu."), or its container
+    (ErrImagePull, CreateContainerConfigError, ...)."""
+    pod = newest([p for p in pods if not p.deleted and p.terminated is None])
+    if pod is None:
+        return None
+    if pod.unschedulable:
+        return ("Unschedulable", pod.unschedulable)
+    if pod.waiting:
+        reason, message = pod.waiting
+        return (reason, f"{reason}: {message}" if message else reason)
+    return None
 
 
-def decide_status(
-    current: dict[str, Any],
+def first_start(pods: tuple[PodView, ...]) -> datetime | None:
+    times = [parse_time(p.started_at) for p in pods if p.started_at]
+    return min((t for t in times if t), default=None)
+
+
+def followed(
+    status: MediaJobStatus,
     *,
+    job: JobView | None,
+    pods: tuple[PodView, ...],
     generation: int | None,
-    job: dict[str, Any] | None,
-    pods: list[dict[str, Any]],
     now: datetime,
-) -> dict[str, Any]:
-    """The status a MediaJob should have. Terminal phases never change again."""
-    status = dict(current)
-    if status.get("phase") in TERMINAL:
-        return status
-    if job is None:
-        return status
-    started = pod_started(pods) or status.get("startTime")
-    outcome = job_outcome(job, pods)
-    conditions = list(status.get("conditions") or [])
-    if outcome is None:
-        if started:
-            status.update(phase=Phase.RUNNING.value, startTime=started, message="converting")
-            conditions = set_condition(
-                conditions,
-                type_=c.CONDITION_SUCCEEDED,
-                status="Unknown",
-                reason="Running",
-                message="the conversion is running",
+) -> Transition | None:
+    """The next status of an accepted, unfinished MediaJob from its Job and pods, or None
+    when nothing changed. `job` None means the Job was never seen (nothing to decide yet)."""
+    outcome = pod_outcome(pods)
+    if outcome is None and job is not None and (job.finished or job.deleted):
+        outcome = job_outcome(job, pods, status)
+    started = first_start(pods) or (parse_time(status.start_time) if status.start_time else None)
+    if outcome is not None:
+        return finished(status, outcome, started=started, generation=generation, now=now)
+    if started is not None:
+        message = "the conversion is running"
+        nxt = status.model_copy(
+            update={
+                "phase": Phase.RUNNING,
+                "start_time": second(started),
+                "message": "converting",
+                "conditions": with_conditions(
+                    status,
+                    {c.CONDITION_SUCCEEDED: ("Unknown", "Running", message)},
+                    generation=generation,
+                    now=now,
+                ),
+            }
+        )
+        return None if nxt == status else Transition(nxt)
+    waiting = waiting_reason(pods)
+    reason, why = waiting or ("Pending", "")
+    message = f"{WAITING_MESSAGE}: {why}" if why else WAITING_MESSAGE
+    nxt = status.model_copy(
+        update={
+            "phase": Phase.PENDING,
+            "message": message,
+            "conditions": with_conditions(
+                status,
+                {c.CONDITION_SUCCEEDED: ("Unknown", reason, message)},
                 generation=generation,
                 now=now,
+            ),
+        }
+    )
+    if nxt == status:
+        return None
+    before = condition(status, c.CONDITION_SUCCEEDED)
+    event = None
+    if waiting is not None and (before is None or before.reason != reason):
+        event = Event("Warning", reason, message)
+    return Transition(nxt, event)
+
+
+def finished(
+    status: MediaJobStatus,
+    outcome: Outcome,
+    *,
+    started: datetime | None,
+    generation: int | None,
+    now: datetime,
+) -> Transition:
+    succeeded = outcome.phase is Phase.SUCCEEDED
+    update: dict[str, object] = {
+        "phase": outcome.phase,
+        "completion_time": second(now),
+        "message": outcome.message,
+        "progress": 100 if succeeded else status.progress,
+        "conditions": with_conditions(
+            status,
+            {
+                c.CONDITION_SUCCEEDED: (
+                    "True" if succeeded else "False",
+                    outcome.reason,
+                    outcome.message,
+                )
+            },
+            generation=generation,
+            now=now,
+        ),
+    }
+    if started is not None:
+        update["start_time"] = second(started)
+        update["duration"] = human_duration((now - started).total_seconds())
+    if succeeded:
+        event = Event("Normal", "Succeeded", outcome.message)
+    else:
+        event = Event("Warning", outcome.reason, outcome.message)
+    return Transition(status.model_copy(update=update), event, outcome.result)
+
+
+def with_result(
+    status: MediaJobStatus,
+    result: WorkerResult,
+    *,
+    bucket: str,
+    key: str,
+    url: str,
+    url_expires_at: datetime,
+) -> MediaJobStatus:
+    """A success's status with its result: what the worker reported, where it is, a URL."""
+    return status.model_copy(
+        update={
+            "result": MediaJobResult(
+                bucket=bucket,
+                key=key,
+                size=result.size,
+                content_type=result.content_type,
+                width=result.width,
+                height=result.height,
+                duration=result.duration,
+                url=url,
+                url_expires_at=second(url_expires_at),
             )
-        status["conditions"] = conditions
-        return status
-    finished = now_iso(now)
-    status.update(
-        phase=outcome.phase.value,
-        completionTime=finished,
-        message=outcome.message,
-        progress=100 if outcome.phase is Phase.SUCCEEDED else status.get("progress"),
+        }
     )
-    if started:
-        status["startTime"] = started
-        status["duration"] = human_duration((now - parse_time(started)).total_seconds())
-    status["conditions"] = set_condition(
-        conditions,
-        type_=c.CONDITION_SUCCEEDED,
-        status="True" if outcome.phase is Phase.SUCCEEDED else "False",
-        reason=outcome.reason,
-        message=outcome.message,
-        generation=generation,
-        now=now,
-    )
-    if outcome.result is not None:
-        # What the status schema's result holds of the worker's (not its short format name).
-        status["result"] = outcome.result.model_dump(
-            by_alias=True, exclude_none=True, exclude={"format"}
-        )
-    return {k: v for k, v in status.items() if v is not None}
+
+
+# Video progress.
 
 
 def progress_from_log(log: str) -> int | None:
@@ -251,21 +449,13 @@ def progress_from_log(log: str) -> int | None:
     return None
 
 
-def phase_label_patch(mediajob: dict[str, Any]) -> dict[str, Any] | None:
-    """The metadata merge patch that makes the MediaJob's `mediaflow.io/phase` label say its
-    `status.phase`, or None when it already does or no phase is set yet.
+# Expiry.
 
-    Conditioned on the MediaJob's resourceVersion: a writer that lost a race (its phase
-    already replaced by a newer one) gets 409 and decides again from a fresh read, so the
-    label can never be left on an older phase than the status.
-    """
-    phase = (mediajob.get("status") or {}).get("phase")
-    metadata = mediajob["metadata"]
-    if not phase or (metadata.get("labels") or {}).get(c.LABEL_PHASE) == phase:
+
+def expires_in(status: MediaJobStatus, ttl_seconds: int | None, now: datetime) -> float | None:
+    """Seconds until a finished MediaJob's ttlSecondsAfterFinished passes (<= 0: now), or
+    None when it never expires."""
+    if ttl_seconds is None or status.completion_time is None:
         return None
-    return {
-        "metadata": {
-            "resourceVersion": metadata["resourceVersion"],
-            "labels": {c.LABEL_PHASE: phase},
-        }
-    }
+    finished_at = parse_time(status.completion_time) or now
+    return (finished_at - now).total_seconds() + ttl_seconds

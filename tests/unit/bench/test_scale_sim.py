@@ -17,10 +17,12 @@ from bench.scale_sim import (
     worker_placement_env,
 )
 
+from mediaflow_core.mediajob import Phase
 from mediaflow_core.termination import read_termination
 from mediaflow_operator.builders import worker_placement
 from mediaflow_operator.config import OperatorSettings
-from mediaflow_operator.deciders import Phase, job_outcome
+from mediaflow_operator.deciders import pod_outcome
+from mediaflow_operator.observed import PodView
 from mediaflow_worker.report import success_message
 
 
@@ -36,7 +38,7 @@ def finished_pod() -> dict:
     message = yaml.safe_load(line.split("message:", 1)[1])
     terminated = {"exitCode": 0, "reason": "Completed", "message": message}
     return {
-        "metadata": {"creationTimestamp": "2026-12-02T00:00:00Z"},
+        "metadata": {"name": "p", "creationTimestamp": "2026-12-02T00:00:00Z"},
         "status": {
             "phase": "Succeeded",
             "containerStatuses": [{"name": "worker", "state": {"terminated": terminated}}],
@@ -48,8 +50,8 @@ def test_the_simulated_pod_ends_with_the_workers_own_success_message() -> None:
     pod = finished_pod()
     message = pod["status"]["containerStatuses"][0]["state"]["terminated"]["message"]
     assert message == success_message(SIM_RESULT)  # byte for byte what the worker writes
-    complete = {"status": {"conditions": [{"type": "Complete", "status": "True"}]}}
-    outcome = job_outcome(complete, [pod])
+    # The operator settles it from the pod alone, as it does a real worker's.
+    outcome = pod_outcome((PodView.from_body(pod),))
     assert outcome is not None
     assert outcome.phase is Phase.SUCCEEDED
     assert outcome.result == read_termination(message)  # what the real worker's message reads as

@@ -11,6 +11,7 @@ import pytest
 
 from mediaflow_api.settings import ApiSettings
 from mediaflow_core import constants as c
+from mediaflow_core.mediajob import MediaJobStatus
 from mediaflow_core.naming import MediaJobRef, upload_input_key, upload_prefix
 from mediaflow_core.storage import S3Settings
 from mediaflow_core.termination import (
@@ -21,7 +22,8 @@ from mediaflow_core.termination import (
     read_termination,
 )
 from mediaflow_operator.config import OperatorSettings
-from mediaflow_operator.deciders import decide_status
+from mediaflow_operator.deciders import followed
+from mediaflow_operator.observed import JobView, PodView
 from mediaflow_worker.report import failure_message, success_message
 
 RESULT = {
@@ -34,30 +36,42 @@ RESULT = {
 }
 
 
-def finished_pod(message: str, exit_code: int) -> dict:
-    return {
-        "metadata": {"creationTimestamp": "2026-12-02T00:00:00Z"},
-        "status": {
-            "containerStatuses": [
-                {
-                    "state": {
-                        "terminated": {
-                            "exitCode": exit_code,
-                            "message": message,
-                            "startedAt": "2026-12-02T00:00:01Z",
-                        }
+def finished_pod(message: str, exit_code: int) -> PodView:
+    return PodView.from_body(
+        {
+            "metadata": {"name": "p", "creationTimestamp": "2026-12-02T00:00:00Z"},
+            "status": {
+                "containerStatuses": [
+                    {
+                        "name": "worker",
+                        "state": {
+                            "terminated": {
+                                "exitCode": exit_code,
+                                "message": message,
+                                "startedAt": "2026-12-02T00:00:01Z",
+                            }
+                        },
                     }
-                }
-            ]
-        },
-    }
+                ]
+            },
+        }
+    )
 
 
-def job(condition: str, reason: str = "") -> dict:
-    return {
-        "spec": {"activeDeadlineSeconds": 300},
-        "status": {"conditions": [{"type": condition, "status": "True", "reason": reason}]},
-    }
+def decide_status(*, job: JobView, pods: list[PodView], now: datetime) -> dict:
+    pending = MediaJobStatus.model_validate({"phase": "Pending", "jobName": "j"})
+    transition = followed(pending, job=job, pods=tuple(pods), generation=1, now=now)
+    assert transition is not None
+    status = transition.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if transition.result is not None:  # what the status's result takes of the worker's
+        status["result"] = transition.result.model_dump(
+            by_alias=True, exclude_none=True, exclude={"format"}
+        )
+    return status
+
+
+def job(condition: str, reason: str = "") -> JobView:
+    return JobView("j", "u", ("o",), condition, reason, 300)
 
 
 def test_the_workers_result_is_what_the_operator_records() -> None:
@@ -65,8 +79,6 @@ def test_the_workers_result_is_what_the_operator_records() -> None:
     assert json.loads(text) == RESULT  # the wire format: camelCase, nulls kept
     assert read_termination(text) == WorkerResult.model_validate(RESULT)
     status = decide_status(
-        {},
-        generation=1,
         job=job("Complete"),
         pods=[finished_pod(text, 0)],
         now=datetime(2026, 12, 2, 0, 0, 5, tzinfo=UTC),
@@ -84,8 +96,6 @@ def test_the_workers_failure_is_what_the_operator_reports() -> None:
         reason=FailureReason.INVALID_INPUT, message="the input is text/plain content, not JPEG"
     )
     status = decide_status(
-        {},
-        generation=1,
         job=job("Failed", "PodFailurePolicy"),
         pods=[finished_pod(text, c.EXIT_INVALID_INPUT)],
         now=datetime(2026, 12, 2, 0, 0, 5, tzinfo=UTC),
@@ -115,8 +125,6 @@ def test_what_is_not_a_worker_message_reads_as_none(text: str | None) -> None:
 
 def test_a_complete_job_without_a_result_fails() -> None:
     status = decide_status(
-        {},
-        generation=1,
         job=job("Complete"),
         pods=[finished_pod('{"reason": "TransientError", "message": "x"}', 0)],
         now=datetime(2026, 12, 2, 0, 0, 5, tzinfo=UTC),

@@ -1,20 +1,26 @@
-"""Status follows the Job: pending, running, succeeded with a result, or failed with a reason."""
+"""Status follows the pods and the Job: pending (and why), running, succeeded with a result,
+or failed with a reason; the metadata the MediaJob lacks; durations and progress."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
+from mediaflow_core.mediajob import MediaJobStatus
 from mediaflow_operator.deciders import (
-    decide_status,
+    expires_in,
+    followed,
     human_duration,
-    phase_label_patch,
     progress_from_log,
-    set_conditions,
+    with_conditions,
 )
+from mediaflow_operator.observed import JobView, PodView
+from mediaflow_operator.reconciler import metadata_patch
 
 NOW = datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC)
+PENDING = MediaJobStatus.model_validate({"phase": "Pending", "jobName": "j"})
 
 
-def pod(exit_code: int | None = None, message: dict | None = None, reason: str = "Error") -> dict:
+def pod(exit_code: int | None = None, message: dict | None = None, reason: str = "Error",
+        name: str = "p") -> PodView:  # fmt: skip
     state: dict = {"running": {"startedAt": "2026-01-01T12:00:00Z"}}
     if exit_code is not None:
         state = {
@@ -25,19 +31,22 @@ def pod(exit_code: int | None = None, message: dict | None = None, reason: str =
                 "message": json.dumps(message) if message else "",
             }
         }
-    return {
-        "metadata": {"name": "p", "creationTimestamp": "2026-01-01T12:00:00Z"},
-        "status": {"containerStatuses": [{"state": state}]},
-    }
+    return PodView.from_body(
+        {
+            "metadata": {"name": name, "creationTimestamp": "2026-01-01T12:00:00Z"},
+            "status": {"containerStatuses": [{"name": "worker", "state": state}]},
+        }
+    )
 
 
-def job(condition: str | None = None, reason: str = "") -> dict:
-    conditions = [{"type": condition, "status": "True", "reason": reason}] if condition else []
-    return {"spec": {"activeDeadlineSeconds": 300}, "status": {"conditions": conditions}}
+def job(finished: str | None = None, reason: str = "") -> JobView:
+    return JobView("j", "job-uid", ("mj-uid",), finished, reason, 300)
 
 
-def decide(j: dict, pods: list[dict], current: dict | None = None) -> dict:
-    return decide_status(current or {"phase": "Pending"}, generation=1, job=j, pods=pods, now=NOW)
+def decide(j: JobView, pods: list[PodView], current: MediaJobStatus = PENDING) -> dict:
+    transition = followed(current, job=j, pods=tuple(pods), generation=1, now=NOW)
+    assert transition is not None
+    return transition.status.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def reason(status: dict) -> str:
@@ -50,41 +59,54 @@ def test_a_started_pod_makes_it_running() -> None:
     assert status["startTime"] == "2026-01-01T12:00:00Z"
 
 
-def test_complete_job_carries_the_workers_result() -> None:
+def test_a_pods_result_is_the_outcome_without_the_job_controller() -> None:
     result = {"size": 10, "contentType": "image/webp", "format": "webp", "width": 4, "height": 3}
-    status = decide(job("Complete"), [pod(0, result)])
-    assert status["phase"] == "Succeeded"
-    assert status["result"] == {"size": 10, "contentType": "image/webp", "width": 4, "height": 3}
-    assert status["duration"] == "30s"
-    assert status["progress"] == 100
-    assert reason(status) == "Completed"
+    transition = followed(PENDING, job=job(), pods=(pod(0, result),), generation=1, now=NOW)
+    assert transition is not None
+    assert transition.result is not None
+    assert transition.result.size == 10
+    status = transition.status
+    assert status.phase == "Succeeded"
+    assert (status.duration, status.progress) == ("30s", 100)
+    assert transition.event is not None
+    assert transition.event.reason == "Succeeded"
 
 
 def test_failures_say_why() -> None:
     invalid = {"reason": "InvalidInput", "message": "the input is text, not an image"}
-    status = decide(job("Failed", "PodFailurePolicy"), [pod(65, invalid)])
+    status = decide(job(), [pod(65, invalid)])
     assert (status["phase"], reason(status)) == ("Failed", "InvalidInput")
     assert status["message"] == invalid["message"]
-    assert reason(decide(job("Failed", "PodFailurePolicy"), [pod(66)])) == "InputNotFound"
+    assert reason(decide(job(), [pod(66)])) == "InputNotFound"
     assert reason(decide(job("Failed", "DeadlineExceeded"), [pod()])) == "DeadlineExceeded"
     oom = decide(job("Failed", "BackoffLimitExceeded"), [pod(137, reason="OOMKilled")])
     assert reason(oom) == "OutOfMemory"
     assert "spec.resources.memory" in oom["message"]
-    assert (
-        reason(decide(job("Failed", "BackoffLimitExceeded"), [pod(70)] * 3)) == "RetriesExhausted"
+    pods = [pod(70, name=f"p{i}") for i in range(3)]
+    assert reason(decide(job("Failed", "BackoffLimitExceeded"), pods)) == "RetriesExhausted"
+    # A Complete Job whose pod left no result message.
+    assert reason(decide(job("Complete"), [pod(0)])) == "ResultMissing"
+
+
+def test_a_deadline_before_any_container_ran_says_what_held_the_pod() -> None:
+    held = PodView("p", "2026-01-01T12:00:00Z", "Pending", waiting=("ErrImagePull", "no such"))
+    status = decide(job("Failed", "DeadlineExceeded"), [held])
+    assert reason(status) == "ErrImagePull"
+    assert status["message"] == (
+        "the conversion pod did not start within its 300s limit; nothing ran: ErrImagePull: no such"
     )
+    assert reason(decide(job("Failed", "DeadlineExceeded"), [])) == "NotStarted"
 
 
-def test_terminal_phases_never_change() -> None:
-    for phase in ("Succeeded", "Failed", "Cancelled"):
-        current = {"phase": phase, "message": "done"}
-        assert decide(job(), [pod()], current) == current
-
-
-def test_conditions_keep_their_transition_time_until_status_changes() -> None:
-    first = decide(job(), [pod()])
-    later = decide_status(first, generation=1, job=job(), pods=[pod()], now=NOW.replace(minute=5))
-    assert first["conditions"] == later["conditions"]
+def test_nothing_new_is_no_transition() -> None:
+    running = followed(PENDING, job=job(), pods=(pod(),), generation=1, now=NOW)
+    assert running is not None
+    later = NOW + timedelta(minutes=5)
+    assert followed(running.status, job=job(), pods=(pod(),), generation=1, now=later) is None
+    assert followed(PENDING, job=job(), pods=(), generation=1, now=NOW) is not None  # message
+    waiting = followed(PENDING, job=job(), pods=(), generation=1, now=NOW)
+    assert waiting is not None
+    assert followed(waiting.status, job=job(), pods=(), generation=1, now=later) is None
 
 
 def test_progress_is_the_last_one_the_worker_printed() -> None:
@@ -99,44 +121,60 @@ def test_durations_read_like_kubectl() -> None:
 
 def test_conditions_keep_their_transition_time_until_their_status_changes() -> None:
     t0, t1 = datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 2, tzinfo=UTC)
-    first = set_conditions(
-        [],
+    empty = MediaJobStatus()
+    first = with_conditions(
+        empty,
         {"Accepted": ("True", "JobCreated", "a"), "Succeeded": ("Unknown", "Pending", "b")},
         generation=1,
         now=t0,
     )
-    assert [x["type"] for x in first] == ["Accepted", "Succeeded"]
-    later = set_conditions(first, {"Succeeded": ("Unknown", "Running", "c")}, generation=2, now=t1)
-    running = next(x for x in later if x["type"] == "Succeeded")
-    assert (running["reason"], running["observedGeneration"]) == ("Running", 2)
-    assert running["lastTransitionTime"] == "2026-01-01T00:00:00Z"  # status unchanged
-    done = set_conditions(later, {"Succeeded": ("True", "Completed", "d")}, generation=2, now=t1)
-    assert next(x for x in done if x["type"] == "Succeeded")["lastTransitionTime"] == (
-        "2026-01-02T00:00:00Z"
+    assert [x.type for x in first] == ["Accepted", "Succeeded"]
+    later = with_conditions(
+        MediaJobStatus(conditions=first),
+        {"Succeeded": ("Unknown", "Running", "c")},
+        generation=2,
+        now=t1,
     )
-    assert next(x for x in done if x["type"] == "Accepted") == first[0]
+    running = next(x for x in later if x.type == "Succeeded")
+    assert (running.reason, running.observed_generation) == ("Running", 2)
+    assert running.last_transition_time == t0  # status unchanged
+    done = with_conditions(
+        MediaJobStatus(conditions=later),
+        {"Succeeded": ("True", "Completed", "d")},
+        generation=2,
+        now=t1,
+    )
+    assert next(x for x in done if x.type == "Succeeded").last_transition_time == t1
+    assert next(x for x in done if x.type == "Accepted") == first[0]
 
 
-def mediajob_with(phase: str | None, labels: dict | None) -> dict:
-    metadata: dict = {"name": "mj", "resourceVersion": "41"}
+def test_expiry_counts_from_completion() -> None:
+    done = MediaJobStatus.model_validate({"phase": "Succeeded", "completionTime": NOW})
+    assert expires_in(done, 60, NOW + timedelta(seconds=20)) == 40
+    assert expires_in(done, None, NOW) is None
+    assert expires_in(PENDING, 60, NOW) is None
+
+
+def mediajob_with(phase: str | None, labels: dict | None, finalizers: list | None = None) -> dict:
+    metadata: dict = {"name": "mj", "resourceVersion": "41", "finalizers": finalizers or []}
     if labels is not None:
         metadata["labels"] = labels
     return {"metadata": metadata, "status": {"phase": phase} if phase else {}}
 
 
-def test_the_phase_label_follows_the_phase_on_the_version_read() -> None:
+def test_the_metadata_patch_adds_the_finalizer_and_the_phase_label() -> None:
     # A kubectl-made MediaJob has no labels at all; an API-made one keeps its own.
-    assert phase_label_patch(mediajob_with("Pending", None)) == {
-        "metadata": {"resourceVersion": "41", "labels": {"mediaflow.io/phase": "Pending"}}
+    assert metadata_patch(mediajob_with("Pending", None)) == {
+        "finalizers": ["mediaflow.io/cleanup"],
+        "labels": {"mediaflow.io/phase": "Pending"},
     }
     running = {"mediaflow.io/owner": "u", "mediaflow.io/phase": "Pending"}
-    assert phase_label_patch(mediajob_with("Running", running)) == {
-        "metadata": {"resourceVersion": "41", "labels": {"mediaflow.io/phase": "Running"}}
+    assert metadata_patch(mediajob_with("Running", running, ["other", "mediaflow.io/cleanup"])) == {
+        "labels": {"mediaflow.io/phase": "Running"}
     }
-
-
-def test_no_phase_label_patch_when_it_already_says_the_phase_or_there_is_none() -> None:
-    assert phase_label_patch(mediajob_with("Failed", {"mediaflow.io/phase": "Failed"})) is None
-    # Not yet handled: nothing to say (the API labels its new MediaJobs Pending itself).
-    assert phase_label_patch(mediajob_with(None, None)) is None
-    assert phase_label_patch(mediajob_with(None, {"mediaflow.io/phase": "Pending"})) is None
+    done = mediajob_with("Failed", {"mediaflow.io/phase": "Failed"}, ["mediaflow.io/cleanup"])
+    assert metadata_patch(done) is None
+    # Being deleted: no finalizer is added.
+    deleting = mediajob_with(None, None)
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert metadata_patch(deleting) is None

@@ -1,0 +1,376 @@
+"""The reconciler: for one MediaJob, read what the watches show, let a pure decider
+(deciders.py) say what comes next, and write that through the gateway.
+
+Level-triggered, like a controller-runtime reconciler: it is called with a MediaJob's key
+whenever the MediaJob, its Job or one of its pods changes (and when a scheduled wake-up is
+due), and it decides from the current state only, never from which event woke it. So a missed
+or repeated event, a crash between two writes or a restart all end in the same place.
+
+The order of a MediaJob's writes:
+1. accept: the Job, then its Secret of presigned URLs (owned by the Job), then the status
+   (Accepted, Pending), then the finalizer and the phase label in one metadata patch;
+2. follow: status from the pods and the Job: Pending (with what holds the pod), Running,
+   then the outcome as soon as the worker container has terminated with its result message,
+   not when the Job controller gets to it;
+3. finish: once the outcome is recorded, the Job goes (its pods and Secret with it): the
+   status holds everything users need;
+4. expire: after spec.ttlSecondsAfterFinished the MediaJob is deleted;
+5. finalize: a deleted MediaJob's Job and objects go, then its finalizer.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from mediaflow_core import constants as c
+from mediaflow_core.mediajob import MediaJobSpec, MediaJobStatus
+from mediaflow_core.naming import (
+    MediaJobRef,
+    download_filename,
+    job_name,
+    result_key,
+    result_prefix,
+)
+from mediaflow_operator import deciders
+from mediaflow_operator.builders import (
+    SpecError,
+    build_job,
+    build_url_secret,
+    check_input,
+    check_name,
+    check_namespace,
+    decide_input_deletion,
+    owned_by,
+    pod_resources,
+    pod_url_ttl,
+    url_secret_name,
+)
+from mediaflow_operator.config import OperatorSettings
+from mediaflow_operator.deciders import Transition
+from mediaflow_operator.gateway import ConflictError, Gateway, GoneError
+from mediaflow_operator.observed import JobView, Key, Store
+
+log = logging.getLogger(__name__)
+CONFLICT_RETRY_SECONDS = 1.0  # a write lost a race: the watch brings the news, this is a net
+
+
+@dataclass(frozen=True)
+class Requeue:
+    """Call again for this key after `seconds` (an expiry, a net under a lost race)."""
+
+    seconds: float
+
+
+def status_of(body: dict[str, Any]) -> MediaJobStatus:
+    return MediaJobStatus.model_validate(body.get("status") or {})
+
+
+def dump(status: MediaJobStatus) -> dict[str, Any]:
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def metadata_patch(body: dict[str, Any]) -> dict[str, Any] | None:
+    """What the MediaJob's metadata lacks: our finalizer (unless it is being deleted) and a
+    phase label that says its status.phase (lists select by it: the API's job list). None
+    when nothing is missing."""
+    meta = body["metadata"]
+    patch: dict[str, Any] = {}
+    finalizers = list(meta.get("finalizers") or [])
+    if c.FINALIZER not in finalizers and not meta.get("deletionTimestamp"):
+        patch["finalizers"] = [*finalizers, c.FINALIZER]
+    phase = (body.get("status") or {}).get("phase")
+    if phase and (meta.get("labels") or {}).get(c.LABEL_PHASE) != phase:
+        patch["labels"] = {c.LABEL_PHASE: phase}
+    return patch or None
+
+
+class Reconciler:
+    def __init__(
+        self, gateway: Gateway, store: Store, settings: OperatorSettings, clock: Any = None
+    ) -> None:
+        self.gateway = gateway
+        self.store = store
+        self.settings = settings
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    # The entry point.
+
+    def reconcile(self, key: Key) -> Requeue | None:
+        body = self.store.mediajob(key)
+        if body is None:
+            return None
+        try:
+            if body["metadata"].get("deletionTimestamp"):
+                return self.finalize(key, body)
+            status = status_of(body)
+            if status.phase in deciders.TERMINAL:
+                return self.after_finish(key, body, status)
+            if (body["metadata"].get("annotations") or {}).get(c.ANNOTATION_CANCEL) == "true":
+                return self.cancel(key, body, status)
+            if not deciders.is_accepted(status):
+                accepted = self.accept(key, body, status)
+                if accepted is None:
+                    return None
+                body, status = accepted
+                if status.phase in deciders.TERMINAL:
+                    return None
+            return self.follow(key, body, status)
+        except ConflictError:
+            return Requeue(CONFLICT_RETRY_SECONDS)
+        except GoneError:
+            return None
+
+    # Writes.
+
+    def write(self, key: Key, body: dict[str, Any], transition: Transition) -> dict[str, Any]:
+        """Write a transition's status (conditioned on the body's resourceVersion), then what
+        the metadata lacks, then its Event. Raises ConflictError when the MediaJob changed."""
+        new = dump(transition.status)
+        if new != (body.get("status") or {}):
+            body = self.gateway.patch_mediajob_status(body, new)
+            self.store.put_mediajob(body)
+        body = self.ensure_metadata(body)
+        if transition.event is not None:
+            event = transition.event
+            self.gateway.post_event(body, type_=event.type, reason=event.reason,
+                                    message=event.message)  # fmt: skip
+        return body
+
+    def ensure_metadata(self, body: dict[str, Any]) -> dict[str, Any]:
+        patch = metadata_patch(body)
+        if patch is None:
+            return body
+        body = self.gateway.patch_mediajob_metadata(body, patch)
+        self.store.put_mediajob(body)
+        return body
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    # 1. Accept.
+
+    def accept(
+        self, key: Key, body: dict[str, Any], status: MediaJobStatus
+    ) -> tuple[dict[str, Any], MediaJobStatus] | None:
+        """Check the spec; make the Job and its Secret (or adopt the ones a previous run
+        made); record Accepted. A MediaJob that can never run ends Failed here."""
+        ref = MediaJobRef.from_body(body)
+        generation = body["metadata"].get("generation")
+        try:
+            spec = self.check(ref, body)
+            job = self.store.job(key)
+            if job is None or job.deleted:
+                job = self.make_job(ref, spec)
+            check_owner(job, ref)
+            if job.finished is None:
+                self.give_urls(ref, job, spec)
+        except SpecError as error:
+            transition = deciders.refused(
+                status, reason=error.reason, message=str(error), generation=generation,
+                now=self.now(),
+            )  # fmt: skip
+            body = self.write(key, body, transition)
+            return body, transition.status
+        transition = deciders.accepted(
+            status, job_name=job.name, generation=generation, now=self.now()
+        )
+        body = self.write(key, body, transition)
+        return body, transition.status
+
+    def check(self, ref: MediaJobRef, body: dict[str, Any]) -> MediaJobSpec:
+        settings = self.settings
+        check_namespace(ref, settings.excluded_namespace_patterns)
+        check_name(ref)
+        try:
+            spec = MediaJobSpec.model_validate(body.get("spec") or {})
+        except ValidationError as error:
+            raise SpecError("InvalidSpec", str(error)) from error
+        check_input(ref, spec, self.gateway.bucket)
+        pod_resources(spec, settings)  # raises SpecError beyond the limits
+        return spec
+
+    def make_job(self, ref: MediaJobRef, spec: MediaJobSpec) -> JobView:
+        """Create the Job, or adopt the one of that name a previous run made for this
+        MediaJob (a crash after creating it)."""
+        input_size = None
+        if spec.input.object is not None:
+            input_size = self.gateway.object_size(spec.input.object.key)
+            if input_size is None:
+                raise SpecError(
+                    "InputNotFound", f"input object {spec.input.object.key!r} does not exist"
+                )
+            if input_size > self.settings.max_input_bytes:
+                raise SpecError(
+                    "InputTooLarge",
+                    f"input is {input_size} bytes; the largest accepted is "
+                    f"{self.settings.max_input_bytes}",
+                )
+        manifest = build_job(ref, spec, self.settings, input_size=input_size)
+        try:
+            created = self.gateway.create_job(manifest)
+        except ConflictError:
+            created = self.gateway.read_job(ref.namespace, job_name(ref))
+            if created is None:  # deleted in between: the next pass makes it
+                raise
+            log.info("%s/%s: Job %s exists; adopting it", ref.namespace, ref.name, job_name(ref))
+        job = JobView.from_body(created)
+        check_owner(job, ref)
+        self.store.put_job(Key(ref.namespace, ref.name), job)
+        return job
+
+    def give_urls(self, ref: MediaJobRef, job: JobView, spec: MediaJobSpec) -> None:
+        """The Job's Secret of presigned URLs, owned by the Job; the one a previous run made
+        for this Job is kept. One that is not the Job's is never mounted: the Job goes."""
+        ttl = pod_url_ttl(pod_resources(spec, self.settings).deadline_seconds)
+        source = spec.input.object
+        # The spec has exactly one of input.object and input.url.
+        input_url = self.gateway.pod_get_url(source.key, ttl) if source else str(spec.input.url)
+        output_url = self.gateway.pod_put_url(result_key(ref), ttl)
+        job_body = {"metadata": {"name": job.name, "uid": job.uid}}
+        secret = build_url_secret(ref, job_body, input_url=input_url, output_url=output_url)
+        try:
+            self.gateway.create_secret(secret)
+        except ConflictError:
+            found = self.gateway.read_secret(ref.namespace, url_secret_name(ref))
+        else:
+            return
+        if found is not None and owned_by(found, job.uid):
+            return
+        # Its URLs (someone else's input or output) must never reach this MediaJob's pod,
+        # which would mount it: the Job goes before its pod starts.
+        self.gateway.delete_job(ref.namespace, job.name)
+        self.store.clear_owned(Key(ref.namespace, ref.name))
+        raise SpecError(
+            "SecretConflict",
+            f"Secret {url_secret_name(ref)}, the name of this MediaJob's Job's Secret, "
+            "exists and does not belong to its Job; the Job was deleted",
+        )
+
+    # 2. Follow.
+
+    def follow(self, key: Key, body: dict[str, Any], status: MediaJobStatus) -> Requeue | None:
+        job = self.store.job(key)
+        if job is None:
+            # Never seen by the watch (it may not have delivered it yet after a restart, or
+            # the Job went while the operator was down): ask once.
+            found = self.gateway.read_job(key.namespace, status.job_name or "")
+            if found is None:
+                job = JobView(name=status.job_name or "", uid="", owner_uids=(), deleted=True)
+            else:
+                job = JobView.from_body(found)
+                self.store.put_job(key, job)
+        transition = deciders.followed(
+            status,
+            job=job,
+            pods=self.store.pods(key),
+            generation=body["metadata"].get("generation"),
+            now=self.now(),
+        )
+        if transition is None:
+            return None
+        if transition.result is not None:
+            ref = MediaJobRef.from_body(body)
+            filename = download_filename(ref.name, transition.result.content_type)
+            url, expires_at = self.gateway.result_url(result_key(ref), filename)
+            transition = Transition(
+                deciders.with_result(
+                    transition.status, transition.result, bucket=self.gateway.bucket,
+                    key=result_key(ref), url=url, url_expires_at=expires_at,
+                ),
+                transition.event,
+            )  # fmt: skip
+        body = self.write(key, body, transition)
+        if transition.finished:
+            return self.after_finish(key, body, transition.status)
+        return None
+
+    # 3./4. Finish and expire.
+
+    def after_finish(
+        self, key: Key, body: dict[str, Any], status: MediaJobStatus
+    ) -> Requeue | None:
+        """A finished MediaJob: its Job goes (also after a crash between the status and the
+        delete); after its TTL, the MediaJob goes."""
+        body = self.ensure_metadata(body)
+        job = self.store.job(key)
+        if job is not None and not job.deleted and owned_by_view(job, body["metadata"]["uid"]):
+            self.gateway.delete_job(key.namespace, job.name)
+            self.store.clear_owned(key)
+        remaining = deciders.expires_in(
+            status, (body.get("spec") or {}).get("ttlSecondsAfterFinished"), self.now()
+        )
+        if remaining is None:
+            return None
+        if remaining > 0:
+            return Requeue(remaining)
+        log.info("%s: ttlSecondsAfterFinished passed; deleting", key)
+        self.gateway.delete_mediajob(key.namespace, key.name, body["metadata"]["uid"])
+        return None
+
+    def cancel(self, key: Key, body: dict[str, Any], status: MediaJobStatus) -> None:
+        """`mediaflow.io/cancel: "true"` stops a pending or running MediaJob for good."""
+        ref = MediaJobRef.from_body(body)
+        transition = deciders.cancelled(
+            status, generation=body["metadata"].get("generation"), now=self.now()
+        )
+        body = self.write(key, body, transition)
+        self.gateway.delete_job(key.namespace, status.job_name or job_name(ref))
+        self.store.clear_owned(key)
+        self.gateway.delete_prefix(result_prefix(ref))
+        # An upload made for this MediaJob alone is of no further use: cancelled is final.
+        self.delete_own_input(body)
+
+    # 5. Finalize.
+
+    def finalize(self, key: Key, body: dict[str, Any]) -> Requeue | None:
+        """A deleted MediaJob: its Job (and so its pods) and its objects go, then our
+        finalizer, which lets the deletion complete."""
+        finalizers = list(body["metadata"].get("finalizers") or [])
+        if c.FINALIZER not in finalizers:
+            return None
+        ref = MediaJobRef.from_body(body)
+        job = self.store.job(key)
+        if (job is not None and not job.deleted) or status_of(body).phase not in deciders.TERMINAL:
+            self.gateway.delete_job(key.namespace, job.name if job else job_name(ref))
+        removed = self.gateway.delete_prefix(result_prefix(ref))
+        removed += self.delete_own_input(body)
+        log.info("%s: deleted; its Job and %d objects removed", key, removed)
+        remaining = [f for f in finalizers if f != c.FINALIZER]
+        updated = self.gateway.patch_mediajob_metadata(body, {"finalizers": remaining or None})
+        self.store.put_mediajob(updated)
+        return None
+
+    def delete_own_input(self, body: dict[str, Any]) -> bool:
+        """Delete the input object when the MediaJob asks (`mediaflow.io/delete-input`) and
+        owns it (builders.decide_input_deletion); a refusal keeps it and says why."""
+        decision = decide_input_deletion(
+            MediaJobRef.from_body(body),
+            dict(body["metadata"].get("annotations") or {}),
+            dict(((body.get("spec") or {}).get("input") or {}).get("object") or {}),
+            self.gateway.bucket,
+        )
+        if decision is None:
+            return False
+        if not decision.allowed:
+            message = f"{c.ANNOTATION_DELETE_INPUT}: kept input {decision.key!r}: {decision.reason}"
+            log.warning("%s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"],
+                        message)  # fmt: skip
+            self.gateway.post_event(body, type_="Warning", reason="InputKept", message=message)
+            return False
+        self.gateway.delete_object(decision.key)
+        return True
+
+
+def owned_by_view(job: JobView, uid: str) -> bool:
+    return uid in job.owner_uids
+
+
+def check_owner(job: JobView, ref: MediaJobRef) -> None:
+    """A Job of this MediaJob's Job name that another object owns is never adopted."""
+    if not owned_by_view(job, ref.uid):
+        raise SpecError("JobConflict", f"Job {job.name} exists and belongs to something else")
