@@ -35,12 +35,11 @@ ANNOTATION_CANCEL = f"{GROUP}/cancel"
 # (naming.upload_prefix; the operator's finalizer, cancel and TTL expiry).
 ANNOTATION_DELETE_INPUT = f"{GROUP}/delete-input"
 
-# The operator's finalizer on every MediaJob, and the prefix of Kopf's own bookkeeping
-# annotations. Not under mediaflow.io/: Kopf ignores every annotation under its storage
-# prefix, and ANNOTATION_CANCEL must reach the cancel handler. Changing either later
-# re-handles every object.
+# The operator's finalizer on every MediaJob (the reconciler adds and removes it). The same
+# name Kopf kept for the operator before 0.4.0, so MediaJobs of earlier releases need nothing.
+# (Those may also carry Kopf's old bookkeeping annotations under `operator.mediaflow.io/`,
+# which nothing reads any more.)
 FINALIZER = f"{GROUP}/cleanup"
-KOPF_PREFIX = f"operator.{GROUP}"
 
 # Condition types; the phase is derived from them (mediajob.Phase).
 CONDITION_ACCEPTED = "Accepted"

@@ -103,11 +103,6 @@ class OperatorSettings(S3Settings):
         le=64,
         description="Threads reconciling MediaJobs (each MediaJob by one at a time).",
     )
-    job_lost_seconds: int = Field(
-        default=60,
-        ge=5,
-        description="A running MediaJob whose Job is gone this long ends Failed (JobDeleted).",
-    )
     liveness_port: int = Field(default=8080, description="Port of the /healthz endpoint.")
     orphan_sweep_interval_seconds: int = Field(
         default=900,

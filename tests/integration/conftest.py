@@ -39,7 +39,7 @@ def operator(kube: client.ApiClient) -> Iterator[OperatorProcess]:
         check=True,
         capture_output=True,
     )
-    process = OperatorProcess.start(extra_env={"MEDIAFLOW_JOB_LOST_SECONDS": "10"})
+    process = OperatorProcess.start()
     try:
         yield process
     finally:

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import io
 import subprocess
+import threading
 import urllib.request
 import uuid
 from collections.abc import Iterator
 
 import pytest
-from kubernetes import client
+from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 from kubernetes.utils.quantity import parse_quantity
 
@@ -253,7 +254,26 @@ def test_presigned_urls_reach_the_pod_only_through_its_jobs_secret(
     wait_until("the URLs' Secret to be gone", lambda: secret_or_none(namespace, job_name) is None)
 
 
-def test_a_conversion_reads_its_urls_from_the_secret_which_goes_when_it_finishes(
+class PodRecorder:
+    """Every pod of a namespace as last seen, by a watch from before the MediaJob exists:
+    a finished MediaJob's Job and pod are deleted at once, the test reads them here."""
+
+    def __init__(self, ns: ScratchNamespace) -> None:
+        self.pods: dict[str, client.V1Pod] = {}
+        self._watch = watch.Watch()
+        self._thread = threading.Thread(target=self._run, args=(ns,), daemon=True)
+        self._thread.start()
+
+    def _run(self, ns: ScratchNamespace) -> None:
+        for event in self._watch.stream(ns.core.list_namespaced_pod, ns.name,
+                                        timeout_seconds=300):  # fmt: skip
+            self.pods[event["object"].metadata.name] = event["object"]
+
+    def stop(self) -> None:
+        self._watch.stop()
+
+
+def test_a_conversion_reads_its_urls_from_the_secret_which_goes_with_its_job(
     kube: client.ApiClient,
     namespace: ScratchNamespace,
     minio_settings: MinioSettings,
@@ -262,19 +282,23 @@ def test_a_conversion_reads_its_urls_from_the_secret_which_goes_when_it_finishes
 ) -> None:
     key = f"{namespace.name}/samples/converted.jpg"
     put(minio_settings, key, photo)
-    mediajob(kube, namespace.name, "converted", key)
-    mj = wait_finished(kube, namespace.name, "converted")
+    recorder = PodRecorder(namespace)
+    try:
+        mediajob(kube, namespace.name, "converted", key)
+        mj = wait_finished(kube, namespace.name, "converted")
+    finally:
+        recorder.stop()
     assert mj["status"]["phase"] == "Succeeded", (mj["status"], operator.tail())
     with urllib.request.urlopen(mj["status"]["result"]["url"], timeout=30) as response:  # noqa: S310
         assert response.read(12)[8:12] == b"WEBP"
     job_name = mj["status"]["jobName"]
-    job = namespace.batch.read_namespaced_job(job_name, namespace.name)
-    pod = job_pods(namespace, "converted")[0]
+    (pod,) = [p for p in recorder.pods.values() if p.metadata.labels.get("job-name") == job_name]
     assert [(v.name, v.secret.secret_name) for v in pod.spec.volumes if v.secret] == [
         ("urls", job_name)
     ]
-    assert SIGNATURE not in str(client.ApiClient().sanitize_for_serialization(job))
-    # No pod needs the URLs any more: the Secret goes before the Job does.
+    assert SIGNATURE not in str(client.ApiClient().sanitize_for_serialization(pod))
+    # No pod needs the URLs any more: the Job goes once the result is recorded, and its
+    # Secret (owned by it) with it.
     wait_until("the finished Job's Secret to be deleted",
                lambda: secret_or_none(namespace, job_name) is None, timeout=30)  # fmt: skip
 
