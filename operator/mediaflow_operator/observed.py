@@ -112,6 +112,7 @@ class JobView:
     finished_reason: str = ""
     deadline_seconds: int | None = None
     deleted: bool = False
+    finished_at: str | None = None
 
     @classmethod
     def from_body(cls, job: dict[str, Any]) -> JobView:
@@ -131,6 +132,7 @@ class JobView:
             finished=finished["type"] if finished else None,
             finished_reason=(finished or {}).get("reason") or "",
             deadline_seconds=(job.get("spec") or {}).get("activeDeadlineSeconds"),
+            finished_at=(finished or {}).get("lastTransitionTime"),
         )
 
 

@@ -53,10 +53,14 @@ from mediaflow_operator.builders import (
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.deciders import Transition
 from mediaflow_operator.gateway import ConflictError, Gateway, GoneError
-from mediaflow_operator.observed import JobView, Key, Store
+from mediaflow_operator.observed import JobView, Key, PodView, Store
 
 log = logging.getLogger(__name__)
 CONFLICT_RETRY_SECONDS = 1.0  # a write lost a race: the watch brings the news, this is a net
+# The pods' watch is a stream of its own: a finished Job can be seen before the terminated
+# pod that made it finish. For this long the reconciler waits for the pod's last state
+# before it decides from the Job alone (which would say ResultMissing for a success).
+POD_NEWS_GRACE_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -264,10 +268,13 @@ class Reconciler:
             else:
                 job = JobView.from_body(found)
                 self.store.put_job(key, job)
+        pods = self.store.pods(key)
+        if self.pod_news_pending(job, pods):
+            return Requeue(1.0)
         transition = deciders.followed(
             status,
             job=job,
-            pods=self.store.pods(key),
+            pods=pods,
             generation=body["metadata"].get("generation"),
             now=self.now(),
         )
@@ -288,6 +295,21 @@ class Reconciler:
         if transition.finished:
             return self.after_finish(key, body, transition.status)
         return None
+
+    def pod_news_pending(self, job: JobView, pods: tuple[PodView, ...]) -> bool:
+        """Has the Job finished just now while no pod of it has been seen ending? (A deadline
+        says all there is to say without the pods.)"""
+        if (
+            job.finished is None
+            or job.finished_reason == "DeadlineExceeded"
+            or any(p.terminated for p in pods)
+        ):
+            return False
+        finished_at = deciders.parse_time(job.finished_at)
+        return (
+            finished_at is not None
+            and (self.now() - finished_at).total_seconds() < POD_NEWS_GRACE_SECONDS
+        )
 
     # 3./4. Finish and expire.
 

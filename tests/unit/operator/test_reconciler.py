@@ -396,3 +396,24 @@ def test_a_mediajob_of_an_earlier_operator_gets_its_label_on_first_sight(world: 
     world.reconcile(key)
     assert world.mj(key)["metadata"]["labels"] == {c.LABEL_PHASE: "Succeeded"}
     assert world.gateway.requests == {"PATCH mediajobs": 1}
+
+
+def test_a_finished_job_seen_before_its_pod_waits_for_the_pods_news(world: World) -> None:
+    key = world.create("early")
+    world.reconcile(key)
+    job = JobView.from_body(world.job_body(key))
+    complete = JobView(job.name, job.uid, job.owner_uids, "Complete", "", 300,
+                       finished_at="2026-12-02T10:00:00Z")  # fmt: skip
+    world.store.put_job(key, complete)
+    assert world.reconcile(key) == Requeue(1.0)  # not ResultMissing: the pod's event lags
+    world.pod(key, **terminated(0, success_message(dict(RESULT))))
+    world.reconcile(key)
+    assert world.mj(key)["status"]["phase"] == "Succeeded"
+    # Without any pod news for long, the Job alone decides.
+    other = world.create("silent")
+    world.reconcile(other)
+    job = JobView.from_body(world.job_body(other))
+    world.store.put_job(other, JobView(job.name, job.uid, job.owner_uids, "Complete", "", 300,
+                                       finished_at="2026-12-02T09:59:00Z"))  # fmt: skip
+    world.reconcile(other)
+    assert condition(world.mj(other), "Succeeded")["reason"] == "ResultMissing"
