@@ -145,6 +145,27 @@ def mediajob_of(body: dict[str, Any]) -> Key | None:
     return Key(meta.get("namespace") or "", labels[c.LABEL_MEDIAJOB])
 
 
+KEPT_ANNOTATIONS = (c.ANNOTATION_CANCEL, c.ANNOTATION_DELETE_INPUT)
+
+
+def slim(body: dict[str, Any]) -> dict[str, Any]:
+    """A MediaJob as the store keeps it: without managedFields and the annotations nobody
+    here reads (Kopf's old bookkeeping held a whole copy of the spec), a quarter of the
+    memory of the object as the watch delivers it."""
+    meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
+    if "annotations" in meta:
+        meta["annotations"] = {
+            k: v for k, v in meta["annotations"].items() if k in KEPT_ANNOTATIONS
+        }
+    return {
+        "apiVersion": body.get("apiVersion", c.API_VERSION),
+        "kind": body.get("kind", c.KIND),
+        "metadata": meta,
+        "spec": body.get("spec") or {},
+        "status": body.get("status") or {},
+    }
+
+
 def newer_or_same(stored: dict[str, Any] | None, incoming: dict[str, Any]) -> bool:
     """Should `incoming` replace `stored`? Not when it is older: the operator stores its own
     writes' responses at once, and the watch may deliver an older version after them.
@@ -188,6 +209,7 @@ class Store:
 
     def put_mediajob(self, body: dict[str, Any]) -> Key:
         key = Key(body["metadata"]["namespace"], body["metadata"]["name"])
+        body = slim(body)
         with self._lock:
             entry = self._entry(key)
             if newer_or_same(entry.mediajob, body):
