@@ -344,6 +344,10 @@ def followed(
         )
         return None if nxt == status else Transition(nxt)
     waiting = waiting_reason(pods)
+    if waiting is None and not any(not p.deleted and p.terminated is None for p in pods):
+        # No pod to speak of (not made yet, or deleted at the deadline): what the status says
+        # of the last one stands.
+        return None
     reason, why = waiting or ("Pending", "")
     message = f"{WAITING_MESSAGE}: {why}" if why else WAITING_MESSAGE
     nxt = status.model_copy(

@@ -265,9 +265,12 @@ class PodRecorder:
         self._thread.start()
 
     def _run(self, ns: ScratchNamespace) -> None:
-        for event in self._watch.stream(ns.core.list_namespaced_pod, ns.name,
-                                        timeout_seconds=300):  # fmt: skip
-            self.pods[event["object"].metadata.name] = event["object"]
+        try:
+            for event in self._watch.stream(ns.core.list_namespaced_pod, ns.name,
+                                            timeout_seconds=300):  # fmt: skip
+                self.pods[event["object"].metadata.name] = event["object"]
+        except Exception:  # stopped while reading: what it saw is kept
+            return
 
     def stop(self) -> None:
         self._watch.stop()

@@ -103,10 +103,12 @@ def test_nothing_new_is_no_transition() -> None:
     assert running is not None
     later = NOW + timedelta(minutes=5)
     assert followed(running.status, job=job(), pods=(pod(),), generation=1, now=later) is None
-    assert followed(PENDING, job=job(), pods=(), generation=1, now=NOW) is not None  # message
-    waiting = followed(PENDING, job=job(), pods=(), generation=1, now=NOW)
+    # No pod yet (or none left): what the status says stands.
+    assert followed(PENDING, job=job(), pods=(), generation=1, now=NOW) is None
+    creating = PodView("p", "2026-01-01T12:00:00Z", "Pending")
+    waiting = followed(PENDING, job=job(), pods=(creating,), generation=1, now=NOW)
     assert waiting is not None
-    assert followed(waiting.status, job=job(), pods=(), generation=1, now=later) is None
+    assert followed(waiting.status, job=job(), pods=(creating,), generation=1, now=later) is None
 
 
 def test_progress_is_the_last_one_the_worker_printed() -> None:

@@ -256,8 +256,10 @@ def test_an_unschedulable_pod_says_why_once_and_fails_with_that_reason_at_its_de
     assert world.gateway.events == [("big", "Warning", "Unschedulable", mj["status"]["message"])]
     world.reconcile(key)
     assert len(world.gateway.events) == 1  # said once
-    # The deadline: the Job controller fails the Job and deletes its pod.
+    # The deadline: the Job controller deletes the pod, then (seen later) fails the Job.
     world.store.pod_deleted(key, "p1")
+    world.reconcile(key)
+    assert condition(world.mj(key), "Succeeded")["reason"] == "Unschedulable"
     job = JobView.from_body(world.job_body(key))
     world.store.put_job(key, JobView(job.name, job.uid, job.owner_uids, "Failed",
                                      "DeadlineExceeded", 300))  # fmt: skip
