@@ -13,14 +13,18 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from kubernetes import client
 
 from tests.environment import (
@@ -43,8 +47,11 @@ LOGS = REPO / ".local/logs"
 GROUP, VERSION, PLURAL = "mediaflow.io", "v1alpha1", "mediajobs"
 PREFIX = lane_prefix("mf-haleader")
 LEASE = "test-operator"
-# Short durations so that the test is quick; the rules are the same as with the chart's 15/10/2.
-LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = 4, 3, 1
+# Short durations so that the test is quick; the rules are the same as with the chart's 15/10/2
+# (MEDIAFLOW_TEST_LEADER_TIMING=15/10/2 measures those).
+LEASE_DURATION, RENEW_DEADLINE, RETRY_PERIOD = (
+    int(x) for x in os.environ.get("MEDIAFLOW_TEST_LEADER_TIMING", "4/3/1").split("/")
+)
 # A standby sees the leader's last renewal at most one retry period after it was written (it
 # reads every retry period), waits lease_duration from then, and takes the Lease at its next
 # read: at most lease_duration + 2 x retry_period after the kill. One second more for reads on
@@ -61,8 +68,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def candidate(name: str, namespace: str, port: int) -> OperatorProcess:
+def candidate(
+    name: str, namespace: str, port: int, kubeconfig: Path | None = None
+) -> OperatorProcess:
     env = {
+        **({"KUBECONFIG": str(kubeconfig)} if kubeconfig else {}),
         "POD_NAME": name,
         "MEDIAFLOW_LEADER_ELECTION": "true",
         "MEDIAFLOW_LEADER_ELECTION_NAMESPACE": namespace,
@@ -175,7 +185,7 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
         wait_until(
             "b to take the Lease",
             lambda: holder(kube, ns).startswith("b-"),
-            timeout=KILL_BOUND + 5,
+            timeout=KILL_BOUND + 10,
             interval=0.1,
         )
         measured["kill: Lease taken"] = time.monotonic() - killed
@@ -243,5 +253,107 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
                 lambda: not api.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"],
                 timeout=60,
             )
+        for operator in operators.values():
+            operator.stop()
+
+
+class ApiProxy:
+    """A TCP relay to the API server that the test can cut: then every connection through it
+    is closed and new ones are refused, as when a node loses the network."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.cut_off = threading.Event()
+        self.sockets: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                downstream, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.cut_off.is_set():
+                downstream.close()
+                continue
+            upstream = socket.create_connection(self.upstream)
+            self.sockets += [downstream, upstream]
+            for a, b in ((downstream, upstream), (upstream, downstream)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            while data := source.recv(65536):
+                target.sendall(data)
+        with contextlib.suppress(OSError):
+            target.shutdown(socket.SHUT_WR)
+
+    def cut(self) -> None:
+        self.cut_off.set()
+        for sock in self.sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            sock.close()
+
+    def close(self) -> None:
+        self.cut()
+        self.listener.close()
+
+
+def api_server() -> tuple[str, int]:
+    kubeconfig = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    server = urlsplit(kubeconfig["clusters"][0]["cluster"]["server"])
+    return server.hostname or "", server.port or 443
+
+
+def proxied_kubeconfig(folder: Path, port: int) -> Path:
+    """A copy of the kubeconfig that reaches the API server through 127.0.0.1:port (one of
+    the names in the server's certificate)."""
+    kubeconfig = yaml.safe_load(Path(os.environ["KUBECONFIG"]).read_text())
+    kubeconfig["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{port}"
+    path = folder / "kubeconfig"
+    path.write_text(yaml.safe_dump(kubeconfig))
+    return path
+
+
+def test_a_leader_cut_off_from_the_api_server_exits_before_a_standby_takes_over(
+    kube: client.ApiClient, scratch: ScratchNamespace, tmp_path
+) -> None:
+    ns = scratch.name
+    proxy = ApiProxy(api_server())
+    kubeconfig = proxied_kubeconfig(tmp_path, proxy.port)
+    operators: dict[str, OperatorProcess] = {}
+    try:
+        operators["a"] = candidate("a", ns, free_port(), kubeconfig)
+        wait_until("a to lead", lambda: holder(kube, ns).startswith("a-"), timeout=30)
+        operators["b"] = candidate("b", ns, free_port())
+        time.sleep(3 * RETRY_PERIOD)  # a renews a few times, b watches
+        assert holder(kube, ns).startswith("a-")
+
+        proxy.cut()
+        cut = time.monotonic()
+        # a cannot renew: its watchdog ends it renew_deadline after its last renewal began.
+        assert operators["a"].wait_exit(timeout=RENEW_DEADLINE + 10) == 3, operators["a"].tail()
+        exited = time.monotonic() - cut
+        wait_until(
+            "b to take the Lease",
+            lambda: holder(kube, ns).startswith("b-"),
+            timeout=LEASE_DURATION + 2 * RETRY_PERIOD + 10,
+            interval=0.1,
+        )
+        taken = time.monotonic() - cut
+        print(
+            "cut off:",
+            json.dumps({"leader exited": round(exited, 2), "Lease taken": round(taken, 2)}),
+        )
+        assert RENEW_DEADLINE - RETRY_PERIOD - 1 <= exited <= RENEW_DEADLINE + 0.5
+        # The old leader was gone before the standby began: never two at work.
+        assert taken > exited
+        assert "lost the Lease" in operators["a"].tail()
+    finally:
+        proxy.close()
         for operator in operators.values():
             operator.stop()
