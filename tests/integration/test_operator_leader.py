@@ -3,6 +3,8 @@
 Only the Lease's holder handles MediaJobs; killing it (SIGKILL) hands over to the standby within
 the bound docs/operator.md gives ("Availability"), a SIGTERM within about one retry period; no
 MediaJob created before or after either is handled twice (one Job, one Succeeded Event each).
+A leader cut off from the API server (a TCP relay the test cuts) exits with code 3 within the
+renew deadline, before the standby may take the Lease.
 
 These operators watch only `mf-haleader<lane>-*`: the session's operator (tests/integration/
 operator_process.py) watches `mf-test<lane>-*` and `mf-api<lane>-*`, and the Helm release's its
