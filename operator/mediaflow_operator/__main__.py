@@ -24,18 +24,33 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from mediaflow_operator import handlers  # noqa: F401  (registers the handlers)
-    from mediaflow_operator.config import OperatorSettings
+    from mediaflow_operator.config import LeaderElectionSettings, OperatorSettings
 
     port = args.liveness_port or OperatorSettings.model_fields["liveness_port"].default
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON)
-    kopf.run(
-        standalone=True,
-        clusterwide=not args.namespace,
-        namespaces=args.namespace or (),
-        liveness_endpoint=f"http://0.0.0.0:{port}/healthz",
-        # The orphan sweep touches only the namespaces watched here.
-        memo=kopf.Memo(namespaces=tuple(args.namespace or ())),
-    )
+    election = LeaderElectionSettings()
+    elector = None
+    if election.enabled:
+        # Several replicas: only the Lease's holder goes on to start Kopf; a standby waits here
+        # (answering /healthz) and never handles anything. See mediaflow_operator/leader.py.
+        from mediaflow_operator import leader
+
+        elector = leader.lead(election, port)
+    try:
+        kopf.run(
+            # Kopf's own peering stays off: with leader election only one replica runs Kopf.
+            standalone=True,
+            clusterwide=not args.namespace,
+            namespaces=args.namespace or (),
+            liveness_endpoint=f"http://0.0.0.0:{port}/healthz",
+            # The orphan sweep touches only the namespaces watched here.
+            memo=kopf.Memo(namespaces=tuple(args.namespace or ())),
+        )
+    finally:
+        # Kopf has stopped (SIGTERM, or an error): nothing is handled any more, so the Lease
+        # can go to a standby now rather than after it expires.
+        if elector is not None:
+            elector.release()
     return 0
 
 

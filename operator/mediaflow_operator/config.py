@@ -131,3 +131,31 @@ class OperatorSettings(S3Settings):
             memory=self.image_memory,
             deadline_seconds=self.image_deadline_seconds,
         )
+
+
+class LeaderElectionSettings(BaseSettings):
+    """Leader election among operator replicas (`MEDIAFLOW_LEADER_ELECTION` on/off, the rest
+    `MEDIAFLOW_LEADER_ELECTION_<NAME>`); see mediaflow_operator/leader.py. Apart from
+    `OperatorSettings` so that a standby reads nothing it does not need."""
+
+    model_config = SettingsConfigDict(env_prefix="MEDIAFLOW_LEADER_ELECTION_", extra="ignore")
+
+    enabled: bool = Field(
+        default=False,
+        validation_alias="MEDIAFLOW_LEADER_ELECTION",
+        description="Take a Lease before starting Kopf (the chart turns it on); off: run at once.",
+    )
+    # client-go's defaults (kube-controller-manager, kube-scheduler).
+    lease_duration_seconds: float = Field(
+        default=15, gt=0, description="How long a Lease not renewed keeps standbys waiting."
+    )
+    renew_deadline_seconds: float = Field(
+        default=10, gt=0, description="A leader that cannot renew this long exits."
+    )
+    retry_period_seconds: float = Field(
+        default=2, gt=0, description="How often candidates read and the leader renews."
+    )
+    namespace: str = Field(
+        default="", description="Namespace of the Lease; default: the pod's own namespace."
+    )
+    lease_name: str = Field(default="mediaflow-operator", description="Name of the Lease.")

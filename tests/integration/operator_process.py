@@ -9,6 +9,7 @@ import time
 import urllib.request
 from fnmatch import fnmatch
 from pathlib import Path
+from typing import Any
 
 from tests.environment import TEST_LANE, lane_prefix
 from tests.integration.processes import start_module, terminate, wait_ready
@@ -38,13 +39,15 @@ def kubectl_json(*args: str) -> dict:
     return json.loads(out)
 
 
-def terminating_namespaces_with_mediajobs() -> dict[str, list[str]]:
+def terminating_namespaces_with_mediajobs(
+    patterns: tuple[str, ...] = WATCHED_NAMESPACES,
+) -> dict[str, list[str]]:
     """Watched namespaces being deleted, and the MediaJobs still holding each up."""
     found = {}
     for ns in kubectl_json("get", "namespaces")["items"]:
         name = ns["metadata"]["name"]
         if ns["metadata"].get("deletionTimestamp") and any(
-            fnmatch(name, pattern) for pattern in WATCHED_NAMESPACES
+            fnmatch(name, pattern) for pattern in patterns
         ):
             items = kubectl_json("-n", name, "get", "mediajobs")["items"]
             if items:
@@ -52,10 +55,10 @@ def terminating_namespaces_with_mediajobs() -> dict[str, list[str]]:
     return found
 
 
-def release_stale_mediajobs() -> None:
+def release_stale_mediajobs(patterns: tuple[str, ...] = WATCHED_NAMESPACES) -> None:
     """Drop the finalizer of MediaJobs in watched namespaces that were being deleted before
     this operator started (their Jobs and pods go with the namespace)."""
-    for namespace, names in terminating_namespaces_with_mediajobs().items():
+    for namespace, names in terminating_namespaces_with_mediajobs(patterns).items():
         for name in names:
             subprocess.run(
                 ["kubectl", "-n", namespace, "patch", "mediajob", name, "--type=merge",
@@ -66,30 +69,44 @@ def release_stale_mediajobs() -> None:
 
 
 class OperatorProcess:
-    """`mediaflow-operator` with the settings .local/env exports; its log in .local/logs/."""
+    """`mediaflow-operator` with the settings .local/env exports; its log in .local/logs/.
 
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+    The session's operator uses the defaults; tests that run operators of their own (the
+    leader election's) give each its own port, namespace globs and log."""
+
+    def __init__(
+        self,
+        extra_env: dict[str, str] | None = None,
+        *,
+        liveness_port: int = LIVENESS_PORT,
+        namespaces: tuple[str, ...] = WATCHED_NAMESPACES,
+        log: Path = LOG,
+    ) -> None:
         self.extra_env = extra_env or {}
+        self.liveness_port = liveness_port
+        self.namespaces = namespaces
+        self.log = log
         self.process: subprocess.Popen | None = None
 
     @classmethod
-    def start(cls, extra_env: dict[str, str] | None = None) -> OperatorProcess:
-        operator = cls(extra_env)
+    def start(cls, extra_env: dict[str, str] | None = None, **options: Any) -> OperatorProcess:
+        operator = cls(extra_env, **options)
         operator.restart()
         return operator
 
     def restart(self) -> None:
         self.stop()
-        release_stale_mediajobs()
+        release_stale_mediajobs(self.namespaces)
         env = {**os.environ, **TEST_SETTINGS, **self.extra_env}
-        namespaces = [arg for ns in WATCHED_NAMESPACES for arg in ("--namespace", ns)]
+        namespaces = [arg for ns in self.namespaces for arg in ("--namespace", ns)]
+        port = self.liveness_port
         self.process = start_module(
-            "mediaflow_operator", ["--liveness-port", str(LIVENESS_PORT), *namespaces], env, LOG
+            "mediaflow_operator", ["--liveness-port", str(port), *namespaces], env, self.log
         )
 
         def live() -> bool:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{LIVENESS_PORT}/healthz", timeout=1):
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
                     return True
             except OSError:
                 return False
@@ -97,7 +114,7 @@ class OperatorProcess:
         try:
             wait_ready(self.process, live, timeout=60)  # an early exit: the fault-injection test
         except TimeoutError:
-            raise TimeoutError(f"the operator did not become live; see {LOG}") from None
+            raise TimeoutError(f"the operator did not become live; see {self.log}") from None
 
     def wait_exit(self, timeout: float) -> int:
         assert self.process is not None
@@ -107,9 +124,11 @@ class OperatorProcess:
         if self.process is None or self.process.poll() is not None:
             return
         deadline = time.monotonic() + DRAIN_SECONDS
-        while terminating_namespaces_with_mediajobs() and time.monotonic() < deadline:
+        while (
+            terminating_namespaces_with_mediajobs(self.namespaces) and time.monotonic() < deadline
+        ):
             time.sleep(0.5)
         terminate(self.process)
 
     def tail(self, lines: int = 40) -> str:
-        return "\n".join(LOG.read_text().splitlines()[-lines:])
+        return "\n".join(self.log.read_text().splitlines()[-lines:])

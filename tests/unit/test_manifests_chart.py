@@ -90,8 +90,12 @@ def test_every_pod_passes_the_restricted_profile() -> None:
 def test_operator_watches_the_release_namespace_and_names_the_worker_account() -> None:
     documents = template(namespace="media")
     operator = find(documents, "Deployment", "mediaflow-operator")
-    assert operator["spec"]["replicas"] == 1
-    assert operator["spec"]["strategy"] == {"type": "Recreate"}
+    # Two replicas, one leader (leader election): a rolling update is safe.
+    assert operator["spec"]["replicas"] == 2
+    assert operator["spec"]["strategy"] == {
+        "type": "RollingUpdate",
+        "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0},
+    }
     container = operator["spec"]["template"]["spec"]["containers"][0]
     assert container["args"][:2] == ["--namespace", "media"]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -349,9 +353,16 @@ def test_every_api_variable_the_chart_sets_is_a_setting_of_the_api() -> None:
 def test_worker_url_and_verification_values_reach_the_operator_settings() -> None:
     """OperatorSettings ignores unknown variables, so a misspelt name would silently do
     nothing; and a user's `input.url` stays public-only unless the chart says otherwise."""
-    from mediaflow_operator.config import OperatorSettings
+    from mediaflow_operator.config import LeaderElectionSettings, OperatorSettings
 
     known = {OperatorSettings.env_name(name) for name in OperatorSettings.model_fields}
+    election = LeaderElectionSettings.model_config["env_prefix"]
+    known |= {
+        field.validation_alias
+        if isinstance(field.validation_alias, str)
+        else f"{election}{name}".upper()
+        for name, field in LeaderElectionSettings.model_fields.items()
+    }
 
     def operator_env(*args: str) -> dict[str, Any]:
         deployment = find(template(*args), "Deployment", "mediaflow-operator")

@@ -1,12 +1,17 @@
 """The chart's operator side (issue 10): system namespaces excluded, least-privilege rights on
-worker Secrets, pods restarted when the Secrets they read change. `helm template`, no cluster."""
+worker Secrets, pods restarted when the Secrets they read change; (issue 11) replicas with
+leader election. `helm template`, no cluster."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Any
 
+import pytest
+
+from mediaflow_operator.config import LeaderElectionSettings
 from tests.unit.test_manifests_chart import env_of, find, template, template_error
 
 SYSTEM = "kube-system,kube-public,kube-node-lease"
@@ -126,3 +131,69 @@ def test_the_worker_policy_excepts_every_ipv4_range_the_worker_refuses() -> None
     ]
     (internet,) = [b for b in blocks if b["cidr"] == "0.0.0.0/0"]
     assert {net for net in NON_PUBLIC if ":" not in net} == set(internet["except"])
+
+
+def test_operator_replicas_elect_a_leader_on_a_lease_of_their_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 11 item 8: several operator pods, one leader (mediaflow_operator/leader.py)."""
+    documents = template(namespace="media")
+    deployment = find(documents, "Deployment", "mediaflow-operator")
+    env = env_of(operator_container(documents))
+    assert env["POD_NAME"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["MEDIAFLOW_LEADER_ELECTION"] == "true"
+    assert env["MEDIAFLOW_LEADER_ELECTION_NAMESPACE"] == "media"
+    assert env["MEDIAFLOW_LEADER_ELECTION_LEASE_NAME"] == "mediaflow-operator"
+    for key in [k for k in os.environ if k.startswith("MEDIAFLOW_LEADER_ELECTION")]:
+        monkeypatch.delenv(key)
+    for key, value in env.items():
+        if key.startswith("MEDIAFLOW_LEADER_ELECTION"):
+            monkeypatch.setenv(key, value)
+    settings = LeaderElectionSettings()
+    assert settings.enabled
+    assert (settings.namespace, settings.lease_name) == ("media", "mediaflow-operator")
+
+    # Its rights on Leases: only in the release namespace, and only on its own Lease but for
+    # create (which RBAC cannot restrict by name).
+    role = find(documents, "Role", "mediaflow-operator-leader")
+    assert role["metadata"]["namespace"] == "media"
+    assert role["rules"] == [
+        {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["create"]},
+        {
+            "apiGroups": ["coordination.k8s.io"],
+            "resources": ["leases"],
+            "resourceNames": ["mediaflow-operator"],
+            "verbs": ["get", "update"],
+        },
+    ]
+    binding = find(documents, "RoleBinding", "mediaflow-operator-leader")
+    assert binding["subjects"][0]["name"] == "mediaflow-operator"
+    assert not any(
+        "leases" in rule["resources"]
+        for d in documents
+        if d["kind"] in ("Role", "ClusterRole") and d is not role
+        for rule in d["rules"]
+    )
+
+    # The standby preferably on another node; an `affinity` value replaces that.
+    pod = deployment["spec"]["template"]["spec"]
+    term = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
+    assert term[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+    assert (
+        term[0]["podAffinityTerm"]["labelSelector"]["matchLabels"]
+        == (deployment["spec"]["selector"]["matchLabels"])
+    )
+    mine = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [
+            {"key": "pool", "operator": "In", "values": ["ops"]}]}]}}}  # fmt: skip
+    given = template("--set-json", f"affinity={json.dumps(mine)}")
+    pod = find(given, "Deployment", "mediaflow-operator")["spec"]["template"]["spec"]
+    assert pod["affinity"] == mine
+
+    assert (
+        find(template("--set", "operator.replicas=1"), "Deployment", "mediaflow-operator")["spec"][
+            "replicas"
+        ]
+        == 1
+    )
+    assert "operator/replicas" in template_error("--set", "operator.replicas=0")
