@@ -39,6 +39,7 @@ from tests.environment import (
     wait_until,
 )
 from tests.integration.operator_process import OperatorProcess
+from tests.integration.test_mediajob import gone, pods_created
 from tests.media import make_photo
 
 pytestmark = pytest.mark.integration
@@ -225,10 +226,11 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
         assert measured["kill: Lease taken"] <= KILL_BOUND, measured
         assert measured["sigterm: Lease taken"] <= TERM_BOUND, measured
         for name in names:
-            jobs = scratch.batch.list_namespaced_job(
-                ns, label_selector=f"mediaflow.io/mediajob={name}"
-            ).items
-            assert len(jobs) == 1, [j.metadata.name for j in jobs]
+            # One Job, one pod: the Job controller's Events outlive the Job, which goes once
+            # the result is recorded.
+            job_name = status(kube, ns, name)["jobName"]
+            assert len(pods_created(scratch, job_name)) == 1
+            wait_until(f"{name}'s Job to go", lambda name=name: gone(scratch, name), timeout=60)
             events = scratch.core.list_namespaced_event(
                 ns, field_selector=f"involvedObject.name={name},reason=Succeeded"
             ).items
