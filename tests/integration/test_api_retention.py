@@ -31,11 +31,19 @@ from tests.media import make_photo
 pytestmark = pytest.mark.integration
 
 RETENTION_SECONDS = 3
-# From the job's completion to its MediaJob and files being gone. The retention, plus the
-# operator noticing it: today the session's operator checks ttlSecondsAfterFinished on a
-# 10 s timer (handlers.expire; the event-driven reconciler makes it immediate), so up to
-# ~13 s, plus its finalizer's deletions and this machine's load (2 shared cores).
+# From the job's completion to the job being gone for its owner (404, out of the list) and its
+# files gone from MinIO. The retention, plus the operator noticing it: today the session's
+# operator checks ttlSecondsAfterFinished on a 10 s timer (handlers.expire; the event-driven
+# reconciler makes it immediate), so up to ~13 s, plus its finalizer's deletions and this
+# machine's load (2 shared cores).
 EXPIRY_BUDGET_SECONDS = 40
+# Further, until the MediaJob object itself is gone. Its finalizer's handler has run by then
+# (the files are gone), but today Kopf removes the finalizer only once the MediaJob's timers
+# (expire, watch_progress) have stopped, and it checks that every
+# settings.background.cancellation_polling (60 s) when they do not stop within a few
+# event-loop cycles, as the sync timers do not: measured 60 s. The API already treats a
+# MediaJob being deleted as gone, so its user sees no difference.
+FINALIZER_BUDGET_SECONDS = 90
 
 
 @pytest.fixture(scope="module")
@@ -127,42 +135,66 @@ def _check_expiry(
     assert httpx.get(job["result_url"], timeout=30).status_code == 200
     assert objects(minio, result_prefix) == [f"{result_prefix}output"]
 
-    def expired() -> bool:
-        return user.get(f"/{job_id}").status_code == 404
+    def gone_for_its_owner() -> bool:
+        return user.get(f"/{job_id}").status_code == 404 and user.get("").json()["data"] == {
+            "items": [],
+            "total": 0,
+            "page": 1,
+            "page_size": 20,
+        }
+
+    def files_gone() -> bool:
+        return not objects(minio, result_prefix) and not objects(minio, upload_prefix)
 
     hint = (
         f"retention {RETENTION_SECONDS} s: the operator's TTL expiry (handlers.expire, a 10 s "
-        f"timer today) should have deleted MediaJob {namespace}/{job_id}; see {OPERATOR_LOG}"
+        f"timer today) should have deleted MediaJob {namespace}/{job_id} and its finalizer "
+        f"its files; see {OPERATOR_LOG}"
     )
 
-    def remaining() -> float:
-        return max(1.0, EXPIRY_BUDGET_SECONDS - (time.monotonic() - seen_completed))
+    def remaining(budget: float) -> float:
+        return max(1.0, budget - (time.monotonic() - seen_completed))
+
+    def failure(error: TimeoutError, budget: float) -> AssertionError:
+        left = mediajob_or_none(kube, namespace, job_id) or {}
+        return AssertionError(
+            f"job not expired {budget} s after it completed ({error}); MediaJob phase "
+            f"{left.get('status', {}).get('phase', '(gone)')}, deletionTimestamp "
+            f"{left.get('metadata', {}).get('deletionTimestamp')}, objects left "
+            f"{objects(minio, result_prefix) + objects(minio, upload_prefix)}; {hint}\n"
+            f"operator log tail:\n{operator.tail()}"
+        )
 
     try:
-        wait_until("GET /jobs/{id} to answer 404", expired, timeout=remaining(), interval=0.5)
+        wait_until(
+            "GET to answer 404, the list to be empty",
+            gone_for_its_owner,
+            timeout=remaining(EXPIRY_BUDGET_SECONDS),
+        )
         to_404 = time.monotonic() - seen_completed
         wait_until(
-            "the MediaJob to be gone (finalizer done)",
-            lambda: mediajob_or_none(kube, namespace, job_id) is None,
-            timeout=remaining(),
-            interval=0.5,
+            "the result and the upload to be gone",
+            files_gone,
+            timeout=remaining(EXPIRY_BUDGET_SECONDS),
         )
-        to_gone = time.monotonic() - seen_completed
+        to_files_gone = time.monotonic() - seen_completed
     except TimeoutError as error:
-        left = mediajob_or_none(kube, namespace, job_id) or {}
-        raise AssertionError(
-            f"job not expired {EXPIRY_BUDGET_SECONDS} s after it completed ({error}); MediaJob "
-            f"phase {left.get('status', {}).get('phase', '(gone)')}, deletionTimestamp "
-            f"{left.get('metadata', {}).get('deletionTimestamp')}; {hint}\n"
-            f"operator log tail:\n{operator.tail()}"
-        ) from None
-    print(f"expiry after completion: 404 at {to_404:.1f} s, MediaJob gone at {to_gone:.1f} s")
-
+        raise failure(error, EXPIRY_BUDGET_SECONDS) from None
+    budget = EXPIRY_BUDGET_SECONDS + FINALIZER_BUDGET_SECONDS
+    try:
+        wait_until(
+            "the MediaJob to be gone (its finalizer removed)",
+            lambda: mediajob_or_none(kube, namespace, job_id) is None,
+            timeout=remaining(budget),
+            interval=1,
+        )
+    except TimeoutError as error:
+        raise failure(error, budget) from None
+    to_gone = time.monotonic() - seen_completed
+    print(
+        f"after completion: 404 and out of the list at {to_404:.1f} s, files gone at "
+        f"{to_files_gone:.1f} s, MediaJob gone at {to_gone:.1f} s"
+    )
     answer = user.get(f"/{job_id}")
     assert answer.status_code == 404
     assert answer.json()["status"] == 404
-    listed = user.get("").json()["data"]
-    assert (listed["total"], listed["items"]) == (0, [])
-    # The finalizer ran before the MediaJob went: its result and its upload are gone.
-    assert objects(minio, result_prefix) == [], hint
-    assert objects(minio, upload_prefix) == [], hint
