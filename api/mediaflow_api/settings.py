@@ -10,6 +10,8 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from mediaflow_api.auth.ratelimit import parse_networks
+from mediaflow_api.jobs.model import DEFAULT_JOB_RETENTION_SECONDS
+from mediaflow_core.mediajob import MAX_TTL_SECONDS_AFTER_FINISHED
 from mediaflow_core.storage import S3Settings
 
 # Deliberately recognisable, so that a deployment still using it is refused in production.
@@ -103,6 +105,15 @@ class ApiSettings(S3Settings):
         "exceed it is refused whole with 429 before anything of it is kept.",
     )
     # --- end of items 3 and 5 ---
+    job_retention_seconds: int = Field(
+        default=DEFAULT_JOB_RETENTION_SECONDS,
+        # 1 s upwards so that tests can watch a job expire; at most what the MediaJob's
+        # ttlSecondsAfterFinished accepts (the API server would refuse every upload's job).
+        ge=1,
+        le=MAX_TTL_SECONDS_AFTER_FINISHED,
+        description="Seconds a job (its MediaJob, upload and result) is kept after it "
+        "finished; then the operator deletes it: the MediaJob's ttlSecondsAfterFinished.",
+    )
     # Per-user limits of the upload endpoints (a token bucket per process and group), as
     # the previous service grouped them: single images, videos, batches.
     rate_limit_image_per_minute: float = Field(

@@ -101,6 +101,8 @@ OPTIONS_FIELD: dict[Operation, str] = {op: op.value[0].lower() + op.value[1:] fo
 OBJECT_KEY_PATTERN = r"^[^\x00-\x1f\x7f\\]+$"
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi)?$"
+# The longest `ttlSecondsAfterFinished` (30 days); the API's job retention is bounded by it.
+MAX_TTL_SECONDS_AFTER_FINISHED = 30 * 24 * 3600
 
 
 class ObjectInput(BaseModel):
@@ -228,7 +230,7 @@ class MediaJobSpec(BaseModel):
     ttl_seconds_after_finished: int | None = Field(
         default=None,
         ge=0,
-        le=2_592_000,
+        le=MAX_TTL_SECONDS_AFTER_FINISHED,
         description="Delete the MediaJob and its result this many seconds after it finished "
         "(at most 30 days). Default: keep it until deleted.",
     )

@@ -18,7 +18,12 @@ from typing import Any
 
 from kubernetes import client
 
-from mediaflow_api.jobs.model import JobType, mediajob_body, new_job_id
+from mediaflow_api.jobs.model import (
+    DEFAULT_JOB_RETENTION_SECONDS,
+    JobType,
+    mediajob_body,
+    new_job_id,
+)
 from mediaflow_api.uploads.forms import ENDPOINTS, mediajob_spec
 from mediaflow_core.constants import LABEL_PHASE
 
@@ -107,13 +112,21 @@ def seed_mediajob(
     phase = PHASES[index % len(PHASES)]
     key = f"{namespace}/uploads/{job_id}/input"  # never uploaded: an operator would fail it
     spec = mediajob_spec(endpoint_of(job_type), FIELDS.get(job_type, {}), key)
-    body = mediajob_body(job_id, namespace, owner, f"file-{index}.bin", job_type, spec)
+    body = mediajob_body(
+        job_id,
+        namespace,
+        owner,
+        f"file-{index}.bin",
+        job_type,
+        spec,
+        retention_seconds=DEFAULT_JOB_RETENTION_SECONDS,
+    )
     created = api.create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
     meta = created["metadata"]
     kopf = {
         "operator.mediaflow.io/kopf-managed": "yes",
         "operator.mediaflow.io/last-handled-configuration": json.dumps(
-            {"spec": spec, "metadata": {"labels": body["metadata"]["labels"]}}
+            {"spec": body["spec"], "metadata": {"labels": body["metadata"]["labels"]}}
         ),
     }
     labels = {LABEL_PHASE: phase if labelled else None}

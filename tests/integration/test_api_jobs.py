@@ -19,7 +19,12 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from mediaflow_api.jobs.model import OPERATIONS, mediajob_body, new_job_id
+from mediaflow_api.jobs.model import (
+    DEFAULT_JOB_RETENTION_SECONDS,
+    OPERATIONS,
+    mediajob_body,
+    new_job_id,
+)
 from tests.environment import MinioSettings, wait_until
 from tests.integration.api_process import ApiProcess
 from tests.integration.operator_process import OperatorProcess
@@ -90,7 +95,15 @@ def create_job(
     spec = {"input": job_input, **operation}
     # The first job type of the operation (image_convert_webp for ImageConvert).
     job_type = next(t for t, op in OPERATIONS.items() if op.value == operation["operation"])
-    body = mediajob_body(job_id, namespace, owner, filename, job_type, spec)
+    body = mediajob_body(
+        job_id,
+        namespace,
+        owner,
+        filename,
+        job_type,
+        spec,
+        retention_seconds=DEFAULT_JOB_RETENTION_SECONDS,
+    )
     return custom(kube).create_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, body)
 
 

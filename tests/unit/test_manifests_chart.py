@@ -227,6 +227,32 @@ def test_auth_values_reach_the_api() -> None:
     )
 
 
+def test_job_retention_reaches_the_api_as_its_setting() -> None:
+    """api.jobRetentionSeconds becomes the API's job retention (each API-made MediaJob's
+    ttlSecondsAfterFinished); the schema keeps it within what that field accepts."""
+    from mediaflow_api.settings import ApiSettings
+
+    def retention(*args: str) -> str:
+        deployment = find(template(*args), "Deployment", "mediaflow-api")
+        return env_of(deployment["spec"]["template"]["spec"]["containers"][0])[
+            ApiSettings.env_name("job_retention_seconds")
+        ]
+
+    assert retention() == "604800"  # 7 days
+    # 30 days, the maximum: an integer, not Helm's float notation (2.592e+06).
+    assert retention("--set", "api.jobRetentionSeconds=2592000") == "2592000"
+    settings = ApiSettings.model_validate(
+        {"job_retention_seconds": retention("--set", "api.jobRetentionSeconds=3600")}
+        | {"s3_endpoint": "http://minio:9000", "s3_access_key": "a", "s3_secret_key": "b"}
+    )
+    assert settings.job_retention_seconds == 3600
+    for bad in ("0", "2592001"):
+        assert "api/jobRetentionSeconds" in template_error(
+            "--set", f"api.jobRetentionSeconds={bad}"
+        )
+    assert "api/jobRetentionSeconds" in template_error("--set-string", "api.jobRetentionSeconds=7d")
+
+
 # The API process after start-up and a warm-up of every endpoint family, measured with
 # tests/integration/test_api_auth.py's login waves (VmRSS before the first wave).
 API_BASE_MIB = 175

@@ -4,7 +4,9 @@ A MediaJob made by the API is named by its job id (a lowercase uuid4) in the API
 namespace, labelled with its owner, its job type and its phase (`Pending`; from then on the
 operator keeps `mediaflow.io/phase` equal to `status.phase`), and annotated with the
 uploaded file's name and `mediaflow.io/delete-input: "true"` (deleting it deletes its upload
-too).
+too). Its spec carries `ttlSecondsAfterFinished` = the API's job retention, so the operator
+deletes it that long after it finished, and with it its result and (delete-input) its upload:
+API-made jobs never pile up. MediaJobs made with kubectl keep whatever TTL their author set.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ LABEL_OWNER = f"{GROUP}/owner"
 LABEL_JOB_TYPE = f"{GROUP}/job-type"
 ANNOTATION_FILENAME = f"{GROUP}/filename"
 MAX_PAGE_SIZE = 100
+# How long an API-made MediaJob (and its files) stays after it finished, unless configured.
+DEFAULT_JOB_RETENTION_SECONDS = 7 * 24 * 3600
 
 _JOB_ID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
@@ -146,8 +150,12 @@ def mediajob_body(
     filename: str,
     job_type: JobType,
     spec: dict[str, Any],
+    *,
+    retention_seconds: int,
 ) -> dict[str, Any]:
-    """The MediaJob to create for an upload of `filename` by `owner`, with `spec`."""
+    """The MediaJob to create for an upload of `filename` by `owner`, with `spec`, deleted
+    `retention_seconds` after it finished (keyword and required, so that no path that makes
+    a MediaJob for the API can leave it without a retention)."""
     if spec.get("operation") != OPERATIONS[job_type].value:
         raise ValueError(f"a {job_type.value} job is an {OPERATIONS[job_type].value} MediaJob")
     return {
@@ -164,7 +172,9 @@ def mediajob_body(
             },
             "annotations": {ANNOTATION_FILENAME: filename, ANNOTATION_DELETE_INPUT: "true"},
         },
-        "spec": spec,
+        # The operator's TTL expiry deletes it; its finalizer then deletes the result prefix
+        # and, by the delete-input annotation above, the upload.
+        "spec": {**spec, "ttlSecondsAfterFinished": retention_seconds},
     }
 
 

@@ -298,7 +298,13 @@ class UploadService:
         specs = [mediajob_spec(endpoint, fields, file.key) for file in stored]
         for file, spec in zip(stored, specs, strict=True):
             mediajob = mediajob_body(
-                file.job_id, self.namespace, owner, file.filename, endpoint.job_type, spec
+                file.job_id,
+                self.namespace,
+                owner,
+                file.filename,
+                endpoint.job_type,
+                spec,
+                retention_seconds=self.settings.job_retention_seconds,
             )
             await asyncio.to_thread(self._create, mediajob)
             created.append(file.job_id)

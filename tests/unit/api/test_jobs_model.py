@@ -10,6 +10,7 @@ import pytest
 from mediaflow_api.jobs.model import (
     ANNOTATION_DELETE_INPUT,
     ANNOTATION_FILENAME,
+    DEFAULT_JOB_RETENTION_SECONDS,
     LABEL_JOB_TYPE,
     LABEL_OWNER,
     OPERATIONS,
@@ -30,6 +31,8 @@ from mediaflow_api.jobs.model import (
     to_job,
     unlabelled_matching,
 )
+from mediaflow_api.settings import ApiSettings
+from mediaflow_core.mediajob import MAX_TTL_SECONDS_AFTER_FINISHED, MediaJobSpec
 from mediaflow_core.options import Operation
 
 OWNER = "a" * 32
@@ -48,7 +51,13 @@ def mediajob(
     filename: str = "holiday photo.jpg",
 ) -> dict:
     body = mediajob_body(
-        name or new_job_id(), "ns", OWNER, filename, JobType.IMAGE_CONVERT_WEBP, SPEC
+        name or new_job_id(),
+        "ns",
+        OWNER,
+        filename,
+        JobType.IMAGE_CONVERT_WEBP,
+        SPEC,
+        retention_seconds=DEFAULT_JOB_RETENTION_SECONDS,
     )
     body["metadata"]["creationTimestamp"] = created
     if status is not None:
@@ -71,7 +80,9 @@ def signer(calls: list) -> object:
 def test_body_carries_the_contract() -> None:
     job_id = new_job_id()
     spec = {**SPEC, "operation": "VideoTrim"}
-    body = mediajob_body(job_id, "team", OWNER, "clip.mov", JobType.VIDEO_TRIM, spec)
+    body = mediajob_body(
+        job_id, "team", OWNER, "clip.mov", JobType.VIDEO_TRIM, spec, retention_seconds=3600
+    )
     meta = body["metadata"]
     assert body["apiVersion"] == "mediaflow.io/v1alpha1"
     assert body["kind"] == "MediaJob"
@@ -87,6 +98,37 @@ def test_body_carries_the_contract() -> None:
     assert LABEL_JOB_TYPE == "mediaflow.io/job-type"
 
 
+def test_body_expires_after_the_retention_and_takes_its_upload_along() -> None:
+    """The operator's TTL expiry deletes an API-made MediaJob `retention_seconds` after it
+    finished; its finalizer then deletes the result and, by delete-input, the upload."""
+    spec = {**SPEC, "input": {"object": {"key": "team/uploads/x/input"}}}
+    body = mediajob_body(
+        new_job_id(), "team", OWNER, "a.jpg", JobType.IMAGE_CONVERT_WEBP, spec,
+        retention_seconds=604800,
+    )  # fmt: skip
+    assert body["spec"] == {**spec, "ttlSecondsAfterFinished": 604800}
+    assert body["metadata"]["annotations"][ANNOTATION_DELETE_INPUT] == "true"
+    assert "ttlSecondsAfterFinished" not in spec  # the caller's spec is left as it was
+    # The spec is one the CRD's models accept, with the TTL where the operator reads it.
+    assert MediaJobSpec.model_validate(body["spec"]).ttl_seconds_after_finished == 604800
+
+
+def test_every_retention_the_settings_accept_is_a_ttl_the_crd_accepts() -> None:
+    """The setting's bounds are within ttlSecondsAfterFinished's: an API whose retention the
+    API server refused would fail every upload (at its MediaJob's creation)."""
+    field = ApiSettings.model_fields["job_retention_seconds"]
+    assert field.default == DEFAULT_JOB_RETENTION_SECONDS == 7 * 24 * 3600
+    bounds = {type(m).__name__: m for m in field.metadata}
+    assert bounds["Ge"].ge == 1
+    assert bounds["Le"].le == MAX_TTL_SECONDS_AFTER_FINISHED
+    for seconds in (bounds["Ge"].ge, DEFAULT_JOB_RETENTION_SECONDS, bounds["Le"].le):
+        body = mediajob_body(
+            new_job_id(), "ns", OWNER, "a.jpg", JobType.IMAGE_CONVERT_WEBP, SPEC,
+            retention_seconds=seconds,
+        )  # fmt: skip
+        assert MediaJobSpec.model_validate(body["spec"]).ttl_seconds_after_finished == seconds
+
+
 def test_job_types_are_the_previous_services() -> None:
     assert set(OPERATIONS) == set(JobType)
     assert set(OPERATIONS.values()) == set(Operation)
@@ -100,7 +142,9 @@ def test_job_types_are_the_previous_services() -> None:
 
 def test_body_refuses_a_job_type_of_another_operation() -> None:
     with pytest.raises(ValueError, match="image_resize job is an ImageResize MediaJob"):
-        mediajob_body(new_job_id(), "ns", OWNER, "a.jpg", JobType.IMAGE_RESIZE, SPEC)
+        mediajob_body(
+            new_job_id(), "ns", OWNER, "a.jpg", JobType.IMAGE_RESIZE, SPEC, retention_seconds=60
+        )
 
 
 def test_job_ids_are_lowercase_uuid4() -> None:

@@ -99,6 +99,8 @@ def test_development_accepts_the_default_key() -> None:
         ("jwt_issuer", ""),
         ("s3_endpoint", "minio:9000"),
         ("s3_public_endpoint", "not a url"),
+        ("job_retention_seconds", 0),
+        ("job_retention_seconds", 30 * 24 * 3600 + 1),  # over ttlSecondsAfterFinished's maximum
     ],
 )
 def test_bad_values_are_refused(field: str, value: object) -> None:
@@ -145,6 +147,13 @@ def test_result_url_ttl_shares_the_operators_name(monkeypatch: pytest.MonkeyPatc
     assert make_settings().result_url_ttl_seconds == 600
     with pytest.raises(ValidationError):
         make_settings(result_url_ttl_seconds=8 * 24 * 3600)
+
+
+def test_job_retention_is_seven_days_unless_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert make_settings().job_retention_seconds == 7 * 24 * 3600
+    monkeypatch.setenv("MEDIAFLOW_API_JOB_RETENTION_SECONDS", "3")
+    assert make_settings().job_retention_seconds == 3
+    assert ApiSettings.env_name("job_retention_seconds") == "MEDIAFLOW_API_JOB_RETENTION_SECONDS"
 
 
 def test_docs_list_every_setting() -> None:
