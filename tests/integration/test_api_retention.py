@@ -31,19 +31,12 @@ from tests.media import make_photo
 pytestmark = pytest.mark.integration
 
 RETENTION_SECONDS = 3
-# From the job's completion to the job being gone for its owner (404, out of the list) and its
-# files gone from MinIO. The retention, plus the operator noticing it: today the session's
-# operator checks ttlSecondsAfterFinished on a 10 s timer (handlers.expire; the event-driven
-# reconciler makes it immediate), so up to ~13 s, plus its finalizer's deletions and this
-# machine's load (2 shared cores).
-EXPIRY_BUDGET_SECONDS = 40
-# Further, until the MediaJob object itself is gone. Its finalizer's handler has run by then
-# (the files are gone), but today Kopf removes the finalizer only once the MediaJob's timers
-# (expire, watch_progress) have stopped, and it checks that every
-# settings.background.cancellation_polling (60 s) when they do not stop within a few
-# event-loop cycles, as the sync timers do not: measured 60 s. The API already treats a
-# MediaJob being deleted as gone, so its user sees no difference.
-FINALIZER_BUDGET_SECONDS = 90
+# From the job's completion to the job being gone for its owner (404, out of the list), its
+# files gone from MinIO and the MediaJob itself gone: the retention, then the reconciler's
+# wake-up at the TTL (scheduled, not polled), its finalizer's deletions and its finalizer's
+# removal; the rest is slack for this machine's load (2 shared cores).
+EXPIRY_BUDGET_SECONDS = 30
+FINALIZER_BUDGET_SECONDS = 30
 
 
 @pytest.fixture(scope="module")
@@ -147,9 +140,9 @@ def _check_expiry(
         return not objects(minio, result_prefix) and not objects(minio, upload_prefix)
 
     hint = (
-        f"retention {RETENTION_SECONDS} s: the operator's TTL expiry (handlers.expire, a 10 s "
-        f"timer today) should have deleted MediaJob {namespace}/{job_id} and its finalizer "
-        f"its files; see {OPERATOR_LOG}"
+        f"retention {RETENTION_SECONDS} s: the operator's TTL expiry (reconciler.after_finish) "
+        f"should have deleted MediaJob {namespace}/{job_id} and its finalizer its files; see "
+        f"{OPERATOR_LOG}"
     )
 
     def remaining(budget: float) -> float:
