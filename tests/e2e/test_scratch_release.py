@@ -213,7 +213,7 @@ def test_bundled_release_installs_tests_upgrades_and_uninstalls_cleanly(
     # From now on the MinIO pod outlives upgrades that do not change it: by default its data is
     # in an emptyDir, lost with the pod.
     operator_pods, minio_pods = pods("operator"), pods("minio")
-    run([*install(CHART), "--set", "operator.jobLostSeconds=90"], timeout=270)
+    run([*install(CHART), "--set", "operator.progressIntervalSeconds=4"], timeout=270)
     assert pods("minio") == minio_pods
     assert f"mediaflow-{PREVIOUS_CHART[0]}" not in run(["helm", "list", "-n", scratch])
     assert pods("operator") != operator_pods
