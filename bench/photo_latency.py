@@ -134,6 +134,7 @@ def main() -> int:
                         time.sleep(1)  # its watches have listed
                         for _ in range(min(ROUND, args.photos - number * ROUND)):
                             results[name].append(one_photo(user, photo))
+                            print(f"  {name}: {results[name][-1][0]:.2f} s", file=sys.stderr)
                     finally:
                         terminate(operator)
                     print(f"round {number + 1}/{rounds} {name}: done", file=sys.stderr)
