@@ -98,7 +98,7 @@ class OperatorSettings(S3Settings):
         "MediaJobs: with more of them each is read less often, never the API server more.",
     )
     reconcile_workers: int = Field(
-        default=4,
+        default=16,
         ge=1,
         le=64,
         description="Threads reconciling MediaJobs (each MediaJob by one at a time).",

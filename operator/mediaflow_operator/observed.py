@@ -166,6 +166,13 @@ def slim(body: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def running_video(body: dict[str, Any]) -> bool:
+    """A Running video MediaJob: one whose pod's log says its progress."""
+    return (body.get("status") or {}).get("phase") == "Running" and str(
+        (body.get("spec") or {}).get("operation", "")
+    ).startswith("Video")
+
+
 def newer_or_same(stored: dict[str, Any] | None, incoming: dict[str, Any]) -> bool:
     """Should `incoming` replace `stored`? Not when it is older: the operator stores its own
     writes' responses at once, and the watch may deliver an older version after them.
@@ -200,6 +207,7 @@ class Store:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[Key, _Entry] = {}
+        self._videos: set[Key] = set()  # running video MediaJobs, for the progress reader
 
     def _entry(self, key: Key) -> _Entry:
         entry = self._entries.get(key)
@@ -214,6 +222,10 @@ class Store:
             entry = self._entry(key)
             if newer_or_same(entry.mediajob, body):
                 entry.mediajob = body
+                if running_video(body):
+                    self._videos.add(key)
+                else:
+                    self._videos.discard(key)
         return key
 
     def forget_mediajob(self, key: Key, uid: str | None = None) -> None:
@@ -225,6 +237,7 @@ class Store:
             current = (entry.mediajob or {}).get("metadata", {}).get("uid")
             if uid is None or current in (None, uid):
                 del self._entries[key]
+                self._videos.discard(key)
 
     def put_job(self, key: Key, job: JobView) -> None:
         with self._lock:
@@ -277,6 +290,14 @@ class Store:
                 if entry.job is not None:
                     entry.released = entry.released | {entry.job.uid}
                 entry.job, entry.pods = None, {}
+
+    def running_videos(self) -> dict[Key, dict[str, Any]]:
+        with self._lock:
+            return {
+                k: e.mediajob
+                for k in self._videos
+                if (e := self._entries.get(k)) is not None and e.mediajob is not None
+            }
 
     def mediajobs(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -15,11 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mediaflow_core.mediajob import Phase
 from mediaflow_operator import deciders
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.gateway import ConflictError, Gateway, GoneError
-from mediaflow_operator.observed import Key, PodView, Store
+from mediaflow_operator.observed import Key, PodView, Store, running_video
 
 log = logging.getLogger(__name__)
 TICK_SECONDS = 0.25
@@ -55,12 +54,6 @@ def pick(
     due = [k for k in candidates if now - last_read.get(k, float("-inf")) >= interval]
     due.sort(key=lambda k: last_read.get(k, float("-inf")))
     return due[: max(0, allowed)]
-
-
-def running_video(body: dict) -> bool:
-    return (body.get("status") or {}).get("phase") == Phase.RUNNING.value and str(
-        (body.get("spec") or {}).get("operation", "")
-    ).startswith("Video")
 
 
 def running_pod(pods: tuple[PodView, ...]) -> PodView | None:
@@ -103,11 +96,7 @@ class ProgressReader:
     def tick(self) -> int:
         """One round: read the due MediaJobs the budget allows; the number read."""
         now = self.clock()
-        running = {
-            Key(b["metadata"]["namespace"], b["metadata"]["name"]): b
-            for b in self.store.mediajobs()
-            if running_video(b)
-        }
+        running = self.store.running_videos()
         # Forget what stopped running.
         self.last_read = {k: v for k, v in self.last_read.items() if k in running}
         self.budget.refill(now)
