@@ -330,7 +330,10 @@ def requests_beyond_background(
 # POST create, PUT update). The driver's MediaJob creates and watch, the Job controller's pod
 # creates and Job status updates, the scheduler's bindings and KWOK's pod status writes are
 # the others; Events come from the operator and the Job controller and scheduler alike (the
-# bare-Job column shows the latter's share).
+# bare-Job column shows the latter's share). Since the operator deletes a MediaJob's Job once
+# its result is recorded (issue 11), the garbage collector deletes the Job's pods and URL
+# Secret and reads them first: pod GET, Secret GET and DELETE, which the operator itself no
+# longer makes (its only Secret read is after a 409 on create), are the garbage collector's.
 OPERATOR_REQUESTS = {
     ("mediajobs", "GET"),
     ("mediajobs", "PATCH"),
@@ -344,11 +347,8 @@ OPERATOR_REQUESTS = {
     ("jobs", "PATCH"),
     ("jobs", "DELETE"),
     ("secrets", "POST"),
-    ("secrets", "GET"),
     ("secrets", "PATCH"),
-    ("secrets", "DELETE"),
     ("pods", "LIST"),
-    ("pods", "GET"),
     ("pods/log", "GET"),
 }
 
