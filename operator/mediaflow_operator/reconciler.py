@@ -170,6 +170,9 @@ class Reconciler:
             job = self.store.job(key)
             if job is None or job.deleted:
                 job = self.make_job(ref, spec)
+            else:  # the watch brought it first: a previous run made it
+                check_owner(job, ref)
+                log.info("%s: Job %s exists; adopting it", key, job.name)
             check_owner(job, ref)
             if job.finished is None:
                 self.give_urls(ref, job, spec)
