@@ -76,3 +76,19 @@ URL_DIR = "/var/run/secrets/mediaflow"
 INPUT_URL_FILE = "input-url"
 OUTPUT_URL_FILE = "output-url"
 WORK_DIR = "/work"
+
+# Warm pods (docs/architecture.md, "The warm path"). A warm pod is a Job's pod that serves one
+# owner's image MediaJobs one after another, until it has been idle for a while.
+# Who owns a MediaJob, for the warm path: its namespace and, for the API's MediaJobs, this
+# label (the API's user id). A warm pod never serves two owners.
+LABEL_OWNER = f"{GROUP}/owner"
+# On a warm pod's Job, pods and Secret: the Job's name (the session).
+LABEL_SESSION = f"{GROUP}/session"
+# The warm worker's inputs: the mode, and the file of its Secret with the GET URL of its
+# mailbox's first slot (each slot holds the URL of the next).
+ENV_SESSION = "MEDIAFLOW_SESSION"
+ENV_SESSION_IDLE_SECONDS = "MEDIAFLOW_SESSION_IDLE_SECONDS"
+ENV_SESSION_LIFETIME_SECONDS = "MEDIAFLOW_SESSION_LIFETIME_SECONDS"
+ENV_SESSION_CONCURRENCY = "MEDIAFLOW_SESSION_CONCURRENCY"
+ENV_SESSION_POLL_MS = "MEDIAFLOW_SESSION_POLL_MS"
+MAILBOX_URL_FILE = "mailbox-url"

@@ -326,6 +326,12 @@ class MediaJobStatus(BaseModel):
         default=None, description="The .metadata.generation last acted on."
     )
     job_name: str | None = Field(default=None, description="Name of the Kubernetes Job.")
+    session_slot: int | None = Field(
+        default=None,
+        ge=0,
+        description="Set when a warm pod (the Job jobName, shared by its owner's MediaJobs) "
+        "converts this MediaJob: the slot of its mailbox that holds it.",
+    )
     start_time: datetime | None = Field(default=None, description="When the conversion started.")
     completion_time: datetime | None = Field(default=None, description="When it finished.")
     duration: str | None = Field(

@@ -139,6 +139,14 @@ class Storage:
             )
         return len(keys)
 
+    def put(self, key: str, data: bytes, content_type: str = "application/json") -> None:
+        """Write a small object (a warm pod's mailbox slot)."""
+        import io
+
+        self.internal.put_object(
+            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type
+        )
+
     def delete(self, key: str) -> None:
         self.internal.remove_object(self.bucket, key)
 

@@ -344,3 +344,130 @@ def build_job(
             },
         },
     }
+
+
+# Warm pods (warm.py).
+
+
+def session_labels(name: str, user: str) -> dict[str, str]:
+    """Labels of a warm pod's Job, pod and Secret: ours, the session, and its owner."""
+    labels = {c.LABEL_MANAGED_BY: c.MANAGED_BY, c.LABEL_SESSION: name}
+    if user:
+        labels[c.LABEL_OWNER] = user
+    return labels
+
+
+def session_deadline_seconds(settings: OperatorSettings) -> int:
+    """A warm pod takes items for its lifetime; the last one may then run its full limit."""
+    return settings.warm_lifetime_seconds + settings.image_deadline_seconds
+
+
+def build_session_job(
+    name: str, namespace: str, user: str, settings: OperatorSettings
+) -> dict[str, Any]:
+    """The Job of a warm pod: the one-shot Job's sandbox (same image, user, security
+    context, no token, resources of the image class), a mailbox instead of one item."""
+    res = settings.resource_class(video=False)
+    threads = max(1, math.floor(parse_quantity(res.cpu)))
+    scratch = work_dir_bytes(None, settings) * settings.warm_concurrency
+    quantities = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": str(scratch)}
+    labels = session_labels(name, user)
+    env = {
+        c.ENV_SESSION: "1",
+        c.ENV_URL_DIR: c.URL_DIR,
+        c.ENV_WORK_DIR: c.WORK_DIR,
+        c.ENV_MAX_INPUT_BYTES: str(settings.max_input_bytes),
+        c.ENV_THREADS: str(threads),
+        c.ENV_VERIFY_DECODE: "1" if settings.worker_verify_decode else "0",
+        c.ENV_SESSION_IDLE_SECONDS: str(settings.warm_idle_seconds),
+        c.ENV_SESSION_LIFETIME_SECONDS: str(settings.warm_lifetime_seconds),
+        c.ENV_SESSION_CONCURRENCY: str(settings.warm_concurrency),
+        c.ENV_SESSION_POLL_MS: str(settings.warm_poll_ms),
+        "MEDIAFLOW_TOOL_TIMEOUT_SECONDS": str(settings.image_deadline_seconds),
+        "HOME": c.WORK_DIR,
+        "TMPDIR": c.WORK_DIR,
+    }
+    container = {
+        "name": WORKER_CONTAINER,
+        "image": settings.image,
+        "imagePullPolicy": settings.image_pull_policy,
+        "command": ["mediaflow-worker"],
+        "env": [{"name": k, "value": v} for k, v in env.items()],
+        "resources": {"requests": quantities, "limits": quantities},
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "runAsNonRoot": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "volumeMounts": [
+            {"name": "work", "mountPath": c.WORK_DIR},
+            {"name": "urls", "mountPath": c.URL_DIR, "readOnly": True},
+        ],
+        "terminationMessagePolicy": "File",
+    }
+    return {
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "spec": {
+            # The operator gives what a warm pod did not finish to fresh pods: no retries.
+            "backoffLimit": 0,
+            "activeDeadlineSeconds": session_deadline_seconds(settings),
+            # The operator deletes it once its log is read; this is the net under that.
+            "ttlSecondsAfterFinished": 300,
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "restartPolicy": "Never",
+                    "serviceAccountName": settings.worker_service_account,
+                    "automountServiceAccountToken": False,
+                    "enableServiceLinks": False,
+                    "securityContext": {
+                        "runAsNonRoot": True,
+                        "runAsUser": WORKER_UID,
+                        "runAsGroup": WORKER_UID,
+                        "fsGroup": WORKER_UID,
+                        "seccompProfile": {"type": "RuntimeDefault"},
+                    },
+                    **worker_placement(settings),
+                    "containers": [container],
+                    "volumes": [
+                        {"name": "work", "emptyDir": {"sizeLimit": str(scratch)}},
+                        {
+                            "name": "urls",
+                            "secret": {"secretName": name, "defaultMode": 0o440},
+                        },
+                    ],
+                },
+            },
+        },
+    }
+
+
+def build_session_secret(job: dict[str, Any], *, mailbox_url: str) -> dict[str, Any]:
+    """The warm pod's Secret: the GET URL of its mailbox's first slot, owned by its Job."""
+    meta = job["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": dict(meta.get("labels") or {}),
+            "ownerReferences": [
+                {
+                    "apiVersion": "batch/v1",
+                    "kind": "Job",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "type": "Opaque",
+        "immutable": True,
+        "stringData": {c.MAILBOX_URL_FILE: mailbox_url},
+    }

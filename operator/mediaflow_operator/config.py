@@ -103,6 +103,45 @@ class OperatorSettings(S3Settings):
         le=64,
         description="Threads reconciling MediaJobs (each MediaJob by one at a time).",
     )
+    # Warm pods (warm.py): one owner's image MediaJobs share a pod that stays a while.
+    warm_pods: bool = Field(
+        default=True,
+        description="Image MediaJobs with default resources go to a warm pod of their owner "
+        "(namespace, and the API's user) that takes one item after another; false: a pod "
+        "per MediaJob.",
+    )
+    warm_idle_seconds: int = Field(
+        default=60, ge=1, le=3600, description="A warm pod with nothing to do ends after this."
+    )
+    warm_lifetime_seconds: int = Field(
+        default=600,
+        ge=30,
+        le=86400,
+        description="A warm pod takes no new item after this long (it ends and a fresh one "
+        "follows).",
+    )
+    warm_pods_per_owner: int = Field(
+        default=1, ge=1, le=16, description="Most warm pods of one owner at once."
+    )
+    warm_pods_total: int = Field(
+        default=8,
+        ge=0,
+        le=1000,
+        description="Most warm pods at once, all owners; beyond it, MediaJobs get a pod each.",
+    )
+    warm_concurrency: int = Field(
+        default=2, ge=1, le=16, description="Items a warm pod converts at once."
+    )
+    warm_queue: int = Field(
+        default=100,
+        ge=1,
+        le=1000,
+        description="Most items queued in one warm pod (beyond it: another warm pod of the "
+        "owner, or a pod of its own).",
+    )
+    warm_poll_ms: int = Field(
+        default=50, ge=10, le=5000, description="How often a warm pod looks for its next item."
+    )
     liveness_port: int = Field(default=8080, description="Port of the /healthz endpoint.")
     orphan_sweep_interval_seconds: int = Field(
         default=900,

@@ -15,6 +15,7 @@ from typing import Literal
 
 from mediaflow_core import constants as c
 from mediaflow_core.mediajob import Condition, MediaJobResult, MediaJobStatus, Phase
+from mediaflow_core.session import ItemOutcome
 from mediaflow_core.termination import WorkerFailure, WorkerResult, read_termination
 from mediaflow_operator.observed import JobView, PodView
 
@@ -137,6 +138,103 @@ def accepted(
                 ),
             }
         )
+    )
+
+
+def accepted_warm(
+    status: MediaJobStatus, *, job_name: str, slot: int, generation: int | None, now: datetime
+) -> Transition:
+    """Queued in its owner's warm pod: Pending until the pod starts it."""
+    message = f"queued in warm pod of Job {job_name}"
+    return Transition(
+        status.model_copy(
+            update={
+                "phase": Phase.PENDING,
+                "job_name": job_name,
+                "session_slot": slot,
+                "observed_generation": generation,
+                "message": message,
+                "conditions": with_conditions(
+                    status,
+                    {
+                        c.CONDITION_ACCEPTED: ("True", "WarmPod", f"Job {job_name} runs it"),
+                        c.CONDITION_SUCCEEDED: ("Unknown", "Pending", message),
+                    },
+                    generation=generation,
+                    now=now,
+                ),
+            }
+        )
+    )
+
+
+def warm_started(
+    status: MediaJobStatus, *, generation: int | None, now: datetime
+) -> Transition | None:
+    """Its warm pod has started it: Running (once)."""
+    if status.phase is not Phase.PENDING:
+        return None
+    message = "the conversion is running"
+    return Transition(
+        status.model_copy(
+            update={
+                "phase": Phase.RUNNING,
+                "start_time": second(now),
+                "message": "converting",
+                "conditions": with_conditions(
+                    status,
+                    {c.CONDITION_SUCCEEDED: ("Unknown", "Running", message)},
+                    generation=generation,
+                    now=now,
+                ),
+            }
+        )
+    )
+
+
+def warm_outcome(outcome: ItemOutcome) -> Outcome | None:
+    """What a warm pod's outcome line settles: a result, or a final failure. A transient
+    failure settles nothing: the item goes to a fresh pod of its own (redispatched)."""
+    if outcome.result is not None:
+        try:
+            result = WorkerResult.model_validate(outcome.result)
+        except ValueError:
+            return None  # not what a worker writes: a fresh pod does it again
+        return Outcome(Phase.SUCCEEDED, "Completed", "conversion succeeded", result)
+    failure = outcome.failure or {}
+    reason, message = failure.get("reason"), str(failure.get("message") or "")[:4000]
+    if reason == c.REASON_INVALID_INPUT:
+        return Outcome(Phase.FAILED, reason, message or "the input is not valid media")
+    if reason == c.REASON_INPUT_NOT_FOUND:
+        return Outcome(Phase.FAILED, reason, message or "the input was not found")
+    return None
+
+
+def redispatched(
+    status: MediaJobStatus, *, job_name: str, why: str, generation: int | None, now: datetime
+) -> Transition:
+    """Its warm pod ended without settling it: a Job of its own runs it."""
+    message = f"{why}; Job {job_name} runs it in a pod of its own"
+    return Transition(
+        status.model_copy(
+            update={
+                "phase": Phase.PENDING,
+                "job_name": job_name,
+                "session_slot": None,
+                "start_time": None,
+                "message": WAITING_MESSAGE,
+                "conditions": with_conditions(
+                    status,
+                    {
+                        c.CONDITION_ACCEPTED: ("True", "JobCreated", message),
+                        c.CONDITION_SUCCEEDED: ("Unknown", "Pending", WAITING_MESSAGE),
+                    },
+                    generation=generation,
+                    now=now,
+                ),
+            }
+        ),
+        Event("Normal", "Redispatched", message),
     )
 
 

@@ -9,6 +9,7 @@ what no watch holds (object storage, a pod's log, a Job or Secret after a confli
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -54,6 +55,28 @@ class Gateway(Protocol):
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     def pod_log_tail(self, namespace: str, pod: str, lines: int) -> str: ...
 
+    def follow_pod_log(self, namespace: str, pod: str) -> Iterator[str] | None:
+        """The worker container's log from its start, following it until the container ends
+        (or the stream breaks); None while the container has not started. GoneError when the
+        pod is gone."""
+        try:
+            response = self.core.read_namespaced_pod_log(
+                pod, namespace, container="worker", follow=True, _preload_content=False
+            )
+        except ApiException as error:
+            if error.status == 400:
+                return None
+            raise _translate(error) from error
+
+        def lines() -> Iterator[str]:
+            try:
+                for raw in response:
+                    yield raw.decode("utf-8", "replace").rstrip("\r\n")
+            finally:
+                response.release_conn()
+
+        return lines()
+
     # Object storage.
     @property
     def bucket(self) -> str: ...
@@ -63,6 +86,7 @@ class Gateway(Protocol):
     def result_url(self, key: str, filename: str) -> tuple[str, datetime]: ...
     def delete_prefix(self, prefix: str) -> int: ...
     def delete_object(self, key: str) -> None: ...
+    def put_object(self, key: str, data: bytes) -> None: ...
 
 
 def _serialize(obj: Any) -> dict[str, Any]:
@@ -191,6 +215,28 @@ class KubeGateway:
                 return ""
             raise
 
+    def follow_pod_log(self, namespace: str, pod: str) -> Iterator[str] | None:
+        """The worker container's log from its start, following it until the container ends
+        (or the stream breaks); None while the container has not started. GoneError when the
+        pod is gone."""
+        try:
+            response = self.core.read_namespaced_pod_log(
+                pod, namespace, container="worker", follow=True, _preload_content=False
+            )
+        except ApiException as error:
+            if error.status == 400:
+                return None
+            raise _translate(error) from error
+
+        def lines() -> Iterator[str]:
+            try:
+                for raw in response:
+                    yield raw.decode("utf-8", "replace").rstrip("\r\n")
+            finally:
+                response.release_conn()
+
+        return lines()
+
     # Object storage.
     @property
     def bucket(self) -> str:
@@ -213,6 +259,9 @@ class KubeGateway:
 
     def delete_object(self, key: str) -> None:
         self.storage.delete(key)
+
+    def put_object(self, key: str, data: bytes) -> None:
+        self.storage.put(key, data)
 
 
 def _translate(error: ApiException) -> Exception:

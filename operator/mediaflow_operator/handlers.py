@@ -10,13 +10,14 @@ is added and removed by the reconciler. Status is written through the status sub
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import kopf
 
 from mediaflow_core import constants as c
 from mediaflow_operator.config import OperatorSettings
-from mediaflow_operator.observed import JobView, Key, PodView, mediajob_of
+from mediaflow_operator.observed import JobView, Key, PodView, mediajob_of, session_of
 from mediaflow_operator.runtime import Runtime
 
 RESOURCE = (c.GROUP, c.VERSION, c.PLURAL)
@@ -64,6 +65,10 @@ async def mediajob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
 async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     body = event["object"]
+    if session_of(body) is not None:  # a warm pod's Job
+        deleted = event["type"] == "DELETED" or bool(body["metadata"].get("deletionTimestamp"))
+        runtime.pool.job_seen(body, deleted=deleted)
+        return
     key = mediajob_of(body)
     if key is None:
         return
@@ -78,6 +83,13 @@ async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
     runtime: Runtime = memo.runtime
     body = event["object"]
+    session = session_of(body)
+    if session is not None:  # a warm pod
+        pod = PodView.from_body(body)
+        if event["type"] == "DELETED":
+            pod = replace(pod, deleted=True)
+        runtime.pool.pod_seen(body["metadata"]["namespace"], session, pod)
+        return
     key = mediajob_of(body)
     if key is None:
         return

@@ -145,6 +145,14 @@ def mediajob_of(body: dict[str, Any]) -> Key | None:
     return Key(meta.get("namespace") or "", labels[c.LABEL_MEDIAJOB])
 
 
+def session_of(body: dict[str, Any]) -> str | None:
+    """The warm pod's Job a Job or pod is (its `mediaflow.io/session` label), if it is ours."""
+    labels = (body.get("metadata") or {}).get("labels") or {}
+    if labels.get(c.LABEL_MANAGED_BY) != c.MANAGED_BY:
+        return None
+    return labels.get(c.LABEL_SESSION) or None
+
+
 KEPT_ANNOTATIONS = (c.ANNOTATION_CANCEL, c.ANNOTATION_DELETE_INPUT)
 
 

@@ -36,6 +36,7 @@ from mediaflow_core.naming import (
     result_key,
     result_prefix,
 )
+from mediaflow_core.session import SlotItem
 from mediaflow_operator import deciders
 from mediaflow_operator.builders import (
     SpecError,
@@ -54,6 +55,7 @@ from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.deciders import Transition
 from mediaflow_operator.gateway import ConflictError, Gateway, GoneError
 from mediaflow_operator.observed import JobView, Key, PodView, Store
+from mediaflow_operator.warm import Pool, owner_of, slot_url_ttl, warm_eligible
 
 log = logging.getLogger(__name__)
 CONFLICT_RETRY_SECONDS = 1.0  # a write lost a race: the watch brings the news, this is a net
@@ -95,12 +97,18 @@ def metadata_patch(body: dict[str, Any]) -> dict[str, Any] | None:
 
 class Reconciler:
     def __init__(
-        self, gateway: Gateway, store: Store, settings: OperatorSettings, clock: Any = None
+        self,
+        gateway: Gateway,
+        store: Store,
+        settings: OperatorSettings,
+        clock: Any = None,
+        pool: Pool | None = None,
     ) -> None:
         self.gateway = gateway
         self.store = store
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
+        self.pool = pool
 
     # The entry point.
 
@@ -123,6 +131,8 @@ class Reconciler:
                 body, status = accepted
                 if status.phase in deciders.TERMINAL:
                     return None
+            if status.session_slot is not None:
+                return self.follow_warm(key, body, status)
             return self.follow(key, body, status)
         except ConflictError:
             return Requeue(CONFLICT_RETRY_SECONDS)
@@ -135,8 +145,10 @@ class Reconciler:
         """Write a transition's status (conditioned on the body's resourceVersion), then what
         the metadata lacks, then its Event. Raises ConflictError when the MediaJob changed."""
         new = dump(transition.status)
-        if new != (body.get("status") or {}):
-            body = self.gateway.patch_mediajob_status(body, new)
+        old = body.get("status") or {}
+        if new != old:
+            # A merge patch: what the new status no longer has is removed by a null.
+            body = self.gateway.patch_mediajob_status(body, {**dict.fromkeys(old), **new})
             self.store.put_mediajob(body)
         body = self.ensure_metadata(body)
         if transition.event is not None:
@@ -168,6 +180,10 @@ class Reconciler:
         try:
             spec = self.check(ref, body)
             job = self.store.job(key)
+            if job is None and self.pool is not None and warm_eligible(spec, self.settings):
+                placed = self.accept_warm(key, body, status, ref, spec)
+                if placed is not None:
+                    return placed
             if job is None or job.deleted:
                 job = self.make_job(ref, spec)
             else:  # the watch brought it first: a previous run made it
@@ -201,9 +217,55 @@ class Reconciler:
         pod_resources(spec, settings)  # raises SpecError beyond the limits
         return spec
 
-    def make_job(self, ref: MediaJobRef, spec: MediaJobSpec) -> JobView:
-        """Create the Job, or adopt the one of that name a previous run made for this
-        MediaJob (a crash after creating it)."""
+    def accept_warm(
+        self, key: Key, body: dict[str, Any], status: MediaJobStatus, ref: MediaJobRef,
+        spec: MediaJobSpec,
+    ) -> tuple[dict[str, Any], MediaJobStatus] | None:  # fmt: skip
+        """Queue the MediaJob in a warm pod of its owner (warm.py); None when none takes it
+        (the bounds), and it gets a Job of its own."""
+        assert self.pool is not None  # noqa: S101
+        self.input_size(spec)  # InputNotFound, InputTooLarge: before any pod is involved
+        reserved = self.pool.reserve(owner_of(body), key, ref.uid)
+        if reserved is None:
+            return None
+        job, slot = reserved
+        transition = deciders.accepted_warm(
+            status, job_name=job, slot=slot, generation=body["metadata"].get("generation"),
+            now=self.now(),
+        )  # fmt: skip
+        try:
+            item = self.slot_item(ref, spec)
+            body = self.gateway.patch_mediajob_status(body, dump(transition.status))
+            self.store.put_mediajob(body)
+        except BaseException:
+            # The pod reads its slots in order: a reserved slot is always written (empty,
+            # when the MediaJob does not say it is there).
+            self.pool.release(ref.namespace, job, ref.uid)
+            self.pool.write_slot(ref.namespace, job, slot, None)
+            raise
+        self.pool.write_slot(ref.namespace, job, slot, item)
+        body = self.write(key, body, transition)  # the metadata and the Event
+        log.info("%s: queued in warm pod Job %s, slot %d", key, job, slot)
+        return body, transition.status
+
+    def slot_item(self, ref: MediaJobRef, spec: MediaJobSpec) -> SlotItem:
+        """What a warm pod needs for one MediaJob: its presigned URLs and options."""
+        ttl = slot_url_ttl(self.settings)
+        source = spec.input.object
+        options = spec.options
+        return SlotItem(
+            id=ref.uid,
+            operation=spec.operation.value,
+            options=options.model_dump_json(by_alias=True, exclude_none=True) if options else "{}",
+            input_url=self.gateway.pod_get_url(source.key, ttl) if source else str(spec.input.url),
+            output_url=self.gateway.pod_put_url(result_key(ref), ttl),
+            input_public_only=spec.input.url is not None
+            and not self.settings.allow_private_url_inputs,
+        )
+
+    def input_size(self, spec: MediaJobSpec) -> int | None:
+        """The input object's size (None for a URL input); SpecError when it is missing or
+        over the limit."""
         input_size = None
         if spec.input.object is not None:
             input_size = self.gateway.object_size(spec.input.object.key)
@@ -217,6 +279,12 @@ class Reconciler:
                     f"input is {input_size} bytes; the largest accepted is "
                     f"{self.settings.max_input_bytes}",
                 )
+        return input_size
+
+    def make_job(self, ref: MediaJobRef, spec: MediaJobSpec) -> JobView:
+        """Create the Job, or adopt the one of that name a previous run made for this
+        MediaJob (a crash after creating it)."""
+        input_size = self.input_size(spec)
         manifest = build_job(ref, spec, self.settings, input_size=input_size)
         try:
             created = self.gateway.create_job(manifest)
@@ -283,21 +351,88 @@ class Reconciler:
         )
         if transition is None:
             return None
-        if transition.result is not None:
-            ref = MediaJobRef.from_body(body)
-            filename = download_filename(ref.name, transition.result.content_type)
-            url, expires_at = self.gateway.result_url(result_key(ref), filename)
-            transition = Transition(
-                deciders.with_result(
-                    transition.status, transition.result, bucket=self.gateway.bucket,
-                    key=result_key(ref), url=url, url_expires_at=expires_at,
-                ),
-                transition.event,
-            )  # fmt: skip
+        transition = self.with_result_url(MediaJobRef.from_body(body), transition)
         body = self.write(key, body, transition)
         if transition.finished:
             return self.after_finish(key, body, transition.status)
         return None
+
+    def follow_warm(self, key: Key, body: dict[str, Any], status: MediaJobStatus) -> Requeue | None:
+        """A MediaJob queued in a warm pod: settled by the outcome its pod's log reports;
+        given a Job of its own when the pod ended without one."""
+        ref = MediaJobRef.from_body(body)
+        job, generation = status.job_name or "", body["metadata"].get("generation")
+        pool = self.pool
+        state = pool.state(key.namespace, job) if pool is not None else None
+        if pool is not None and state is None:
+            found = self.gateway.read_job(key.namespace, job)
+            if found is not None:
+                pool.job_seen(found, deleted=False)
+                state = pool.state(key.namespace, job)
+        if pool is None or state is None:
+            return self.redispatch(key, body, status, "its warm pod is gone")
+        pool.expect(key.namespace, job, ref.uid, key)
+        outcome = pool.outcome(key.namespace, job, ref.uid)
+        if outcome is not None:
+            decided = deciders.warm_outcome(outcome)
+            if decided is None:
+                message = (outcome.failure or {}).get("message") or "no valid result"
+                return self.redispatch(key, body, status, f"its warm pod failed on it ({message})")
+            started = deciders.parse_time(status.start_time) or self.now()
+            transition = deciders.finished(
+                status, decided, started=started, generation=generation, now=self.now()
+            )
+            transition = self.with_result_url(ref, transition)
+            body = self.write(key, body, transition)
+            pool.settled(key.namespace, job, ref.uid)
+            return self.after_finish(key, body, transition.status)
+        if state == "ended":
+            return self.redispatch(key, body, status, "its warm pod ended before converting it")
+        if pool.has_started(key.namespace, job, ref.uid):
+            running = deciders.warm_started(status, generation=generation, now=self.now())
+            if running is not None:
+                self.write(key, body, running)
+        return None
+
+    def redispatch(
+        self, key: Key, body: dict[str, Any], status: MediaJobStatus, why: str
+    ) -> Requeue | None:
+        """Run a MediaJob its warm pod did not settle in a Job of its own."""
+        ref = MediaJobRef.from_body(body)
+        if self.pool is not None and status.job_name:
+            self.pool.settled(key.namespace, status.job_name, ref.uid)
+        log.info("%s: %s; giving it a Job of its own", key, why)
+        try:
+            spec = MediaJobSpec.model_validate(body.get("spec") or {})
+            job = self.make_job(ref, spec)
+            if job.finished is None:
+                self.give_urls(ref, job, spec)
+        except SpecError as error:
+            transition = deciders.refused(
+                status, reason=error.reason, message=str(error),
+                generation=body["metadata"].get("generation"), now=self.now(),
+            )  # fmt: skip
+            self.write(key, body, transition)
+            return None
+        transition = deciders.redispatched(
+            status, job_name=job.name, why=why, generation=body["metadata"].get("generation"),
+            now=self.now(),
+        )  # fmt: skip
+        self.write(key, body, transition)
+        return None
+
+    def with_result_url(self, ref: MediaJobRef, transition: Transition) -> Transition:
+        if transition.result is None:
+            return transition
+        filename = download_filename(ref.name, transition.result.content_type)
+        url, expires_at = self.gateway.result_url(result_key(ref), filename)
+        return Transition(
+            deciders.with_result(
+                transition.status, transition.result, bucket=self.gateway.bucket,
+                key=result_key(ref), url=url, url_expires_at=expires_at,
+            ),
+            transition.event,
+        )  # fmt: skip
 
     def pod_news_pending(self, job: JobView, pods: tuple[PodView, ...]) -> bool:
         """Has the Job finished just now while no pod of it has been seen ending? (A deadline
@@ -344,8 +479,11 @@ class Reconciler:
             status, generation=body["metadata"].get("generation"), now=self.now()
         )
         body = self.write(key, body, transition)
-        self.gateway.delete_job(key.namespace, status.job_name or job_name(ref))
-        self.store.clear_owned(key)
+        if status.session_slot is not None:
+            self.leave_warm_pod(ref, status)
+        else:
+            self.gateway.delete_job(key.namespace, status.job_name or job_name(ref))
+            self.store.clear_owned(key)
         self.gateway.delete_prefix(result_prefix(ref))
         # An upload made for this MediaJob alone is of no further use: cancelled is final.
         self.delete_own_input(body)
@@ -360,7 +498,11 @@ class Reconciler:
             return None
         ref = MediaJobRef.from_body(body)
         job = self.store.job(key)
-        if (job is not None and not job.deleted) or status_of(body).phase not in deciders.TERMINAL:
+        status = status_of(body)
+        if status.session_slot is not None:
+            if status.phase not in deciders.TERMINAL:
+                self.leave_warm_pod(ref, status)
+        elif (job is not None and not job.deleted) or status.phase not in deciders.TERMINAL:
             self.gateway.delete_job(key.namespace, job.name if job else job_name(ref))
         removed = self.gateway.delete_prefix(result_prefix(ref))
         removed += self.delete_own_input(body)
@@ -369,6 +511,15 @@ class Reconciler:
         updated = self.gateway.patch_mediajob_metadata(body, {"finalizers": remaining or None})
         self.store.put_mediajob(updated)
         return None
+
+    def leave_warm_pod(self, ref: MediaJobRef, status: MediaJobStatus) -> None:
+        """A cancelled or deleted MediaJob's item: revoked from its warm pod's mailbox if the
+        pod has not started it (its slot rewritten empty); a result it still makes is
+        deleted when its log reports it."""
+        if self.pool is None or status.job_name is None or status.session_slot is None:
+            return
+        if self.pool.release(ref.namespace, status.job_name, ref.uid):
+            self.pool.write_slot(ref.namespace, status.job_name, status.session_slot, None)
 
     def delete_own_input(self, body: dict[str, Any]) -> bool:
         """Delete the input object when the MediaJob asks (`mediaflow.io/delete-input`) and

@@ -29,6 +29,7 @@ from mediaflow_operator.sweeper import (
     orphans,
     served,
 )
+from mediaflow_operator.warm import Pool
 from mediaflow_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,8 @@ class Runtime:
         self.gateway = KubeGateway(settings)
         self.store = Store()
         self.queue: WorkQueue[Key] = WorkQueue()
-        self.reconciler = Reconciler(self.gateway, self.store, settings)
+        self.pool = Pool(self.gateway, settings, self.queue.add)
+        self.reconciler = Reconciler(self.gateway, self.store, settings, pool=self.pool)
         self.progress = ProgressReader(self.gateway, self.store, settings)
         self.failures: dict[Key, int] = {}
         self.reconciles = 0
@@ -105,6 +107,7 @@ class Runtime:
             "scheduled": self.queue.delayed(),
             "workers": sum(w.is_alive() for w in self._workers),
             "progressReads": self.progress.reads,
+            "warmPods": len(self.pool.sessions()),
         }
 
     def sweep_orphans(self) -> int:

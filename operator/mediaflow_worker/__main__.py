@@ -5,6 +5,7 @@ import signal
 import sys
 import time
 
+from mediaflow_core import constants as c
 from mediaflow_core.constants import EXIT_INTERNAL, EXIT_OK, REASON_TRANSIENT_ERROR
 
 from .errors import TransientError, WorkerError
@@ -56,6 +57,8 @@ def _job() -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
     signal.signal(signal.SIGTERM, _stop)
+    if os.environ.get(c.ENV_SESSION) == "1":
+        return _session()
     started = time.monotonic()
     termination = os.environ.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log"
     try:
@@ -83,6 +86,21 @@ def _job() -> int:
         return EXIT_INTERNAL
     write_termination(termination, success_message(result))
     log("done", seconds=round(time.monotonic() - started, 3), **result)
+    return EXIT_OK
+
+
+def _session() -> int:
+    """A warm pod (session.py): its items' outcomes are log lines; it ends with 0 unless it
+    could not start (a broken environment), or was stopped."""
+    from .session import serve, session_settings_from_env
+
+    try:
+        base, session = session_settings_from_env(os.environ)
+        log("start", mode="session", threads=base.threads, concurrency=session.concurrency)
+        serve(base, session)
+    except WorkerError as exc:
+        log("failed", reason=exc.reason, exit=exc.exit_code, message=redact(str(exc)))
+        return exc.exit_code
     return EXIT_OK
 
 

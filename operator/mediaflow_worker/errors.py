@@ -33,6 +33,11 @@ class InputNotFound(WorkerError):  # noqa: N818 - named after its termination re
     reason = REASON_INPUT_NOT_FOUND
 
 
+class ToolHung(InvalidInput):
+    """A tool ran past its time limit on this input: final for the input, and the end of a
+    warm pod's life (the next item gets a fresh pod)."""
+
+
 class TransientError(WorkerError):
     """Network, storage or resource trouble that a retry may cure."""
 

@@ -199,14 +199,14 @@ def process_image(
         direct = plans.avifenc_args(str(src), str(dst), job.quality, threads)
     if early is not None:
         if direct is not None and early.args == direct:
-            res = early.finish(IMAGE_TIMEOUT)
+            res = early.finish(settings.tool_timeout)
             _converted(res.returncode, "image", res.stderr_tail)
             return dst, fmt, job.out_size
         early.kill()  # the validated plan differs from the guess: start over, from the plan
         log("early-convert-discarded", tool=early.name)
     log("convert", tool=job.tool, format=fmt, filters=job.filters)
     if direct is not None:
-        res = run_tool(direct, work, timeout=IMAGE_TIMEOUT)
+        res = run_tool(direct, work, timeout=settings.tool_timeout)
     elif job.tool == "ffmpeg+avifenc":
         frame = work / "frame.png"
         res = run_tool(
@@ -214,21 +214,21 @@ def process_image(
                 job, str(src), str(frame), threads, max_pixels, intermediate=True
             ),
             work,
-            timeout=IMAGE_TIMEOUT,
+            timeout=settings.tool_timeout,
         )
         _converted(res.returncode, "image", res.stderr_tail)
         src.unlink()
         res = run_tool(
             plans.avifenc_args(str(frame), str(dst), job.quality, threads),
             work,
-            timeout=IMAGE_TIMEOUT,
+            timeout=settings.tool_timeout,
         )
         frame.unlink(missing_ok=True)
     else:
         res = run_tool(
             plans.image_ffmpeg_args(job, str(src), str(dst), threads, max_pixels),
             work,
-            timeout=IMAGE_TIMEOUT,
+            timeout=settings.tool_timeout,
         )
     _converted(res.returncode, "image", res.stderr_tail)
     return dst, fmt, job.out_size

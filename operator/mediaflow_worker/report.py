@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import re
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+_LINES = threading.Lock()  # a warm pod's items log from several threads: whole lines only
 _QUERY = re.compile(r"(https?://[^\s?#'\"]*)\?[^\s'\"]*")
 
 
@@ -36,8 +38,10 @@ def redact(text: str) -> str:
 def log(event: str, **fields: Any) -> None:
     """Write one JSON log line to stdout."""
     record = {"event": event, **fields}
-    sys.stdout.write(json.dumps(record, separators=(",", ":"), default=str) + "\n")
-    sys.stdout.flush()
+    line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
+    with _LINES:
+        sys.stdout.write(line)
+        sys.stdout.flush()
 
 
 def failure_message(reason: str, message: str) -> str:

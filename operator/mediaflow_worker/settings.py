@@ -30,6 +30,8 @@ class Settings(NamedTuple):
     termination_log: str = "/dev/termination-log"
     threads: int = 1
     fetch_timeout: float = 900.0
+    # Longest an image tool may run on one input (a hang is final for the input).
+    tool_timeout: float = 1800.0
     verify_decode: bool = True
     input_public_only: bool = False
     limits: Limits = Limits()
@@ -64,7 +66,7 @@ def _url(directory: str, name: str) -> str:
     return url
 
 
-def settings_from_env(env: Mapping[str, str]) -> Settings:
+def settings_from_env(env: Mapping[str, str], *, urls: bool = True) -> Settings:
     """Settings from an environment mapping, and the URLs from the files of
     `MEDIAFLOW_URL_DIR`; ConfigError names the broken variable or file."""
     if not env.get(c.ENV_OPERATION):
@@ -82,12 +84,14 @@ def settings_from_env(env: Mapping[str, str]) -> Settings:
     return Settings(
         operation=env[c.ENV_OPERATION],
         options=env.get(c.ENV_OPTIONS, "") or "{}",
-        input_url=_url(url_dir, c.INPUT_URL_FILE),
-        output_url=_url(url_dir, c.OUTPUT_URL_FILE),
+        # A warm pod (urls=False) gets its URLs per item, from its mailbox.
+        input_url=_url(url_dir, c.INPUT_URL_FILE) if urls else "",
+        output_url=_url(url_dir, c.OUTPUT_URL_FILE) if urls else "",
         work_dir=env.get(c.ENV_WORK_DIR) or c.WORK_DIR,
         termination_log=env.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log",
         threads=_int(env, c.ENV_THREADS, 1),
         fetch_timeout=_int(env, "MEDIAFLOW_FETCH_TIMEOUT_SECONDS", 900),
+        tool_timeout=_int(env, "MEDIAFLOW_TOOL_TIMEOUT_SECONDS", 1800),
         limits=limits,
         verify_decode=_flag(env, c.ENV_VERIFY_DECODE, "1"),
         input_public_only=_flag(env, c.ENV_INPUT_PUBLIC_ONLY, "0"),

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from .errors import InvalidInput, TransientError
+from .errors import ToolHung, TransientError
 
 STDERR_TAIL = 300
 
@@ -88,9 +88,7 @@ class RunningTool:
             else:
                 stdout, _ = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            raise InvalidInput(
-                f"{self.name} ran longer than {timeout:.0f} s on this input"
-            ) from None
+            raise ToolHung(f"{self.name} ran longer than {timeout:.0f} s on this input") from None
         finally:
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)

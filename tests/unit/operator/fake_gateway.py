@@ -186,5 +186,14 @@ class FakeGateway:
     def delete_object(self, key: str) -> None:
         self.objects.pop(key, None)
 
+    def put_object(self, key: str, data: bytes) -> None:
+        self.objects[key] = data
+
+    def follow_pod_log(self, namespace: str, pod: str):
+        self._count("GET pods/log")
+        if (namespace, pod) not in self.logs:
+            raise GoneError("pod not found")
+        return iter(self.logs[namespace, pod].splitlines())
+
     def api_requests(self) -> int:
         return sum(self.requests.values())
