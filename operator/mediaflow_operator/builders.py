@@ -141,6 +141,25 @@ def pod_resources(spec: MediaJobSpec, settings: OperatorSettings) -> PodResource
     return PodResources(cpu, memory, threads, defaults.deadline_seconds)
 
 
+def container_resources(cpu: str, memory: str, scratch: int, settings: OperatorSettings) -> dict:
+    """Requests, and limits: memory and scratch always, CPU only with worker_cpu_limits
+    (docs/operator.md, "CPU limits")."""
+    requests = {"cpu": cpu, "memory": memory, "ephemeral-storage": str(scratch)}
+    limits = (
+        dict(requests)
+        if settings.worker_cpu_limits
+        else {k: v for k, v in requests.items() if k != "cpu"}
+    )
+    return {"requests": requests, "limits": limits}
+
+
+def threads_value(cpu: str, settings: OperatorSettings) -> str:
+    """MEDIAFLOW_THREADS: the whole CPUs of a limited pod; `auto` without a CPU limit."""
+    if not settings.worker_cpu_limits:
+        return c.THREADS_AUTO
+    return str(max(1, math.floor(parse_quantity(cpu))))
+
+
 def pod_url_ttl(deadline_seconds: int) -> timedelta:
     """Validity of the presigned URLs a Job's pods use.
 
@@ -204,7 +223,7 @@ def work_dir_bytes(input_size: int | None, settings: OperatorSettings) -> int:
 
 
 def worker_env(
-    spec: MediaJobSpec, *, settings: OperatorSettings, threads: int
+    spec: MediaJobSpec, *, settings: OperatorSettings, threads: str
 ) -> list[dict[str, str]]:
     """The worker's inputs (mediaflow_core.constants); the URLs are files of the Job's
     Secret (c.URL_DIR), never values here."""
@@ -217,7 +236,7 @@ def worker_env(
         c.ENV_URL_DIR: c.URL_DIR,
         c.ENV_WORK_DIR: c.WORK_DIR,
         c.ENV_MAX_INPUT_BYTES: str(settings.max_input_bytes),
-        c.ENV_THREADS: str(threads),
+        c.ENV_THREADS: threads,
         # A user's own URL may point anywhere: the worker refuses non-public addresses (the
         # NetworkPolicy is a second layer, not enforced on every cluster nor from a pod's start).
         c.ENV_INPUT_PUBLIC_ONLY: "1"
@@ -252,14 +271,13 @@ def build_job(
     res = pod_resources(spec, settings)
     scratch = work_dir_bytes(input_size, settings)
     labels = labels_of(ref)
-    quantities = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": str(scratch)}
     container = {
         "name": WORKER_CONTAINER,
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["mediaflow-worker"],
-        "env": worker_env(spec, settings=settings, threads=res.threads),
-        "resources": {"requests": quantities, "limits": quantities},
+        "env": worker_env(spec, settings=settings, threads=threads_value(res.cpu, settings)),
+        "resources": container_resources(res.cpu, res.memory, scratch, settings),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,
@@ -368,16 +386,14 @@ def build_session_job(
     """The Job of a warm pod: the one-shot Job's sandbox (same image, user, security
     context, no token, resources of the image class), a mailbox instead of one item."""
     res = settings.resource_class(video=False)
-    threads = max(1, math.floor(parse_quantity(res.cpu)))
     scratch = work_dir_bytes(None, settings) * settings.warm_concurrency
-    quantities = {"cpu": res.cpu, "memory": res.memory, "ephemeral-storage": str(scratch)}
     labels = session_labels(name, user)
     env = {
         c.ENV_SESSION: "1",
         c.ENV_URL_DIR: c.URL_DIR,
         c.ENV_WORK_DIR: c.WORK_DIR,
         c.ENV_MAX_INPUT_BYTES: str(settings.max_input_bytes),
-        c.ENV_THREADS: str(threads),
+        c.ENV_THREADS: threads_value(res.cpu, settings),
         c.ENV_VERIFY_DECODE: "1" if settings.worker_verify_decode else "0",
         c.ENV_SESSION_IDLE_SECONDS: str(settings.warm_idle_seconds),
         c.ENV_SESSION_LIFETIME_SECONDS: str(settings.warm_lifetime_seconds),
@@ -393,7 +409,7 @@ def build_session_job(
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["mediaflow-worker"],
         "env": [{"name": k, "value": v} for k, v in env.items()],
-        "resources": {"requests": quantities, "limits": quantities},
+        "resources": container_resources(res.cpu, res.memory, scratch, settings),
         "securityContext": {
             "allowPrivilegeEscalation": False,
             "readOnlyRootFilesystem": True,

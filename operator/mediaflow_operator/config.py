@@ -71,6 +71,12 @@ class OperatorSettings(S3Settings):
     worker_tolerations: list[Toleration] = Field(
         default_factory=list, description="Tolerations of worker pods (a JSON list)."
     )
+    worker_cpu_limits: bool = Field(
+        default=False,
+        description="Give worker pods a CPU limit equal to their request (threads from the "
+        "request); false: the request only (a guaranteed share under contention, idle cores "
+        "used otherwise, threads from the CPUs the pod may run on). Memory limits stay.",
+    )
     worker_verify_decode: bool = Field(
         default=True,
         description="Worker pods fully decode WebP/AVIF/image outputs before a job succeeds; "

@@ -50,6 +50,16 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int = 1) -> int:
     return value
 
 
+def _threads(env: Mapping[str, str]) -> int:
+    """Tool threads: a number, or `auto` (a pod without a CPU limit): the CPUs this process
+    may run on, at most 16."""
+    if env.get(c.ENV_THREADS, "").strip() == c.THREADS_AUTO:
+        import os
+
+        return max(1, min(16, len(os.sched_getaffinity(0))))
+    return _int(env, c.ENV_THREADS, 1)
+
+
 def _flag(env: Mapping[str, str], name: str, default: str) -> bool:
     """On unless "0", "false" or "no" (so a typo never turns a guard off)."""
     return env.get(name, default).strip().lower() not in ("0", "false", "no")
@@ -89,7 +99,7 @@ def settings_from_env(env: Mapping[str, str], *, urls: bool = True) -> Settings:
         output_url=_url(url_dir, c.OUTPUT_URL_FILE) if urls else "",
         work_dir=env.get(c.ENV_WORK_DIR) or c.WORK_DIR,
         termination_log=env.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log",
-        threads=_int(env, c.ENV_THREADS, 1),
+        threads=_threads(env),
         fetch_timeout=_int(env, "MEDIAFLOW_FETCH_TIMEOUT_SECONDS", 900),
         tool_timeout=_int(env, "MEDIAFLOW_TOOL_TIMEOUT_SECONDS", 1800),
         limits=limits,

@@ -90,7 +90,7 @@ def test_video_gets_the_heavier_class_and_scratch_space_follows_the_input() -> N
     resources = job(video, input_size=10 * 1024**2)["spec"]["template"]["spec"]["containers"][0][
         "resources"
     ]
-    assert resources["limits"]["cpu"] == SETTINGS.video_cpu
+    assert resources["requests"]["cpu"] == SETTINGS.video_cpu
     assert resources["limits"]["memory"] == SETTINGS.video_memory
     small = int(resources["limits"]["ephemeral-storage"])
     unknown = int(
@@ -283,3 +283,30 @@ def test_malformed_placement_settings_are_refused_at_start(
     monkeypatch.setenv(name, value)
     with pytest.raises(ValueError, match=name.removeprefix("MEDIAFLOW_").lower()):
         OperatorSettings(s3_endpoint="http://minio:9000", s3_access_key="a", s3_secret_key=SECRET)
+
+
+def test_worker_pods_request_cpu_and_are_limited_only_when_asked() -> None:
+    """Default: a CPU request without a limit (idle cores are used; threads follow the CPUs
+    the pod may run on); with worker_cpu_limits, limit = request and threads from it. Memory
+    and scratch are always limited. The same for warm pods."""
+    from mediaflow_operator.builders import build_session_job
+
+    def container(built: dict) -> dict:
+        return built["spec"]["template"]["spec"]["containers"][0]
+
+    limited = SETTINGS.model_copy(update={"worker_cpu_limits": True})
+    for settings, cpu_limit, threads in ((SETTINGS, None, "auto"), (limited, "1", "1")):
+        for built in (
+            build_job(REF, spec("VideoThumbnail"), settings, input_size=1000),
+            build_session_job("mf-warm-x", "team-a", "", settings),
+        ):
+            resources = container(built)["resources"]
+            assert resources["requests"]["cpu"] in ("1", settings.image_cpu)
+            assert resources["limits"].get("cpu") in (
+                None if cpu_limit is None else resources["requests"]["cpu"],
+            )
+            assert resources["limits"]["memory"] == resources["requests"]["memory"]
+            assert "ephemeral-storage" in resources["limits"]
+            env = {e["name"]: e["value"] for e in container(built)["env"]}
+            # Limited: the whole CPUs of the request, at least one (500m and 1 give 1).
+            assert env[c.ENV_THREADS] == threads

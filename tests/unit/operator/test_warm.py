@@ -91,7 +91,8 @@ def test_one_owners_image_jobs_share_one_warm_pod_through_its_mailbox() -> None:
     assert slot0.next_url.endswith(f"{slot_key(NS, job, 1)}?get")
     # The warm pod's Job: ours, labelled with its session and owner; no one-shot Job made.
     labels = world.gateway.jobs[NS, job]["metadata"]["labels"]
-    assert labels[c.LABEL_SESSION] == job and labels[c.LABEL_OWNER] == "alice"
+    assert labels[c.LABEL_SESSION] == job
+    assert labels[c.LABEL_OWNER] == "alice"
     assert len(world.gateway.jobs) == 1
 
 
@@ -122,7 +123,8 @@ def test_videos_and_own_resources_never_go_warm() -> None:
     own = world.create("own", body_spec=spec(resources={"cpu": "1"}))
     video = world.create(
         "video",
-        body_spec={"operation": "VideoThumbnail", "input": {"object": {"key": f"{NS}/uploads/a/input"}},
+        body_spec={"operation": "VideoThumbnail",
+                   "input": {"object": {"key": f"{NS}/uploads/a/input"}},
                    "videoThumbnail": {"timestamp": "00:00:01"}},
     )  # fmt: skip
     assert world.warm_jobs() == []
@@ -152,7 +154,8 @@ def test_the_outcome_line_settles_the_mediajob_with_its_result() -> None:
     status = world.status(key)
     assert status["phase"] == "Succeeded"
     assert status["result"]["key"] == f"{NS}/results/{uid}/output"
-    assert status["result"]["width"] == 640 and status["result"]["url"]
+    assert status["result"]["width"] == 640
+    assert status["result"]["url"]
     # The warm pod stays for the next item.
     assert (NS, job) in world.gateway.jobs
 
@@ -180,8 +183,10 @@ def test_a_transient_failure_or_a_pod_that_ends_first_gives_the_item_a_pod_of_it
               {"event": "session-end", "reason": "unsound"})  # fmt: skip
     world.reconcile(broke)
     status = world.status(broke)
-    assert status.get("sessionSlot") is None and status["phase"] == "Pending"
-    assert status["jobName"] != job and (NS, status["jobName"]) in world.gateway.jobs
+    assert status.get("sessionSlot") is None
+    assert status["phase"] == "Pending"
+    assert status["jobName"] != job
+    assert (NS, status["jobName"]) in world.gateway.jobs
     assert (
         "killed by signal 9"
         in next(x for x in status["conditions"] if x["type"] == "Accepted")["message"]

@@ -430,3 +430,16 @@ def test_avif_header_reads_ispe() -> None:
     assert (header.width, header.height) == (3840, 2160)
     with pytest.raises(HeaderError):
         avif_header(box(b"ftyp", b"avif\x00\x00\x00\x00") + box(b"mdat", b"\x00" * 8))
+
+
+def test_threads_auto_follows_the_cpus_the_worker_may_run_on(tmp_path) -> None:
+    import os
+
+    from mediaflow_worker.settings import settings_from_env
+
+    env = {"MEDIAFLOW_OPERATION": "ImageConvert", "MEDIAFLOW_URL_DIR": str(tmp_path)}
+    (tmp_path / "input-url").write_text("http://127.0.0.1/in")
+    (tmp_path / "output-url").write_text("http://127.0.0.1/out")
+    auto = settings_from_env({**env, "MEDIAFLOW_THREADS": "auto"})
+    assert auto.threads == min(16, len(os.sched_getaffinity(0)))
+    assert settings_from_env({**env, "MEDIAFLOW_THREADS": "3"}).threads == 3

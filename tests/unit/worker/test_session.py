@@ -101,9 +101,11 @@ def test_a_warm_pod_converts_items_as_they_arrive_then_ends_when_idle(
     assert by_id["uid-idle-2"].result is not None
     for n in (0, 2):
         body = http_server.uploads[f"idle-out-{n}"].body
-        assert body[:4] == b"RIFF" and body[8:12] == b"WEBP"
+        assert body[:4] == b"RIFF"
+        assert body[8:12] == b"WEBP"
     end = [e for e in events if e["event"] == "session-end"]
-    assert end and end[0]["reason"] == "idle" and end[0]["items"] == 3
+    assert len(end) == 1
+    assert (end[0]["reason"], end[0]["items"]) == ("idle", 3)
     # Every item's scratch directory is gone once it is done.
     assert list(work.iterdir()) == []
 

@@ -1,0 +1,147 @@
+"""Warm pods against the real cluster, MinIO and worker image: one owner's photos share one
+sandboxed pod fed through its mailbox; owners never share; a broken photo fails alone; an
+idle warm pod ends and leaves nothing behind. (The decisions: tests/unit/operator/
+test_warm.py; the worker's loop: tests/unit/worker/test_session.py.)"""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from mediaflow_core import constants as c
+from mediaflow_core.session import session_prefix
+from tests.environment import MinioSettings, ScratchNamespace, unique_name, wait_until
+from tests.integration.operator_process import OperatorProcess
+from tests.integration.test_mediajob import condition, pods_created, wait_finished
+from tests.media import ffprobe, make_photo
+
+pytestmark = pytest.mark.integration
+
+
+def photo_spec(key: str, **options: object) -> dict:
+    return {
+        "operation": "ImageConvert",
+        "input": {"object": {"key": key}},
+        "imageConvert": {"format": "webp", **options},
+    }
+
+
+@pytest.fixture
+def photo(namespace: ScratchNamespace, minio_settings: MinioSettings, tmp_path: Path) -> str:
+    key = f"{namespace.name}/inputs/photo.jpg"
+    path = make_photo(tmp_path / "photo.jpg")
+    minio_settings.client().fput_object(minio_settings.bucket, key, str(path))
+    return key
+
+
+def create(kube: client.ApiClient, ns: ScratchNamespace, spec: dict, owner: str = "") -> str:
+    name = unique_name("warm")
+    body = {
+        "apiVersion": f"{c.GROUP}/{c.VERSION}",
+        "kind": c.KIND,
+        "metadata": {"name": name, "labels": {c.LABEL_OWNER: owner} if owner else {}},
+        "spec": spec,
+    }
+    client.CustomObjectsApi(kube).create_namespaced_custom_object(
+        c.GROUP, c.VERSION, ns.name, c.PLURAL, body
+    )
+    return name
+
+
+def warm_job_gone(ns: ScratchNamespace, minio: MinioSettings, job: str) -> bool:
+    jobs = ns.batch.list_namespaced_job(ns.name, label_selector=f"{c.LABEL_SESSION}={job}")
+    pods = ns.core.list_namespaced_pod(ns.name, label_selector=f"{c.LABEL_SESSION}={job}")
+    mailbox = list(
+        minio.client().list_objects(
+            minio.bucket, prefix=session_prefix(ns.name, job), recursive=True
+        )
+    )
+    return not (jobs.items or pods.items or mailbox)
+
+
+def test_one_owners_photos_share_one_warm_pod_that_ends_when_idle(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    photo: str,
+    tmp_path: Path,
+) -> None:
+    first = create(kube, namespace, photo_spec(photo))
+    first_done = wait_finished(kube, namespace.name, first, timeout=120)
+    # The next ones arrive while the pod is warm: no new pod for them.
+    later = [create(kube, namespace, photo_spec(photo, quality=q)) for q in (50, 70)]
+    done = [first_done] + [wait_finished(kube, namespace.name, n, timeout=120) for n in later]
+    for mj in done:
+        assert mj["status"]["phase"] == "Succeeded", (mj["status"], operator.tail())
+        assert condition(mj, "Accepted")["reason"] == "WarmPod"
+    jobs = {mj["status"]["jobName"] for mj in done}
+    assert len(jobs) == 1, jobs
+    job = jobs.pop()
+    assert sorted(mj["status"]["sessionSlot"] for mj in done) == [0, 1, 2]
+    assert len(pods_created(namespace, job)) == 1  # one pod served all three
+    # Every result is real WebP of the photo's size, at its own URL.
+    for n, mj in enumerate(done):
+        result = mj["status"]["result"]
+        assert result["key"] == f"{namespace.name}/results/{mj['metadata']['uid']}/output"
+        out = tmp_path / f"result{n}.webp"
+        with urllib.request.urlopen(result["url"], timeout=30) as response:  # noqa: S310
+            out.write_bytes(response.read())
+        stream = ffprobe(out)["streams"][0]
+        assert stream["codec_name"] == "webp"
+        assert (stream["width"], stream["height"]) == (result["width"], result["height"])
+    assert done[1]["status"]["result"]["size"] != done[2]["status"]["result"]["size"]
+    # Idle (10 s in the tests' operator), the pod ends; its Job, pod and mailbox go.
+    wait_until("the idle warm pod to end and leave nothing", lambda: warm_job_gone(
+        namespace, minio_settings, job), timeout=120)  # fmt: skip
+
+
+def test_owners_never_share_a_warm_pod_and_a_broken_photo_fails_alone(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    photo: str,
+) -> None:
+    broken = f"{namespace.name}/inputs/broken.jpg"
+    data = b"\xff\xd8\xff\xe0" + b"\0" * 200  # a JPEG's first bytes, then nothing of one
+
+    minio_settings.client().put_object(minio_settings.bucket, broken, io.BytesIO(data), len(data))
+    alice = [
+        create(kube, namespace, photo_spec(photo), owner="alice"),
+        create(kube, namespace, photo_spec(broken), owner="alice"),
+        create(kube, namespace, photo_spec(photo), owner="alice"),
+    ]
+    bob = create(kube, namespace, photo_spec(photo), owner="bob")
+    done = [wait_finished(kube, namespace.name, n, timeout=120) for n in alice]
+    bobs = wait_finished(kube, namespace.name, bob, timeout=120)
+    assert [mj["status"]["phase"] for mj in done] == ["Succeeded", "Failed", "Succeeded"]
+    assert condition(done[1], "Succeeded")["reason"] == "InvalidInput"
+    assert done[1]["status"]["message"]
+    assert len({mj["status"]["jobName"] for mj in done}) == 1  # the pod stayed warm
+    assert bobs["status"]["phase"] == "Succeeded"
+    assert bobs["status"]["jobName"] != done[0]["status"]["jobName"]
+    # Each warm pod's Job says whose it is.
+    for mj, owner in ((done[0], "alice"), (bobs, "bob")):
+        job = namespace.batch.read_namespaced_job(mj["status"]["jobName"], namespace.name)
+        assert job.metadata.labels[c.LABEL_OWNER] == owner
+        spec = job.spec.template.spec
+        assert spec.automount_service_account_token is False
+        assert spec.containers[0].security_context.read_only_root_filesystem is True
+
+
+def test_a_mediajob_with_its_own_resources_gets_a_pod_of_its_own(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    operator: OperatorProcess,
+    photo: str,
+) -> None:
+    name = create(kube, namespace, {**photo_spec(photo), "resources": {"cpu": "250m"}})
+    mj = wait_finished(kube, namespace.name, name, timeout=120)
+    assert mj["status"]["phase"] == "Succeeded"
+    assert "sessionSlot" not in mj["status"]
+    assert condition(mj, "Accepted")["reason"] == "JobCreated"
