@@ -42,9 +42,13 @@ POLL_SECONDS = 0.1
 
 
 def start_operator(
-    namespace: str, pythonpath: str | None, log: Path, port: int
+    namespace: str,
+    pythonpath: str | None,
+    log: Path,
+    port: int,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.Popen:
-    env = {**os.environ}
+    env = {**os.environ, **(extra_env or {})}
     if pythonpath:
         env["PYTHONPATH"] = pythonpath
     return start_module(

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from kubernetes.client.exceptions import ApiException
 
 from mediaflow_core import constants as c
+from mediaflow_core.session import SESSIONS_PREFIX
 from mediaflow_operator.builders import namespace_excluded
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.gateway import KubeGateway
@@ -28,6 +29,7 @@ from mediaflow_operator.sweeper import (
     Sweeper,
     orphans,
     served,
+    stale_mailboxes,
 )
 from mediaflow_operator.warm import Pool
 from mediaflow_operator.workqueue import WorkQueue
@@ -145,4 +147,22 @@ class Runtime:
                 gateway.storage.delete_keys(keys)
                 log.info("orphan sweep: deleted %d objects of %s: %s", len(keys), namespace, keys)
                 deleted += len(keys)
-        return deleted
+        return deleted + self.sweep_mailboxes(existing, now, grace)
+
+    def sweep_mailboxes(self, namespaces: set[str], now: datetime, grace: timedelta) -> int:
+        """Delete warm pods' mailboxes whose Job is gone (a crash left them)."""
+        gateway = self.gateway
+        objects = [
+            StoredObject(key, modified)
+            for key, modified in gateway.storage.objects_under(f"{SESSIONS_PREFIX}/")
+            if key.split("/")[1] in namespaces and served(key.split("/")[1], self.namespaces)
+        ]
+        live = {(s.namespace, s.name) for s in self.pool.sessions()}
+        for namespace, job in {tuple(o.key.split("/")[1:3]) for o in objects} - live:
+            if gateway.read_job(namespace, job) is not None:
+                live.add((namespace, job))
+        keys = stale_mailboxes(objects, live, now, grace)
+        if keys:
+            gateway.storage.delete_keys(keys)
+            log.info("orphan sweep: deleted %d mailbox objects of ended warm pods", len(keys))
+        return len(keys)

@@ -8,6 +8,8 @@ finalizer can be removed by hand. The sweep deletes such objects once they are o
 grace period (long beside the milliseconds between an upload's last byte and its MediaJob).
 Only the `uploads/` and `results/` prefixes of namespaces this operator serves are touched:
 whatever else is in the bucket (kubectl users' inputs, other operators' namespaces) is not ours.
+The warm pods' mailboxes (`_sessions/<ns>/<job>/`) of served namespaces whose Job is gone go
+too (`stale_mailboxes`).
 
 Uploads in progress. A batch upload stores each file as it arrives and creates the MediaJobs
 only once the whole body is in, so a slow batch's first files have no MediaJob for as long as
@@ -37,6 +39,7 @@ from mediaflow_core.naming import (
     UPLOADS,
     upload_prefix_of_key,
 )
+from mediaflow_core.session import SESSIONS_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +113,26 @@ def orphans(
         ):
             found.append(obj.key)
     return found
+
+
+def stale_mailboxes(
+    objects: Iterable[StoredObject], live_jobs: set[tuple[str, str]], now: datetime,
+    grace: timedelta,
+) -> list[str]:  # fmt: skip
+    """Keys of warm pods' mailboxes (`_sessions/<namespace>/<job>/...`) whose Job is not
+    live and whose newest slot is older than the grace period: the operator deletes a
+    mailbox when its pod ends; these are what a crash or a restart left."""
+    groups: dict[tuple[str, str], list[StoredObject]] = {}
+    for obj in objects:
+        parts = obj.key.split("/")
+        if len(parts) == 4 and parts[0] == SESSIONS_PREFIX:
+            groups.setdefault((parts[1], parts[2]), []).append(obj)
+    return [
+        obj.key
+        for job, members in groups.items()
+        if job not in live_jobs and now - max(o.last_modified for o in members) > grace
+        for obj in members
+    ]
 
 
 class Sweeper:

@@ -96,3 +96,25 @@ def test_marker_keys() -> None:
     assert upload_marker_key("ns/uploads/job/input") == "ns/uploads/job/in-progress"
     with pytest.raises(ValueError, match="not under"):
         upload_marker_key("ns/samples/photo.jpg")
+
+
+def test_mailboxes_of_warm_pods_that_are_gone_are_swept_after_the_grace() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from mediaflow_operator.sweeper import StoredObject, stale_mailboxes
+
+    now, grace = datetime(2026, 12, 2, 12, tzinfo=UTC), timedelta(minutes=15)
+    old, fresh = now - timedelta(hours=1), now - timedelta(minutes=1)
+    objects = [
+        StoredObject("_sessions/team/mf-warm-gone/000000.json", old),
+        StoredObject("_sessions/team/mf-warm-gone/000001.json", old),
+        StoredObject("_sessions/team/mf-warm-live/000000.json", old),  # its Job exists
+        StoredObject("_sessions/team/mf-warm-new/000000.json", old),
+        StoredObject("_sessions/team/mf-warm-new/000001.json", fresh),  # written a minute ago
+        StoredObject("team/results/x/output", old),  # not a mailbox
+    ]
+    keys = stale_mailboxes(objects, {("team", "mf-warm-live")}, now, grace)
+    assert sorted(keys) == [
+        "_sessions/team/mf-warm-gone/000000.json",
+        "_sessions/team/mf-warm-gone/000001.json",
+    ]
