@@ -63,6 +63,10 @@ CONFLICT_RETRY_SECONDS = 1.0  # a write lost a race: the watch brings the news, 
 # pod that made it finish. For this long the reconciler waits for the pod's last state
 # before it decides from the Job alone (which would say ResultMissing for a success).
 POD_NEWS_GRACE_SECONDS = 10.0
+# For this long after the operator starts, its watches may not have listed every Job yet: a
+# MediaJob that could go to a warm pod first asks whether a previous run made its own Job
+# (a crash after creating it), which is then adopted instead.
+STARTUP_LISTING_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -109,6 +113,7 @@ class Reconciler:
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.pool = pool
+        self.started = self.clock()
 
     # The entry point.
 
@@ -181,6 +186,8 @@ class Reconciler:
             spec = self.check(ref, body)
             job = self.store.job(key)
             if job is None and self.pool is not None and warm_eligible(spec, self.settings):
+                job = self.job_left_before_start(key, ref)
+            if job is None and self.pool is not None and warm_eligible(spec, self.settings):
                 placed = self.accept_warm(key, body, status, ref, spec)
                 if placed is not None:
                     return placed
@@ -216,6 +223,18 @@ class Reconciler:
         check_input(ref, spec, self.gateway.bucket)
         pod_resources(spec, settings)  # raises SpecError beyond the limits
         return spec
+
+    def job_left_before_start(self, key: Key, ref: MediaJobRef) -> JobView | None:
+        """Shortly after the start, the Job a previous run made for this MediaJob, which the
+        watch may not have brought yet (then it is adopted, not left waiting for its URLs)."""
+        if (self.now() - self.started).total_seconds() > STARTUP_LISTING_SECONDS:
+            return None
+        found = self.gateway.read_job(key.namespace, job_name(ref))
+        if found is None:
+            return None
+        job = JobView.from_body(found)
+        self.store.put_job(key, job)
+        return job
 
     def accept_warm(
         self, key: Key, body: dict[str, Any], status: MediaJobStatus, ref: MediaJobRef,

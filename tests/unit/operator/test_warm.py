@@ -261,3 +261,22 @@ def test_owner_of_reads_namespace_and_user_label() -> None:
     body = {"metadata": {"namespace": "n", "labels": {c.LABEL_OWNER: "u1"}}}
     assert owner_of(body) == Owner("n", "u1")
     assert owner_of({"metadata": {"namespace": "n"}}) == Owner("n", "")
+
+
+def test_a_job_a_previous_run_made_is_adopted_not_left_for_a_warm_pod() -> None:
+    """Just after a restart the watch may not have listed the Job a crashed run made for a
+    MediaJob: the operator asks, and adopts it."""
+    from mediaflow_core.mediajob import MediaJobSpec
+    from mediaflow_core.naming import MediaJobRef, job_name
+    from mediaflow_operator.builders import build_job
+
+    world = WarmWorld()
+    world.gateway.objects[f"{NS}/uploads/a/input"] = b"x" * 100
+    body = world.gateway.add_mediajob(NS, "left", spec())
+    ref = MediaJobRef.from_body(body)
+    world.gateway.create_job(
+        build_job(ref, MediaJobSpec.model_validate(spec()), world.settings, input_size=100)
+    )
+    world.reconcile(Key(NS, "left"))
+    assert world.status(Key(NS, "left"))["jobName"] == job_name(ref)
+    assert world.warm_jobs() == []
