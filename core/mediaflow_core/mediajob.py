@@ -101,6 +101,8 @@ OPTIONS_FIELD: dict[Operation, str] = {op: op.value[0].lower() + op.value[1:] fo
 OBJECT_KEY_PATTERN = r"^[^\x00-\x1f\x7f\\]+$"
 BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
 QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi)?$"
+# Most inputs of one MediaJob (spec.inputs): converted in one pod, their outcomes in status.
+MAX_ITEMS = 100
 # The longest `ttlSecondsAfterFinished` (30 days); the API's job retention is bounded by it.
 MAX_TTL_SECONDS_AFTER_FINISHED = 30 * 24 * 3600
 
@@ -200,10 +202,22 @@ class MediaJobSpec(BaseModel):
 
     model_config = validations(
         cel("self == oldSelf", "spec is immutable; delete the MediaJob and create a new one"),
+        cel("has(self.input) != has(self.inputs)", "set exactly one of input and inputs"),
+        cel(
+            "!has(self.inputs) || self.operation.startsWith('Image')",
+            "inputs is for image operations; a video MediaJob has one input",
+        ),
         *_options_rules(),
     )
 
-    input: MediaInput = Field(description="The media to convert.")
+    input: MediaInput | None = Field(default=None, description="The media to convert.")
+    inputs: list[MediaInput] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ITEMS,
+        description=f"Instead of input: up to {MAX_ITEMS} images converted with the same "
+        "operation and options in one pod; status.items says how each ended.",
+    )
     operation: Operation = Field(description="What to do with the input.")
     image_convert: ImageConvertOptions | None = Field(
         default=None, description="Options of ImageConvert."
@@ -234,6 +248,19 @@ class MediaJobSpec(BaseModel):
         description="Delete the MediaJob and its result this many seconds after it finished "
         "(at most 30 days). Default: keep it until deleted.",
     )
+
+    @model_validator(mode="after")
+    def _one_input_or_many(self) -> Self:
+        if (self.input is None) == (self.inputs is None):
+            raise ValueError("set exactly one of input and inputs")
+        if self.inputs is not None and self.operation.is_video:
+            raise ValueError("inputs is for image operations; a video MediaJob has one input")
+        return self
+
+    @property
+    def items(self) -> list[MediaInput]:
+        """Every input: the one of `input`, or those of `inputs`."""
+        return [self.input] if self.input is not None else list(self.inputs or [])
 
     @model_validator(mode="after")
     def _options_match_operation(self) -> Self:
@@ -311,6 +338,25 @@ class MediaJobResult(BaseModel):
     url_expires_at: datetime | None = Field(default=None, description="When url stops working.")
 
 
+class ItemStatus(BaseModel):
+    """How one input of a MediaJob with spec.inputs is doing."""
+
+    model_config = validations()
+
+    index: int = Field(ge=0, lt=MAX_ITEMS, description="Its place in spec.inputs.")
+    phase: Phase = Field(description="Pending, Running, Succeeded or Failed.")
+    reason: str | None = Field(
+        default=None, max_length=64, description="Why it failed (InvalidInput, ...)."
+    )
+    message: str | None = Field(default=None, max_length=1024, description="For people.")
+    job_name: str | None = Field(default=None, description="The Job of the pod converting it.")
+    session_slot: int | None = Field(
+        default=None, ge=0, description="Its slot in that pod's mailbox."
+    )
+    attempts: int = Field(default=1, ge=1, description="Pods it was given to.")
+    result: MediaJobResult | None = Field(default=None, description="The result, once done.")
+
+
 class MediaJobStatus(BaseModel):
     """Observed state, written by the operator only."""
 
@@ -339,6 +385,14 @@ class MediaJobStatus(BaseModel):
     )
     progress: int | None = Field(default=None, ge=0, le=100, description="Percent done (0-100).")
     result: MediaJobResult | None = Field(default=None, description="The result, once Succeeded.")
+    items: list[ItemStatus] | None = Field(
+        default=None,
+        max_length=MAX_ITEMS,
+        description="With spec.inputs: each input's outcome, in the order of spec.inputs.",
+    )
+    items_done: str | None = Field(
+        default=None, description="With spec.inputs: items finished of all, e.g. '37/100'."
+    )
     message: str | None = Field(default=None, description="What happened last, for people.")
 
 

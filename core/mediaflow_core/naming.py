@@ -65,6 +65,26 @@ def result_key(ref: MediaJobRef) -> str:
     return f"{result_prefix(ref)}{OUTPUT}"
 
 
+def item_result_key(ref: MediaJobRef, index: int) -> str:
+    """The result of input `index` of a MediaJob with spec.inputs (under its result prefix,
+    so that deleting the MediaJob deletes them all)."""
+    return f"{result_prefix(ref)}items/{index:03d}/{OUTPUT}"
+
+
+def item_id(uid: str, index: int) -> str:
+    """What a warm pod's mailbox and log call one input of a MediaJob: its uid, and for
+    spec.inputs the input's place."""
+    return f"{uid}.{index}"
+
+
+def item_result_prefix(namespace: str, item: str) -> str:
+    """Where the result of a warm pod's item (item_id) lives, from its id alone."""
+    uid, _, index = item.partition(".")
+    if not index:
+        return f"{namespace}/{RESULTS}/{uid}/"
+    return f"{namespace}/{RESULTS}/{uid}/items/{int(index):03d}/"
+
+
 def upload_prefix(ref: MediaJobRef) -> str:
     """Where the HTTP API stores the upload made for a MediaJob: `<namespace>/uploads/<name>/`
     (the API names its MediaJobs by job id)."""

@@ -61,22 +61,26 @@ def check_name(ref: MediaJobRef) -> None:
 
 
 def check_input(ref: MediaJobRef, spec: MediaJobSpec, bucket: str) -> None:
-    """Refuse inputs outside what the MediaJob's namespace may read."""
-    source = spec.input.object
-    if source is None:
-        return
-    if source.bucket not in (None, bucket):
-        raise SpecError(
-            "InputNotAllowed",
-            f"input.object.bucket {source.bucket!r} is not allowed; MediaJobs read from {bucket!r}",
-        )
-    prefix = f"{ref.namespace}/"
-    if not source.key.startswith(prefix) or source.key.startswith(f"{prefix}results/"):
-        raise SpecError(
-            "InputNotAllowed",
-            f"input.object.key must be under {prefix!r} (this MediaJob's namespace), "
-            f"and not under {prefix}results/",
-        )
+    """Refuse inputs outside what the MediaJob's namespace may read (any of spec.inputs:
+    the whole MediaJob is refused, as it names what it may not read)."""
+    for index, item in enumerate(spec.items):
+        source = item.object
+        if source is None:
+            continue
+        where = "input" if spec.input is not None else f"inputs[{index}]"
+        if source.bucket not in (None, bucket):
+            raise SpecError(
+                "InputNotAllowed",
+                f"{where}.object.bucket {source.bucket!r} is not allowed; MediaJobs read "
+                f"from {bucket!r}",
+            )
+        prefix = f"{ref.namespace}/"
+        if not source.key.startswith(prefix) or source.key.startswith(f"{prefix}results/"):
+            raise SpecError(
+                "InputNotAllowed",
+                f"{where}.object.key must be under {prefix!r} (this MediaJob's namespace), "
+                f"and not under {prefix}results/",
+            )
 
 
 @dataclass(frozen=True)
@@ -381,11 +385,16 @@ def session_deadline_seconds(settings: OperatorSettings) -> int:
 
 
 def build_session_job(
-    name: str, namespace: str, user: str, settings: OperatorSettings
+    name: str,
+    namespace: str,
+    user: str,
+    settings: OperatorSettings,
+    resources: PodResources | None = None,
 ) -> dict[str, Any]:
     """The Job of a warm pod: the one-shot Job's sandbox (same image, user, security
-    context, no token, resources of the image class), a mailbox instead of one item."""
-    res = settings.resource_class(video=False)
+    context, no token, resources of the image class or `resources`), a mailbox instead of
+    one item."""
+    res = resources or settings.resource_class(video=False)
     scratch = work_dir_bytes(None, settings) * settings.warm_concurrency
     labels = session_labels(name, user)
     env = {

@@ -130,9 +130,9 @@ def build_crd() -> dict[str, Any]:
                     "schema": {
                         "openAPIV3Schema": {
                             "type": "object",
-                            "description": "A MediaJob converts one image or video: the "
-                            "operator runs it as a Kubernetes Job and puts a presigned "
-                            "download URL of the result in its status.",
+                            "description": "A MediaJob converts one image or video (or up to "
+                            "100 images): the operator runs it in a Kubernetes Job's pod and "
+                            "puts a presigned download URL of the result in its status.",
                             "required": ["spec"],
                             "x-kubernetes-validations": OBJECT_CEL,
                             "properties": {
@@ -154,6 +154,7 @@ PRINTER_COLUMNS = [
     {"name": "Operation", "type": "string", "jsonPath": ".spec.operation"},
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Progress", "type": "integer", "jsonPath": ".status.progress"},
+    {"name": "Items", "type": "string", "jsonPath": ".status.itemsDone"},
     {"name": "Duration", "type": "string", "jsonPath": ".status.duration"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
     {

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from mediaflow_core import constants as c
-from mediaflow_core.mediajob import Condition, MediaJobResult, MediaJobStatus, Phase
+from mediaflow_core.mediajob import Condition, ItemStatus, MediaJobResult, MediaJobStatus, Phase
 from mediaflow_core.session import ItemOutcome
 from mediaflow_core.termination import WorkerFailure, WorkerResult, read_termination
 from mediaflow_operator.observed import JobView, PodView
@@ -208,6 +208,138 @@ def warm_outcome(outcome: ItemOutcome) -> Outcome | None:
     if reason == c.REASON_INPUT_NOT_FOUND:
         return Outcome(Phase.FAILED, reason, message or "the input was not found")
     return None
+
+
+# Many inputs (spec.inputs).
+
+ITEM_ATTEMPTS = 3  # pods one input is given to before it fails with TransientError
+
+
+def item_settled(item: ItemStatus, outcome: Outcome, result: MediaJobResult | None) -> ItemStatus:
+    """An input's outcome, as its warm pod reported it."""
+    return item.model_copy(
+        update={
+            "phase": outcome.phase,
+            "reason": None if outcome.phase is Phase.SUCCEEDED else outcome.reason,
+            "message": outcome.message[:1024],
+            "result": result,
+        }
+    )
+
+
+def item_retried(item: ItemStatus, why: str, placed: tuple[str, int] | None) -> ItemStatus:
+    """An input its pod did not settle: placed in a pod again (`placed`), or, after
+    ITEM_ATTEMPTS pods or when it cannot be placed, failed."""
+    if placed is None or item.attempts >= ITEM_ATTEMPTS:
+        return item.model_copy(
+            update={
+                "phase": Phase.FAILED,
+                "reason": c.REASON_TRANSIENT_ERROR,
+                "message": f"{why}; given up after {item.attempts} pods"[:1024],
+            }
+        )
+    return item.model_copy(
+        update={
+            "phase": Phase.PENDING,
+            "job_name": placed[0],
+            "session_slot": placed[1],
+            "attempts": item.attempts + 1,
+            "message": why[:1024],
+        }
+    )
+
+
+def items_progress(
+    status: MediaJobStatus,
+    items: list[ItemStatus],
+    *,
+    generation: int | None,
+    now: datetime,
+) -> Transition | None:
+    """The MediaJob's status from its items': Pending until one runs, Running, and once
+    every item has ended Succeeded (all, or some with reason SomeItemsFailed) or Failed (none
+    succeeded). None when nothing changed."""
+    total = len(items)
+    done = [i for i in items if i.phase in TERMINAL]
+    succeeded = [i for i in done if i.phase is Phase.SUCCEEDED]
+    failed = [i for i in done if i.phase is Phase.FAILED]
+    jobs = sorted({i.job_name for i in items if i.job_name and i.phase not in TERMINAL})
+    update: dict[str, object] = {
+        "items": items,
+        "items_done": f"{len(done)}/{total}",
+        "progress": len(done) * 100 // total,
+    }
+    if jobs:
+        update["job_name"] = jobs[0]
+    if len(done) == total:
+        if succeeded:
+            reason = "Completed" if not failed else "SomeItemsFailed"
+            phase = Phase.SUCCEEDED
+        else:
+            reason, phase = (failed[0].reason or "Failed"), Phase.FAILED
+        message = f"{len(succeeded)} of {total} items succeeded"
+        if failed:
+            first = failed[0]
+            message += (
+                f"; {len(failed)} failed (item {first.index}: {first.message or first.reason})"
+            )
+        outcome = Outcome(phase, reason, message)
+        started = parse_time(status.start_time) or now
+        transition = finished(
+            status.model_copy(update=update), outcome, started=started, generation=generation,
+            now=now,
+        )  # fmt: skip
+        progress = 100 if phase is Phase.SUCCEEDED else transition.status.progress
+        return Transition(
+            transition.status.model_copy(update={"progress": progress}), transition.event
+        )
+    running = any(i.phase is Phase.RUNNING for i in items) or status.phase is Phase.RUNNING
+    if running:
+        message = f"{len(done)} of {total} items done"
+        update.update(
+            phase=Phase.RUNNING,
+            message=message,
+            start_time=status.start_time or second(now),
+            conditions=with_conditions(
+                status,
+                {c.CONDITION_SUCCEEDED: ("Unknown", "Running", message)},
+                generation=generation,
+                now=now,
+            ),
+        )
+    nxt = status.model_copy(update=update)
+    return None if nxt == status else Transition(nxt)
+
+
+def accepted_items(
+    status: MediaJobStatus,
+    items: list[ItemStatus],
+    *,
+    generation: int | None,
+    now: datetime,
+) -> Transition:
+    """Every input placed in a pod (or failed at once): Pending."""
+    jobs = sorted({i.job_name for i in items if i.job_name})
+    message = f"{len(items)} items queued in warm pod of Job {', '.join(jobs) or '-'}"
+    accepted_status = status.model_copy(
+        update={
+            "phase": Phase.PENDING,
+            "job_name": jobs[0] if jobs else None,
+            "observed_generation": generation,
+            "message": message,
+            "conditions": with_conditions(
+                status,
+                {
+                    c.CONDITION_ACCEPTED: ("True", "WarmPod", message),
+                    c.CONDITION_SUCCEEDED: ("Unknown", "Pending", message),
+                },
+                generation=generation,
+                now=now,
+            ),
+        }
+    )
+    progressed = items_progress(accepted_status, items, generation=generation, now=now)
+    return progressed or Transition(accepted_status)
 
 
 def redispatched(

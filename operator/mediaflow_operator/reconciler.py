@@ -28,10 +28,12 @@ from typing import Any
 from pydantic import ValidationError
 
 from mediaflow_core import constants as c
-from mediaflow_core.mediajob import MediaJobSpec, MediaJobStatus
+from mediaflow_core.mediajob import ItemStatus, MediaJobSpec, MediaJobStatus, Phase
 from mediaflow_core.naming import (
     MediaJobRef,
     download_filename,
+    item_id,
+    item_result_key,
     job_name,
     result_key,
     result_prefix,
@@ -136,6 +138,8 @@ class Reconciler:
                 body, status = accepted
                 if status.phase in deciders.TERMINAL:
                     return None
+            if status.items is not None:
+                return self.follow_items(key, body, status)
             if status.session_slot is not None:
                 return self.follow_warm(key, body, status)
             return self.follow(key, body, status)
@@ -184,6 +188,10 @@ class Reconciler:
         generation = body["metadata"].get("generation")
         try:
             spec = self.check(ref, body)
+            if spec.inputs is not None:
+                if self.pool is None:
+                    raise SpecError("InputsNotSupported", "this operator runs one input a pod")  # noqa: TRY301
+                return self.accept_items(key, body, status, ref, spec)
             job = self.store.job(key)
             if job is None and self.pool is not None and warm_eligible(spec, self.settings):
                 job = self.job_left_before_start(key, ref)
@@ -267,30 +275,34 @@ class Reconciler:
         log.info("%s: queued in warm pod Job %s, slot %d", key, job, slot)
         return body, transition.status
 
-    def slot_item(self, ref: MediaJobRef, spec: MediaJobSpec) -> SlotItem:
-        """What a warm pod needs for one MediaJob: its presigned URLs and options."""
+    def slot_item(self, ref: MediaJobRef, spec: MediaJobSpec, index: int | None = None) -> SlotItem:
+        """What a warm pod needs for one MediaJob (or one of its spec.inputs): its presigned
+        URLs and options."""
         ttl = slot_url_ttl(self.settings)
-        source = spec.input.object
+        source = spec.items[index or 0]
         options = spec.options
+        output = result_key(ref) if index is None else item_result_key(ref, index)
         return SlotItem(
-            id=ref.uid,
+            id=ref.uid if index is None else item_id(ref.uid, index),
             operation=spec.operation.value,
             options=options.model_dump_json(by_alias=True, exclude_none=True) if options else "{}",
-            input_url=self.gateway.pod_get_url(source.key, ttl) if source else str(spec.input.url),
-            output_url=self.gateway.pod_put_url(result_key(ref), ttl),
-            input_public_only=spec.input.url is not None
-            and not self.settings.allow_private_url_inputs,
+            input_url=self.gateway.pod_get_url(source.object.key, ttl)
+            if source.object
+            else str(source.url),
+            output_url=self.gateway.pod_put_url(output, ttl),
+            input_public_only=source.url is not None and not self.settings.allow_private_url_inputs,
         )
 
-    def input_size(self, spec: MediaJobSpec) -> int | None:
+    def input_size(self, spec: MediaJobSpec, index: int = 0) -> int | None:
         """The input object's size (None for a URL input); SpecError when it is missing or
         over the limit."""
         input_size = None
-        if spec.input.object is not None:
-            input_size = self.gateway.object_size(spec.input.object.key)
+        source = spec.items[index]
+        if source.object is not None:
+            input_size = self.gateway.object_size(source.object.key)
             if input_size is None:
                 raise SpecError(
-                    "InputNotFound", f"input object {spec.input.object.key!r} does not exist"
+                    "InputNotFound", f"input object {source.object.key!r} does not exist"
                 )
             if input_size > self.settings.max_input_bytes:
                 raise SpecError(
@@ -375,6 +387,160 @@ class Reconciler:
         if transition.finished:
             return self.after_finish(key, body, transition.status)
         return None
+
+    # Many inputs (spec.inputs): every input is an item of a warm pod.
+
+    def accept_items(
+        self, key: Key, body: dict[str, Any], status: MediaJobStatus, ref: MediaJobRef,
+        spec: MediaJobSpec,
+    ) -> tuple[dict[str, Any], MediaJobStatus]:  # fmt: skip
+        """Place every input in a pod (a missing or too large one fails alone, now); record
+        the items in the status, then write their slots."""
+        assert self.pool is not None  # noqa: S101
+        items: list[ItemStatus] = []
+        for index in range(len(spec.items)):
+            try:
+                self.input_size(spec, index)
+            except SpecError as error:
+                items.append(ItemStatus(index=index, phase=Phase.FAILED, reason=error.reason,
+                                        message=str(error)[:1024]))  # fmt: skip
+            else:
+                items.append(ItemStatus(index=index, phase=Phase.PENDING))
+        waiting = [i.index for i in items if i.phase is Phase.PENDING]
+        placed = self.place(key, body, ref, spec, waiting)
+        items = [
+            i.model_copy(
+                update={"job_name": placed[i.index][0], "session_slot": placed[i.index][1]}
+            )
+            if i.index in placed
+            else i
+            for i in items
+        ]
+        transition = deciders.accepted_items(
+            status, items, generation=body["metadata"].get("generation"), now=self.now()
+        )
+        body = self.write_then_slots(key, body, ref, spec, transition, placed)
+        return body, transition.status
+
+    def place(
+        self, key: Key, body: dict[str, Any], ref: MediaJobRef, spec: MediaJobSpec,
+        indexes: list[int],
+    ) -> dict[int, tuple[str, int]]:  # fmt: skip
+        """Slots for these inputs, all in one pod (warm.Pool.reserve_many)."""
+        if not indexes or self.pool is None:
+            return {}
+        resources = pod_resources(spec, self.settings) if spec.resources is not None else None
+        slots = self.pool.reserve_many(
+            owner_of(body), key, [item_id(ref.uid, i) for i in indexes], resources
+        )
+        return dict(zip(indexes, slots, strict=True))
+
+    def write_then_slots(
+        self, key: Key, body: dict[str, Any], ref: MediaJobRef, spec: MediaJobSpec,
+        transition: Transition, placed: dict[int, tuple[str, int]],
+    ) -> dict[str, Any]:  # fmt: skip
+        """Write the status that says where the items are, then their slots (every slot
+        reserved is written: empty when the status could not be)."""
+        assert self.pool is not None  # noqa: S101
+        try:
+            slot_items = {i: self.slot_item(ref, spec, i) for i in placed}
+            new = dump(transition.status)
+            old = body.get("status") or {}
+            body = self.gateway.patch_mediajob_status(body, {**dict.fromkeys(old), **new})
+            self.store.put_mediajob(body)
+        except BaseException:
+            for index, (job, slot) in placed.items():
+                self.pool.release(ref.namespace, job, item_id(ref.uid, index))
+                self.pool.write_slot(ref.namespace, job, slot, None)
+            raise
+        for index, (job, slot) in placed.items():
+            self.pool.write_slot(ref.namespace, job, slot, slot_items[index])
+        return self.write(key, body, transition)
+
+    def follow_items(
+        self, key: Key, body: dict[str, Any], status: MediaJobStatus
+    ) -> Requeue | None:
+        """Each unfinished input: settled by its pod's outcome; placed in a pod again when
+        its pod ended without one; the MediaJob's status from its items'."""
+        assert self.pool is not None  # noqa: S101
+        ref = MediaJobRef.from_body(body)
+        spec = MediaJobSpec.model_validate(body.get("spec") or {})
+        items = list(status.items or [])
+        retry: dict[int, str] = {}
+        for n, item in enumerate(items):
+            if item.phase in deciders.TERMINAL or not item.job_name:
+                continue
+            uid = item_id(ref.uid, item.index)
+            state = self.session_state(key.namespace, item.job_name)
+            if state is not None:
+                self.pool.expect(key.namespace, item.job_name, uid, key)
+            outcome = self.pool.outcome(key.namespace, item.job_name, uid)
+            if outcome is not None:
+                decided = deciders.warm_outcome(outcome)
+                if decided is None:
+                    message = (outcome.failure or {}).get("message") or "no valid result"
+                    retry[n] = f"its pod failed on it ({message})"
+                    continue
+                result = None
+                if decided.result is not None:
+                    output = item_result_key(ref, item.index)
+                    filename = download_filename(
+                        f"{ref.name}-{item.index}", decided.result.content_type
+                    )
+                    url, expires_at = self.gateway.result_url(output, filename)
+                    result = deciders.with_result(
+                        MediaJobStatus(), decided.result, bucket=self.gateway.bucket,
+                        key=output, url=url, url_expires_at=expires_at,
+                    ).result  # fmt: skip
+                items[n] = deciders.item_settled(item, decided, result)
+                self.pool.settled(key.namespace, item.job_name, uid)
+            elif state != "live":
+                retry[n] = "its pod ended before converting it"
+            elif item.phase is Phase.PENDING and self.pool.has_started(
+                key.namespace, item.job_name, uid
+            ):
+                items[n] = item.model_copy(update={"phase": Phase.RUNNING})
+        placed: dict[int, tuple[str, int]] = {}
+        if retry:
+            for n in retry:
+                self.pool.settled(
+                    key.namespace, items[n].job_name or "", item_id(ref.uid, items[n].index)
+                )
+            again = [items[n].index for n in retry if items[n].attempts < deciders.ITEM_ATTEMPTS]
+            placed = self.place(key, body, ref, spec, again)
+            for n, why in retry.items():
+                items[n] = deciders.item_retried(items[n], why, placed.get(items[n].index))
+        transition = deciders.items_progress(
+            status, items, generation=body["metadata"].get("generation"), now=self.now()
+        )
+        if transition is None:
+            return None
+        body = self.write_then_slots(key, body, ref, spec, transition, placed)
+        if transition.finished:
+            return self.after_finish(key, body, transition.status)
+        return None
+
+    def session_state(self, namespace: str, job: str) -> str | None:
+        """A warm pod's state as the pool knows it; one it does not know is read once (a
+        restart) and followed from then on. None: it is gone."""
+        assert self.pool is not None  # noqa: S101
+        state = self.pool.state(namespace, job)
+        if state is None:
+            found = self.gateway.read_job(namespace, job)
+            if found is not None:
+                self.pool.job_seen(found, deleted=False)
+                state = self.pool.state(namespace, job)
+        return state
+
+    def leave_items(self, ref: MediaJobRef, status: MediaJobStatus) -> None:
+        """A cancelled or deleted MediaJob's unfinished inputs leave their pods' mailboxes."""
+        if self.pool is None:
+            return
+        for item in status.items or []:
+            if item.phase in deciders.TERMINAL or not item.job_name or item.session_slot is None:
+                continue
+            if self.pool.release(ref.namespace, item.job_name, item_id(ref.uid, item.index)):
+                self.pool.write_slot(ref.namespace, item.job_name, item.session_slot, None)
 
     def follow_warm(self, key: Key, body: dict[str, Any], status: MediaJobStatus) -> Requeue | None:
         """A MediaJob queued in a warm pod: settled by the outcome its pod's log reports;
@@ -498,7 +664,9 @@ class Reconciler:
             status, generation=body["metadata"].get("generation"), now=self.now()
         )
         body = self.write(key, body, transition)
-        if status.session_slot is not None:
+        if status.items is not None:
+            self.leave_items(ref, status)
+        elif status.session_slot is not None:
             self.leave_warm_pod(ref, status)
         else:
             self.gateway.delete_job(key.namespace, status.job_name or job_name(ref))
@@ -518,7 +686,10 @@ class Reconciler:
         ref = MediaJobRef.from_body(body)
         job = self.store.job(key)
         status = status_of(body)
-        if status.session_slot is not None:
+        if status.items is not None:
+            if status.phase not in deciders.TERMINAL:
+                self.leave_items(ref, status)
+        elif status.session_slot is not None:
             if status.phase not in deciders.TERMINAL:
                 self.leave_warm_pod(ref, status)
         elif (job is not None and not job.deleted) or status.phase not in deciders.TERMINAL:

@@ -33,6 +33,7 @@ from typing import Any
 
 from mediaflow_core import constants as c
 from mediaflow_core.mediajob import MediaJobSpec
+from mediaflow_core.naming import item_result_prefix
 from mediaflow_core.session import (
     EVENT_ITEM_START,
     EVENT_SESSION_END,
@@ -172,20 +173,50 @@ class Pool:
                 return self._take(owner, key, uid)
 
     def _take(self, owner: Owner, key: Key, uid: str) -> tuple[str, int] | None:
+        session = self._pick(owner, 1)
+        return None if session is None else self._take_in(session, key, uid)
+
+    def _pick(self, owner: Owner, room: int) -> Session | None:
         now = self.clock()
         candidates = [
             s
             for s in self._sessions.values()
-            if s.owner == owner and may_take(s, self.settings, now)
+            if s.owner == owner
+            and may_take(s, self.settings, now)
+            and s.queued + room <= self.settings.warm_queue
         ]
-        if not candidates:
-            return None
-        session = min(candidates, key=lambda s: s.queued)
+        return min(candidates, key=lambda s: s.queued) if candidates else None
+
+    def _take_in(self, session: Session, key: Key, uid: str) -> tuple[str, int]:
         slot = session.next_slot
         session.next_slot += 1
         session.queued += 1
         session.waiting[uid] = key
         return session.name, slot
+
+    def reserve_many(
+        self, owner: Owner, key: Key, ids: list[str], resources: Any = None
+    ) -> list[tuple[str, int]]:
+        """Slots for every input of a MediaJob with spec.inputs, all in one pod: a warm pod
+        of the owner with room for them, or a new one. A new one is made even beyond the
+        bounds (such a MediaJob needs a pod anyway, as a one-shot MediaJob does), and one
+        for a MediaJob with its own resources (`resources`) serves that MediaJob alone."""
+        with self._lock:
+            owner_lock = self._owner_locks.setdefault(owner, threading.Lock())
+        with owner_lock:
+            with self._lock:
+                session = None
+                if resources is None and self.settings.warm_pods:
+                    session = self._pick(owner, len(ids))
+                if session is not None:
+                    return [self._take_in(session, key, i) for i in ids]
+                shared = resources is None and self.settings.warm_pods and self._may_create(owner)
+            session = self._create(owner, resources=resources)
+            with self._lock:
+                self._sessions[(session.namespace, session.name)] = session
+                taken = [self._take_in(session, key, i) for i in ids]
+                session.accepting = shared  # a pod beyond the bounds, or of its own: no more
+                return taken
 
     def _may_create(self, owner: Owner) -> bool:
         alive = [s for s in self._sessions.values() if live(s)]
@@ -195,10 +226,10 @@ class Pool:
             and len(alive) < self.settings.warm_pods_total
         )
 
-    def _create(self, owner: Owner) -> Session:
+    def _create(self, owner: Owner, resources: Any = None) -> Session:
         name = f"{SESSION_NAME_PREFIX}{os.urandom(5).hex()}"
         created = self.gateway.create_job(
-            build_session_job(name, owner.namespace, owner.user, self.settings)
+            build_session_job(name, owner.namespace, owner.user, self.settings, resources)
         )
         url = self.gateway.pod_get_url(
             slot_key(owner.namespace, name, 0), slot_url_ttl(self.settings)
@@ -349,7 +380,7 @@ class Pool:
                 session.outcomes[parsed.item] = parsed
                 wake = session.waiting.get(parsed.item)
                 if parsed.item in session.unwanted and parsed.result is not None:
-                    delete = f"{namespace}/results/{parsed.item}/"
+                    delete = item_result_prefix(namespace, parsed.item)
             elif parsed[0] == EVENT_ITEM_START:
                 if parsed[1] in session.started:
                     return

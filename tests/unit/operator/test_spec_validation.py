@@ -57,3 +57,26 @@ def test_options_default_when_every_option_has_a_default() -> None:
     parsed = spec(operation="VideoThumbnail")
     assert parsed.options is not None
     assert parsed.options.timestamp == "00:00:00"
+
+
+def test_inputs_are_one_to_a_hundred_images_instead_of_input() -> None:
+    from pydantic import ValidationError
+
+    from mediaflow_core.mediajob import MediaJobSpec
+
+    one = {"object": {"key": "ns/a.jpg"}}
+    base = {"operation": "ImageConvert", "imageConvert": {"format": "webp"}}
+    assert len(MediaJobSpec.model_validate({**base, "inputs": [one] * 100}).items) == 100
+    for bad in (
+        {**base, "inputs": [one] * 101},
+        {**base, "inputs": []},
+        {**base, "inputs": [one], "input": one},
+        {**base},
+        {
+            "operation": "VideoThumbnail",
+            "inputs": [one],
+            "videoThumbnail": {"timestamp": "00:00:01"},
+        },
+    ):
+        with pytest.raises(ValidationError):
+            MediaJobSpec.model_validate(bad)

@@ -280,3 +280,109 @@ def test_a_job_a_previous_run_made_is_adopted_not_left_for_a_warm_pod() -> None:
     world.reconcile(Key(NS, "left"))
     assert world.status(Key(NS, "left"))["jobName"] == job_name(ref)
     assert world.warm_jobs() == []
+
+
+# Many inputs (spec.inputs).
+
+
+def many(*keys: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "operation": "ImageConvert",
+        "inputs": [{"object": {"key": k}} for k in keys],
+        "imageConvert": {"format": "webp"},
+        **extra,
+    }
+
+
+def item(uid: str, index: int) -> str:
+    return f"{uid}.{index}"
+
+
+def test_a_mediajob_of_many_inputs_queues_them_in_one_pod_and_fails_a_missing_one_alone() -> None:
+    world = WarmWorld()
+    world.gateway.objects[f"{NS}/in/b"] = b"y" * 10
+    key = world.create(
+        "many", body_spec=many(f"{NS}/uploads/a/input", f"{NS}/in/none", f"{NS}/in/b")
+    )
+    status = world.status(key)
+    assert status["phase"] == "Pending"
+    assert status["itemsDone"] == "1/3"
+    items = status["items"]
+    assert [i["phase"] for i in items] == ["Pending", "Failed", "Pending"]
+    assert items[1]["reason"] == "InputNotFound"
+    job = items[0]["jobName"]
+    assert items[2]["jobName"] == job
+    assert (items[0]["sessionSlot"], items[2]["sessionSlot"]) == (0, 1)
+    uid = world.uid(key)
+    slot1 = Slot.from_json(world.gateway.objects[slot_key(NS, job, 1)])
+    assert slot1.items[0].id == item(uid, 2)
+    assert slot1.items[0].output_url.endswith(f"{NS}/results/{uid}/items/002/output?put")
+
+    world.log(job, {"event": "item-start", "item": item(uid, 0)})
+    world.reconcile(key)
+    assert world.status(key)["phase"] == "Running"
+    assert world.status(key)["items"][0]["phase"] == "Running"
+    failure = {"reason": "InvalidInput", "message": "not an image"}
+    world.log(job, {"event": "item", "item": item(uid, 0), "result": RESULT},
+              {"event": "item", "item": item(uid, 2), "failure": failure})  # fmt: skip
+    world.reconcile(key)
+    status = world.status(key)
+    assert status["phase"] == "Succeeded"
+    assert status["itemsDone"] == "3/3"
+    succeeded = next(x for x in status["conditions"] if x["type"] == "Succeeded")
+    assert succeeded["reason"] == "SomeItemsFailed"
+    assert "1 of 3 items succeeded" in status["message"]
+    result = status["items"][0]["result"]
+    assert result["key"] == f"{NS}/results/{uid}/items/000/output"
+    assert result["url"]
+    assert status["items"][2]["reason"] == "InvalidInput"
+
+
+def test_an_input_its_pod_did_not_settle_gets_another_pod_then_fails_after_three() -> None:
+    world = WarmWorld()
+    key = world.create("retry", body_spec=many(f"{NS}/uploads/a/input"))
+    uid = world.uid(key)
+    world.pool.spawn = lambda target, *args: target(*args)
+    for attempt in (1, 2, 3):
+        job = world.status(key)["items"][0]["jobName"]
+        assert world.status(key)["items"][0]["attempts"] == attempt
+        world.gateway.logs[NS, f"p{attempt}"] = json.dumps(
+            {"event": "item", "item": item(uid, 0),
+             "failure": {"reason": "TransientError", "message": "cwebp was killed by signal 9"}}
+        )  # fmt: skip
+        world.pool.pod_seen(NS, job, PodView(name=f"p{attempt}", created="", phase="Failed"))
+        world.reconcile(key)
+    status = world.status(key)
+    assert status["phase"] == "Failed"
+    assert status["items"][0]["reason"] == "TransientError"
+    assert "given up after 3 pods" in status["items"][0]["message"]
+
+
+def test_all_inputs_failing_fails_the_mediajob_and_cancel_revokes_queued_inputs() -> None:
+    world = WarmWorld()
+    key = world.create("bad", body_spec=many(f"{NS}/in/x", f"{NS}/in/y"))
+    assert world.status(key)["phase"] == "Failed"
+    assert (
+        next(x for x in world.status(key)["conditions"] if x["type"] == "Succeeded")["reason"]
+        == "InputNotFound"
+    )
+
+    other = world.create("cancel", body_spec=many(f"{NS}/uploads/a/input", f"{NS}/uploads/a/input"))
+    job = world.status(other)["items"][0]["jobName"]
+    world.gateway.mediajobs[NS, "cancel"]["metadata"]["annotations"] = {c.ANNOTATION_CANCEL: "true"}
+    world.reconcile(other)
+    assert world.status(other)["phase"] == "Cancelled"
+    for slot in (0, 1):
+        assert Slot.from_json(world.gateway.objects[slot_key(NS, job, slot)]).items == ()
+
+
+def test_inputs_with_their_own_resources_get_a_pod_of_their_own() -> None:
+    world = WarmWorld()
+    a = world.create("shared", body_spec=many(f"{NS}/uploads/a/input"))
+    b = world.create("own", body_spec=many(f"{NS}/uploads/a/input", resources={"cpu": "1"}))
+    job_a, job_b = world.status(a)["items"][0]["jobName"], world.status(b)["items"][0]["jobName"]
+    assert job_a != job_b
+    container = world.gateway.jobs[NS, job_b]["spec"]["template"]["spec"]["containers"][0]
+    assert container["resources"]["requests"]["cpu"] == "1"
+    c_ = world.create("later", body_spec=many(f"{NS}/uploads/a/input"))
+    assert world.status(c_)["items"][0]["jobName"] == job_a  # the own pod takes nothing else
