@@ -212,7 +212,7 @@ def test_kubectl_get_shows_the_columns(
         ["kubectl", "get", "mj", "-n", namespace.name], check=True, capture_output=True, text=True
     ).stdout
     header, row = table.splitlines()[:2]
-    assert header.split() == ["NAME", "OPERATION", "PHASE", "PROGRESS", "DURATION", "AGE"]
+    assert header.split() == ["NAME", "OPERATION", "PHASE", "PROGRESS", "ITEMS", "DURATION", "AGE"]
     assert row.split()[:4] == ["image-convert", "ImageConvert", "Succeeded", "100"]
 
 

@@ -6,6 +6,7 @@ test_warm.py; the worker's loop: tests/unit/worker/test_session.py.)"""
 from __future__ import annotations
 
 import io
+import subprocess
 import urllib.request
 from pathlib import Path
 
@@ -145,3 +146,83 @@ def test_a_mediajob_with_its_own_resources_gets_a_pod_of_its_own(
     assert mj["status"]["phase"] == "Succeeded"
     assert "sessionSlot" not in mj["status"]
     assert condition(mj, "Accepted")["reason"] == "JobCreated"
+
+
+def test_a_mediajob_of_many_photos_converts_each_in_one_pod_and_a_broken_one_fails_alone(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    photo: str,
+    tmp_path: Path,
+) -> None:
+    broken = f"{namespace.name}/inputs/broken.png"
+    data = b"\x89PNG\r\n\x1a\n" + b"\0" * 100
+    minio_settings.client().put_object(minio_settings.bucket, broken, io.BytesIO(data), len(data))
+    keys = [photo, broken, photo, f"{namespace.name}/inputs/missing.jpg", photo]
+    spec = {
+        "operation": "ImageResize",
+        "inputs": [{"object": {"key": k}} for k in keys],
+        "imageResize": {"width": 100, "format": "webp"},
+    }
+    name = create(kube, namespace, spec)
+    mj = wait_finished(kube, namespace.name, name, timeout=120)
+    status = mj["status"]
+    assert status["phase"] == "Succeeded", (status, operator.tail())
+    assert condition(mj, "Succeeded")["reason"] == "SomeItemsFailed"
+    assert status["itemsDone"] == "5/5"
+    items = status["items"]
+    assert [i["phase"] for i in items] == [
+        "Succeeded",
+        "Failed",
+        "Succeeded",
+        "Failed",
+        "Succeeded",
+    ]
+    assert (items[1]["reason"], items[3]["reason"]) == ("InvalidInput", "InputNotFound")
+    assert len({i["jobName"] for i in items if i["phase"] == "Succeeded"}) == 1
+    assert len(pods_created(namespace, items[0]["jobName"])) == 1
+    for n in (0, 2, 4):
+        result = items[n]["result"]
+        assert result["key"] == (
+            f"{namespace.name}/results/{mj['metadata']['uid']}/items/{n:03d}/output"
+        )
+        out = tmp_path / f"item{n}.webp"
+        with urllib.request.urlopen(result["url"], timeout=30) as response:  # noqa: S310
+            out.write_bytes(response.read())
+        stream = ffprobe(out)["streams"][0]
+        assert (stream["codec_name"], stream["width"]) == ("webp", 100)
+    # kubectl get shows the items done of all.
+    table = subprocess.run(
+        ["kubectl", "get", "mj", name, "-n", namespace.name], check=True, capture_output=True,
+        text=True,
+    ).stdout  # fmt: skip
+    header, row = table.splitlines()[:2]
+    assert header.split()[:5] == ["NAME", "OPERATION", "PHASE", "PROGRESS", "ITEMS"]
+    assert row.split()[1:5] == ["ImageResize", "Succeeded", "100", "5/5"]
+    # Deleting it deletes every item's result.
+    client.CustomObjectsApi(kube).delete_namespaced_custom_object(
+        c.GROUP, c.VERSION, namespace.name, c.PLURAL, name
+    )
+    prefix = f"{namespace.name}/results/{mj['metadata']['uid']}/"
+    wait_until("every item's result to go", lambda: not list(
+        minio_settings.client().list_objects(minio_settings.bucket, prefix=prefix, recursive=True)
+    ), timeout=60)  # fmt: skip
+
+
+def test_the_api_server_refuses_inputs_with_a_video_operation_or_with_input(
+    kube: client.ApiClient, namespace: ScratchNamespace, operator: OperatorProcess
+) -> None:
+    one = {"object": {"key": f"{namespace.name}/inputs/a.mp4"}}
+    video = {"operation": "VideoThumbnail", "inputs": [one],
+             "videoThumbnail": {"timestamp": "00:00:01"}}  # fmt: skip
+    both = {"operation": "ImageConvert", "input": one, "inputs": [one],
+            "imageConvert": {"format": "webp"}}  # fmt: skip
+    for spec, message in (
+        (video, "inputs is for image operations"),
+        (both, "set exactly one of input and inputs"),
+    ):
+        with pytest.raises(client.ApiException) as refused:
+            create(kube, namespace, spec)
+        assert refused.value.status == 422
+        assert message in refused.value.body
