@@ -321,7 +321,7 @@ class Pool:
                 self._drained(session)
 
     def pod_seen(self, namespace: str, job: str, pod: PodView) -> None:
-        start = False
+        start = give_up = False
         with self._lock:
             session = self._sessions.get((namespace, job))
             if session is None:
@@ -329,14 +329,20 @@ class Pool:
             if pod.terminated is not None or pod.deleted or pod.phase in ("Succeeded", "Failed"):
                 session.pod_ended = True
                 session.accepting = False
-            if pod.unschedulable is not None:
-                session.accepting = False  # a fresh pod per item says why it waits
+            if (pod.unschedulable or pod.waiting) and not pod.started_at and session.accepting:
+                # It cannot start (no room on any node, its image, ...): its items go to pods
+                # of their own, whose status says why they wait.
+                session.accepting, give_up = False, True
             if not session.following and (pod.started_at or session.pod_ended):
                 session.following, session.pod, start = True, pod.name, True
             elif session.pod_ended and not session.following and not session.drained:
                 self._drained(session)
         if start:
             self.spawn(self._follow, namespace, job, pod.name)
+        if give_up:
+            why = pod.unschedulable or (pod.waiting or ("", ""))[0]
+            log.info("%s: warm pod Job %s cannot start (%s); ending it", namespace, job, why)
+            self.spawn(self.gateway.delete_job, namespace, job)
 
     # The log.
 

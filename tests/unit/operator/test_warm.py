@@ -386,3 +386,19 @@ def test_inputs_with_their_own_resources_get_a_pod_of_their_own() -> None:
     assert container["resources"]["requests"]["cpu"] == "1"
     c_ = world.create("later", body_spec=many(f"{NS}/uploads/a/input"))
     assert world.status(c_)["items"][0]["jobName"] == job_a  # the own pod takes nothing else
+
+
+def test_a_warm_pod_that_cannot_start_ends_and_its_items_get_pods_of_their_own() -> None:
+    world = WarmWorld()
+    world.pool.spawn = lambda target, *args: target(*args)
+    key = world.create("a")
+    job = world.status(key)["jobName"]
+    pod = PodView(name="p", created="", phase="Pending", unschedulable="0/1 nodes are available")
+    world.pool.pod_seen(NS, job, pod)
+    assert (NS, job) not in world.gateway.jobs  # ended
+    world.pool.pod_seen(NS, job, PodView(name="p", created="", phase="Pending", deleted=True))
+    assert key in world.woken
+    world.reconcile(key)
+    status = world.status(key)
+    assert status.get("sessionSlot") is None
+    assert (NS, status["jobName"]) in world.gateway.jobs  # a Job of its own says why it waits
