@@ -385,12 +385,14 @@ def test_a_secret_planted_under_the_jobs_secret_name_is_never_used(
     """Someone who may create Secrets plants one named like the Job's Secret, with URLs of
     their own. The operator never writes this MediaJob's URLs into it, deletes the Job (a
     pod started meanwhile would only fetch and write where the planter said, nothing of this
-    MediaJob's) and fails the MediaJob (SecretConflict); the planted Secret is left alone."""
+    MediaJob's) and fails the MediaJob (SecretConflict); the planted Secret is left alone.
+    (Its own resources give it a Job of its own: a warm pod's Secret has a random name.)"""
     key = f"{namespace.name}/samples/planted.jpg"
     put(minio_settings, key, photo)
     operator.stop()  # so that the Secret can be planted between the MediaJob and its Job
     try:
-        uid = mediajob(kube, namespace.name, "planted", key)["metadata"]["uid"]
+        own = {"resources": {"cpu": "500m"}}
+        uid = mediajob(kube, namespace.name, "planted", key, **own)["metadata"]["uid"]
         planted = f"planted-{uid.replace('-', '')[:8]}"
         namespace.core.create_namespaced_secret(
             namespace.name,
