@@ -1,9 +1,11 @@
 """Where a small job's worker time goes: a phase breakdown against real MinIO presigned URLs.
 
     source .local/env && uv run python bench/worker_phases.py [--runs 7] [--size 640x480]
+    uv run python bench/worker_phases.py --loopback [--before DIR]   # no MinIO needed
 
-Generates a JPEG with ffmpeg, puts it in the environment's MinIO (MINIO_* from .local/env),
-writes presigned GET/PUT URLs into files of a directory as the pod's Secret volume holds them
+Generates a JPEG with ffmpeg, puts it in the environment's MinIO (MINIO_* from .local/env), or
+with --loopback serves it from an HTTP server on 127.0.0.1 that also takes the PUT, writes
+presigned GET/PUT URLs into files of a directory as the pod's Secret volume holds them
 (MEDIAFLOW_URL_DIR), and runs `mediaflow-worker` as a local process, as the pod runs it (no
 arguments, MEDIAFLOW_* environment, ImageConvert to WebP at quality 85 as the operator sends
 it), with the tools installed on this host (the image installs the same Debian packages).
@@ -24,8 +26,10 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from minio import Minio
@@ -47,8 +51,36 @@ def minio() -> Minio:
     )
 
 
+def loopback(root: Path) -> str:
+    """GET /NAME serves root/NAME; PUT discards the body. Returns the base URL."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            data = (root / self.path.split("?")[0].lstrip("/")).read_bytes()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_PUT(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    return f"http://127.0.0.1:{httpd.server_address[1]}"
+
+
 def run_worker(env: dict[str, str]) -> dict[str, float]:
-    """Seconds from the process's start to each log event (first of its name), and to exit."""
+    """Seconds from the process's start to each log event (first of its name), and to exit;
+    "cpu": CPU seconds (user + system) of the process and the tools it ran."""
     started = time.monotonic()
     proc = subprocess.Popen([WORKER], env=env, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
     marks: dict[str, float] = {}
@@ -56,9 +88,12 @@ def run_worker(env: dict[str, str]) -> dict[str, float]:
     for line in proc.stdout:
         event = json.loads(line)["event"]
         marks.setdefault(event, time.monotonic() - started)
-    if proc.wait() != 0:
+    _, status, usage = os.wait4(proc.pid, 0)  # reaps it, with the CPU of its whole tree
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
         raise SystemExit(f"the worker failed ({proc.returncode}); last events: {marks}")
     marks["exit"] = time.monotonic() - started
+    marks["cpu"] = usage.ru_utime + usage.ru_stime
     return marks
 
 
@@ -97,9 +132,10 @@ SEPARATE = {
 # (label, from event, to event): the worker's phases as its log separates them.
 PHASES = [
     ("interpreter + imports + settings", None, "start"),
-    ("download + libmagic sniff", "start", "sniffed"),
+    ("options (now: pydantic) + connect", "start", "fetch"),
+    ("download + libmagic sniff", "fetch", "sniffed"),
     ("header parse + limits", "sniffed", "inspected"),
-    ("encoder start", "inspected", "convert"),
+    ("plan + encoder start", "inspected", "convert"),
     ("encoder", "convert", "converted"),
     ("output checks + upload + decode", "converted", "verified"),
     ("termination message + log", "verified", "done"),
@@ -113,6 +149,9 @@ def main() -> None:
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--no-verify", action="store_true", help="MEDIAFLOW_VERIFY_DECODE=0")
     parser.add_argument(
+        "--loopback", action="store_true", help="serve the input from 127.0.0.1, not MinIO"
+    )
+    parser.add_argument(
         "--before",
         metavar="DIR",
         help="also run, alternately, the worker whose packages are in DIR/operator and DIR/core "
@@ -120,8 +159,8 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    client = minio()
-    bucket = os.environ["MINIO_BUCKET"]
+    client = None if args.loopback else minio()
+    bucket = os.environ.get("MINIO_BUCKET", "")
     tmp = Path(tempfile.mkdtemp(prefix="worker-phases-"))
     try:
         jpeg, webp = tmp / "in.jpg", tmp / "out.webp"
@@ -133,12 +172,17 @@ def main() -> None:
             check=True,
         )
         key = f"bench/worker-phases-{os.getpid()}"
-        client.fput_object(bucket, f"{key}/in.jpg", str(jpeg), content_type="image/jpeg")
         urls = tmp / "urls"
         urls.mkdir()
-        hour = timedelta(hours=1)
-        get_url = client.presigned_get_object(bucket, f"{key}/in.jpg", expires=hour)
-        put_url = client.presigned_put_object(bucket, f"{key}/out.webp", expires=hour)
+        if client is None:
+            base = loopback(tmp)
+            get_url = f"{base}/in.jpg?X-Amz-Signature=x"
+            put_url = f"{base}/out?X-Amz-Signature=x"
+        else:
+            client.fput_object(bucket, f"{key}/in.jpg", str(jpeg), content_type="image/jpeg")
+            hour = timedelta(hours=1)
+            get_url = client.presigned_get_object(bucket, f"{key}/in.jpg", expires=hour)
+            put_url = client.presigned_put_object(bucket, f"{key}/out.webp", expires=hour)
         (urls / "input-url").write_text(get_url)
         (urls / "output-url").write_text(put_url)
         env = {
@@ -185,11 +229,14 @@ def main() -> None:
                 for runs in worker_runs.values()
             ]
             print(f"| {label} | {' | '.join(columns)} |")
+        cpu = [cells([m["cpu"] for m in runs]) for runs in worker_runs.values()]
+        print(f"| CPU of the process and its tools | {' | '.join(cpu)} |")
         print("\n| measured alone (own process) | median ms | min ms |\n|---|---|---|")
         for label, values in parts.items():
             print(row(label, values))
-        client.remove_object(bucket, f"{key}/in.jpg")
-        client.remove_object(bucket, f"{key}/out.webp")
+        if client is not None:
+            client.remove_object(bucket, f"{key}/in.jpg")
+            client.remove_object(bucket, f"{key}/out.webp")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

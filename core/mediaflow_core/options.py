@@ -249,7 +249,7 @@ OperationOptions = (
     | VideoThumbnailOptions
 )
 
-OPTIONS_MODELS: dict[Operation, type[_Options]] = {
+OPTIONS_MODELS: dict[Operation, type[OperationOptions]] = {
     Operation.IMAGE_CONVERT: ImageConvertOptions,
     Operation.IMAGE_RESIZE: ImageResizeOptions,
     Operation.VIDEO_CONVERT: VideoConvertOptions,
@@ -273,8 +273,11 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(parts)
 
 
-def parse_options(operation: str, options: str | bytes | Mapping[str, Any] | None) -> Any:
-    """Validate `options` (JSON text or a mapping) for `operation`; raise OptionsError."""
+def parse_options(
+    operation: str, options: str | bytes | Mapping[str, Any] | None
+) -> OperationOptions:
+    """The options model of `operation` validated from `options` (JSON text or a mapping);
+    raise OptionsError. The class of the result is the operation (`OPTIONS_MODELS`)."""
     try:
         op = Operation(operation)
     except ValueError:

@@ -62,6 +62,7 @@ def _job() -> int:
     started = time.monotonic()
     termination = os.environ.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log"
     try:
+        # Here, not at the top: the option models (pydantic) load with it, after the variable.
         from .pipeline import run
         from .settings import settings_from_env
 

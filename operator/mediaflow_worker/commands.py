@@ -1,7 +1,6 @@
-"""Commands and tables the worker needs before (or without) the option models.
+"""Output formats' content types and demuxers, and the standalone encoders' commands.
 
-Nothing here imports pydantic: a WebP or AVIF conversion starts its encoder with these while the
-options are still being validated (see `pipeline.run`). `plans` re-exports all of it.
+`plans` re-exports all of it; the operator's tests read CONTENT_TYPES from here.
 """
 
 from __future__ import annotations

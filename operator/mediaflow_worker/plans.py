@@ -1,9 +1,10 @@
-"""Pure decisions: output sizes, quality scales and the argument lists of every tool run."""
+"""Pure pieces of plans: output sizes, quality scales and the argument lists of every tool run
+(planner.py puts them together into a Plan)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
 from mediaflow_core.formats import (
     DEFAULT_CRF,
@@ -27,22 +28,13 @@ from .commands import (  # noqa: F401 - re-exported: plans is where commands are
 )
 from .probe import MediaInfo, hardened_input
 
-if TYPE_CHECKING:  # the pydantic models: annotations only, plans runs without them
+if TYPE_CHECKING:  # annotations only
     from mediaflow_core.options import (
         ImageConvertOptions,
         ImageResizeOptions,
         VideoConvertOptions,
         VideoResizeOptions,
     )
-
-
-class ConvertChoice(NamedTuple):
-    """The fields of ImageConvertOptions a plan reads, when they come from the worker's exact
-    reading of a plain document (pipeline.early_image_convert) instead of the model."""
-
-    format: ImageFormat
-    quality: int
-    lossless: bool
 
 
 # EXIF orientation -> ffmpeg filters that make the pixels look as the orientation says.
@@ -182,7 +174,7 @@ class ImageJob:
 
 def image_job_for_convert(
     media: MediaType,
-    opts: ImageConvertOptions | ConvertChoice,
+    opts: ImageConvertOptions,
     w: int,
     h: int,
     orientation: int,

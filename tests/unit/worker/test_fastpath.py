@@ -1,10 +1,9 @@
-"""The start-up shortcuts keep the checks: the early encoder, libmagic, http.client
-transfers, and the decode that overlaps the upload."""
+"""What keeps a job's fixed cost small keeps the checks: options validated by the models before
+the download, the encoder started straight from the plan, libmagic, http.client transfers, and
+the decode that overlaps the upload."""
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
 import random
 import signal
@@ -18,20 +17,12 @@ from pathlib import Path
 import pytest
 
 from mediaflow_core.libmagic import mime_type, mime_type_of_buffer
-from mediaflow_core.media import IMAGE_TYPES
-from mediaflow_core.options import OptionsError, parse_options
-from mediaflow_worker.errors import InternalError, TransientError
-from mediaflow_worker.headers import read_image_header
-from mediaflow_worker.pipeline import (
-    check_output,
-    early_image_convert,
-    finish_decode,
-    process_image,
-    validate_options,
-)
-from mediaflow_worker.probe import Limits
+from mediaflow_core.options import ImageConvertOptions, OptionsError, parse_options
+from mediaflow_worker.errors import InternalError, InvalidInput, TransientError
+from mediaflow_worker.executor import check_output, finish_decode
+from mediaflow_worker.pipeline import validate_options
+from mediaflow_worker.planner import OUTPUT, Output
 from mediaflow_worker.settings import Settings
-from mediaflow_worker.tools import start_tool
 from mediaflow_worker.transfer import fetch
 
 from .conftest import ffmpeg, url_dir
@@ -47,101 +38,35 @@ def settings(operation: str, options: str, work: Path | None = None) -> Settings
     )
 
 
-# ---------------------------------------------------------------- the early guess
-
-FORMATS = ["webp", "avif", "png", "WEBP", "", None, 1]
-QUALITIES = [85, 1, 100, 0, 101, -5, 85.0, 85.5, "85", True, None, "x"]
-LOSSLESS = [False, True, 0, 1, "true", None, "no"]
-MISSING = object()
-
-
-def _options_grid():
-    for fmt, quality, lossless in itertools.product(
-        [*FORMATS, MISSING], [*QUALITIES, MISSING], [*LOSSLESS, MISSING]
-    ):
-        data = {}
-        for key, value in (("format", fmt), ("quality", quality), ("lossless", lossless)):
-            if value is not MISSING:
-                data[key] = value
-        yield json.dumps(data)
-    yield from (
-        '{"format": "webp", "extra": 1}',
-        '{"format": "webp", "Quality": 80}',
-        '{"format": "webp", "quality": 80, "quality": 90}',
-        '["webp"]',
-        "null",
-        "not json",
-        "",
-    )
-
-
-def test_the_guess_never_accepts_what_pydantic_refuses_nor_differs_from_it() -> None:
-    guessed = 0
-    for text in _options_grid():
-        guess = early_image_convert(settings("ImageConvert", text))
-        if guess is None:
-            continue  # pydantic decides before anything is downloaded
-        guessed += 1
-        opts = parse_options("ImageConvert", text)  # raises if the guess let a bad one through
-        assert (opts.format.value, opts.quality, opts.lossless) == guess, text
-    assert guessed > 10
-
-
-def test_what_the_operator_sends_takes_the_early_path() -> None:
-    from mediaflow_core.options import ImageConvertOptions
-
-    for fmt, lossless in (("webp", False), ("webp", True), ("avif", False)):
-        sent = ImageConvertOptions(format=fmt, quality=70, lossless=lossless).model_dump_json(
-            by_alias=True, exclude_none=True
-        )
-        assert early_image_convert(settings("ImageConvert", sent)) == (fmt, 70, lossless)
-    for operation, options in (
-        ("ImageConvert", '{"format": "png"}'),
-        ("ImageResize", '{"format": "webp", "width": 10}'),
-        ("VideoConvert", '{"container": "mp4"}'),
-    ):
-        assert early_image_convert(settings(operation, options)) is None
+# ---------------------------------------------------------------- options and the encoder
 
 
 def test_validate_options_is_pydantic(tmp_path: Path) -> None:
-    with pytest.raises(Exception, match="lossless is only supported for webp"):
+    with pytest.raises(InvalidInput, match="lossless is only supported for webp"):
         validate_options(settings("ImageConvert", '{"format": "avif", "lossless": true}'))
     with pytest.raises(OptionsError):
         parse_options("ImageConvert", '{"format": "avif", "lossless": true}')
-
-
-def test_an_early_encoder_that_differs_from_the_plan_is_killed_and_replaced(
-    tmp_path: Path,
-) -> None:
-    src = tmp_path / "input"
-    ffmpeg("-f", "lavfi", "-i", "testsrc2=s=96x64", "-frames:v", "1", str(src) + ".png")
-    Path(str(src) + ".png").rename(src)
-    media = IMAGE_TYPES["image/png"]
-    header = read_image_header(str(src), "png", 10)
-    assert header is not None
-    s = settings("ImageConvert", '{"format": "webp", "quality": 60}', tmp_path)
-    opts = validate_options(s)
-    impostor = start_tool(["sleep", "30"], tmp_path)
-    dst, fmt, size = process_image(opts, header, src, media, s, tmp_path, impostor)
-    assert impostor.proc.returncode == -signal.SIGKILL
-    assert (fmt, size) == ("webp", (96, 64))
-    assert dst.read_bytes()[:4] == b"RIFF"
+    # What the operator sends reads back as the model it was written from.
+    sent = ImageConvertOptions(format="webp", quality=70, lossless=True)
+    text = sent.model_dump_json(by_alias=True, exclude_none=True)
+    assert validate_options(settings("ImageConvert", text)) == sent
 
 
 @pytest.mark.parametrize("fmt", ["webp", "avif"])
-def test_the_early_path_is_taken_and_the_output_checked(run_worker, media, fmt) -> None:
+def test_a_plain_convert_runs_the_encoder_alone_and_the_output_is_checked(
+    run_worker, media, fmt
+) -> None:
     run = run_worker(
         "ImageConvert",
         {"format": fmt, "quality": 70},
-        media.png("320x240", name="early-320x240.png"),
+        media.png("320x240", name="plain-320x240.png"),
     )
     assert run.returncode == 0, run.termination
     converts = run.event("convert")
     assert converts == [
         {"event": "convert", "tool": "cwebp" if fmt == "webp" else "avifenc", "format": fmt,
-         "filters": [], "validated": False}
+         "filters": []}
     ]  # fmt: skip
-    assert not run.event("early-convert-discarded")
     assert run.termination["width"] == 320
     assert run.upload is not None
     assert len(run.upload.body) == run.termination["size"]
@@ -158,22 +83,23 @@ def _imported(stderr: str) -> set[str]:
     }
 
 
-def test_a_plain_image_convert_never_loads_pydantic(run_worker, media) -> None:
-    # pydantic's import is ~0.3 s of CPU, against 0.04 s of cwebp on a 640x480 photo: the
-    # exact reading of early_image_convert stands for it (the grid test above), and the
-    # termination message is written without it (the operator validates it on reading).
+def test_every_job_validates_its_options_with_the_models(run_worker, media) -> None:
+    # The option models are the one authority: the plain ImageConvert the operator sends most
+    # often is validated by pydantic like every other document (no exact reading beside it).
     profile = {"PYTHONPROFILEIMPORTTIME": "1"}
-    src = media.png("320x240", name="nopydantic-320x240.png")
-    run = run_worker("ImageConvert", {"format": "webp", "quality": 70}, src, env=profile)
-    assert run.returncode == 0, run.termination
-    assert run.termination["format"] == "webp"
-    loaded = _imported(run.stderr)
-    assert "mediaflow_worker.pipeline" in loaded  # the profile is there
-    assert not {m for m in loaded if m.startswith(("pydantic", "mediaflow_core.options"))}
-    # Anything the exact reading does not cover is validated by pydantic, as before.
-    run = run_worker("ImageResize", {"width": 100}, src, env=profile)
-    assert run.returncode == 0, run.termination
-    assert "mediaflow_core.options" in _imported(run.stderr)
+    src = media.png("320x240", name="models-320x240.png")
+    for operation, options in (("ImageConvert", {"format": "webp", "quality": 70}),
+                               ("ImageResize", {"width": 100})):  # fmt: skip
+        run = run_worker(operation, options, src, env=profile)
+        assert run.returncode == 0, run.termination
+        loaded = _imported(run.stderr)
+        assert "mediaflow_worker.pipeline" in loaded  # the profile is there
+        assert "mediaflow_core.options" in loaded
+    # Invalid options are refused before anything is downloaded.
+    run = run_worker("ImageConvert", {"format": "webp", "quality": 85.5}, src)
+    assert run.returncode == 65
+    assert not run.event("fetch")
+    assert "quality" in run.termination["message"]
 
 
 def test_the_success_message_is_what_the_model_writes() -> None:
@@ -193,14 +119,14 @@ def test_the_success_message_is_what_the_model_writes() -> None:
         assert read_termination(text) == WorkerResult.model_validate(result)
 
 
-def test_an_oriented_jpeg_does_not_start_early(run_worker, media) -> None:
+def test_an_oriented_jpeg_goes_through_ffmpeg(run_worker, media) -> None:
     run = run_worker("ImageConvert", {"format": "webp"}, media.jpeg_exif())
     assert run.returncode == 0, run.termination
     assert [e["tool"] for e in run.event("convert")] == ["ffmpeg"]
-    assert "validated" not in run.event("convert")[0]
+    assert run.event("convert")[0]["filters"] == ["transpose=1"]
 
 
-def test_sigterm_during_the_early_encode_kills_it(http_server, tmp_path) -> None:
+def test_sigterm_during_the_encode_kills_it(http_server, tmp_path) -> None:
     big = tmp_path / "big.png"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=2560x1600", "-vf", "noise=alls=30:allf=t",
            "-frames:v", "1", str(big))  # fmt: skip
@@ -225,7 +151,7 @@ def test_sigterm_during_the_early_encode_kills_it(http_server, tmp_path) -> None
     for line in proc.stdout:
         if '"convert"' in line:
             break
-    time.sleep(0.05)  # pydantic is validating the options now
+    time.sleep(0.05)  # cwebp is encoding now
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=30)
     assert proc.returncode == 75
@@ -331,7 +257,8 @@ def test_the_decode_is_left_running_and_its_failure_fails_the_job(tmp_path: Path
     png, out = tmp_path / "in.png", tmp_path / "out.webp"
     ffmpeg("-f", "lavfi", "-i", "testsrc2=s=320x240", "-frames:v", "1", str(png))
     subprocess.run(["cwebp", "-quiet", str(png), "-o", str(out)], check=True)
-    result, decoder = check_output(out, "webp", (320, 240), Limits(), tmp_path, decode=True)
+    expected = Output(OUTPUT, out, "webp", "image/webp", 320, 240)
+    result, decoder = check_output(expected, tmp_path, decode=True)
     assert decoder is not None
     assert result["width"] == 320
     finish_decode(decoder)
@@ -339,11 +266,11 @@ def test_the_decode_is_left_running_and_its_failure_fails_the_job(tmp_path: Path
     data = bytearray(out.read_bytes())
     data[len(data) // 2 : len(data) // 2 + 256] = random.Random(7).randbytes(256)  # noqa: S311 (fixed damage)
     out.write_bytes(bytes(data))
-    result, decoder = check_output(out, "webp", (320, 240), Limits(), tmp_path, decode=True)
+    result, decoder = check_output(expected, tmp_path, decode=True)
     assert decoder is not None
     with pytest.raises(InternalError, match="does not decode"):
         finish_decode(decoder)
     # A wrong size is refused before anything is started or uploaded.
     with pytest.raises(InternalError, match="expected 10x10"):
-        check_output(out, "webp", (10, 10), Limits(), tmp_path, decode=True)
+        check_output(Output(OUTPUT, out, "webp", "image/webp", 10, 10), tmp_path, decode=True)
     assert not list(tmp_path.glob(".dwebp*"))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from mediaflow_worker.errors import InternalError
+from mediaflow_worker.executor import verify
 from mediaflow_worker.headers import HeaderError, check_structure
-from mediaflow_worker.pipeline import verify
-from mediaflow_worker.probe import Limits
+from mediaflow_worker.planner import OUTPUT, Output
 
 from .conftest import ffmpeg
 
@@ -19,6 +19,11 @@ ENCODERS = {
     "webp": lambda src, out: ["cwebp", "-quiet", "-q", "80", src, "-o", out],
     "avif": lambda src, out: ["avifenc", "-s", "10", src, out],
 }
+
+
+def expected(path: Path, fmt: str, size: tuple[int, int] = (320, 240)) -> Output:
+    """What a plan would expect of this output."""
+    return Output(OUTPUT, path, fmt, f"image/{fmt}", *size)
 
 
 @pytest.fixture(params=sorted(ENCODERS))
@@ -33,7 +38,7 @@ def encoded(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[str, Path]:
 
 def test_a_good_output_verifies(encoded: tuple[str, Path], tmp_path: Path) -> None:
     fmt, path = encoded
-    result = verify(path, fmt, (320, 240), Limits(), tmp_path, decode=True)
+    result = verify(expected(path, fmt), tmp_path, decode=True)
     assert (result["width"], result["height"], result["contentType"]) == (320, 240, f"image/{fmt}")
 
 
@@ -45,7 +50,7 @@ def test_a_cut_output_is_refused_before_any_decode(
     path.write_bytes(data[: len(data) * 2 // 3])  # header intact, picture data cut
     for decode in (True, False):
         with pytest.raises(InternalError, match="header is broken"):
-            verify(path, fmt, (320, 240), Limits(), tmp_path, decode=decode)
+            verify(expected(path, fmt), tmp_path, decode=decode)
 
 
 def test_a_damaged_webp_body_is_caught_by_the_full_decode_only(tmp_path: Path) -> None:
@@ -61,9 +66,9 @@ def test_a_damaged_webp_body_is_caught_by_the_full_decode_only(tmp_path: Path) -
     data[middle : middle + 256] = random.Random(7).randbytes(256)  # noqa: S311 (fixed damage)
     path.write_bytes(bytes(data))
     with pytest.raises(InternalError, match="does not decode"):
-        verify(path, fmt, (320, 240), Limits(), tmp_path, decode=True)
+        verify(expected(path, fmt), tmp_path, decode=True)
     # The structure walk cannot see inside compressed data: that is what decoding is for.
-    assert verify(path, fmt, (320, 240), Limits(), tmp_path, decode=False)["width"] == 320
+    assert verify(expected(path, fmt), tmp_path, decode=False)["width"] == 320
 
 
 # Outputs as the worker makes them (ffmpeg for every image format, animated WebP included).
