@@ -149,6 +149,8 @@ class Pool:
         self._lock = threading.RLock()
         self._sessions: dict[tuple[str, str], Session] = {}
         self._owner_locks: dict[Owner, threading.Lock] = {}
+        # Warm pods being made: the watch may bring their Job before `_create` returns.
+        self._creating: set[tuple[str, str]] = set()
         self.follow_retry_seconds = 0.3
         # Runs a warm pod's log follower and its clean-up (a thread; unit tests call it in
         # line).
@@ -228,13 +230,19 @@ class Pool:
 
     def _create(self, owner: Owner, resources: Any = None) -> Session:
         name = f"{SESSION_NAME_PREFIX}{os.urandom(5).hex()}"
-        created = self.gateway.create_job(
-            build_session_job(name, owner.namespace, owner.user, self.settings, resources)
-        )
-        url = self.gateway.pod_get_url(
-            slot_key(owner.namespace, name, 0), slot_url_ttl(self.settings)
-        )
-        self.gateway.create_secret(build_session_secret(created, mailbox_url=url))
+        with self._lock:
+            self._creating.add((owner.namespace, name))
+        try:
+            created = self.gateway.create_job(
+                build_session_job(name, owner.namespace, owner.user, self.settings, resources)
+            )
+            url = self.gateway.pod_get_url(
+                slot_key(owner.namespace, name, 0), slot_url_ttl(self.settings)
+            )
+            self.gateway.create_secret(build_session_secret(created, mailbox_url=url))
+        finally:
+            with self._lock:
+                self._creating.discard((owner.namespace, name))
         log.info("%s: warm pod Job %s made for %s", owner.namespace, name, owner.user or "-")
         now = self.clock()
         return Session(owner.namespace, name, owner, born=now, accepting=True, last_activity=now)
@@ -307,6 +315,8 @@ class Pool:
         namespace, name = meta["namespace"], labels.get(c.LABEL_SESSION) or meta["name"]
         with self._lock:
             session = self._sessions.get((namespace, name))
+            if session is None and (namespace, name) in self._creating:
+                return  # ours, being made: registered when `_create` returns
             if session is None and not deleted:
                 # Made before a restart (or by another replica): known, followed, given nothing.
                 now = self.clock()
