@@ -58,6 +58,11 @@ log = logging.getLogger(__name__)
 # A warm pod this close to its idle end or lifetime gets no new item: it may be gone before
 # it reads the slot (the item would then wait for the pod's end to be given a fresh one).
 END_MARGIN_SECONDS = 5.0
+# A warm pod that has not started this long after the scheduler or the kubelet said why it
+# waits (no room on any node, its image) is ended: its items get pods of their own, whose
+# status says why they wait. Shorter waits (a busy node freeing up) keep it: its items
+# would wait as long in pods of their own.
+START_GRACE_SECONDS = 20.0
 SESSION_NAME_PREFIX = "mf-warm-"
 
 
@@ -103,6 +108,7 @@ class Session:
     next_slot: int = 0
     queued: int = 0
     pod: str | None = None
+    stuck: bool = False
     pod_ended: bool = False
     following: bool = False
     ended_line: bool = False
@@ -152,6 +158,7 @@ class Pool:
         # Warm pods being made: the watch may bring their Job before `_create` returns.
         self._creating: set[tuple[str, str]] = set()
         self.follow_retry_seconds = 0.3
+        self.start_grace_seconds = START_GRACE_SECONDS
         # Runs a warm pod's log follower and its clean-up (a thread; unit tests call it in
         # line).
         self.spawn: Callable[..., None] = _thread
@@ -339,10 +346,8 @@ class Pool:
             if pod.terminated is not None or pod.deleted or pod.phase in ("Succeeded", "Failed"):
                 session.pod_ended = True
                 session.accepting = False
-            if (pod.unschedulable or pod.waiting) and not pod.started_at and session.accepting:
-                # It cannot start (no room on any node, its image, ...): its items go to pods
-                # of their own, whose status says why they wait.
-                session.accepting, give_up = False, True
+            if (pod.unschedulable or pod.waiting) and not pod.started_at and not session.stuck:
+                session.stuck = give_up = True
             if not session.following and (pod.started_at or session.pod_ended):
                 session.following, session.pod, start = True, pod.name, True
             elif session.pod_ended and not session.following and not session.drained:
@@ -351,8 +356,19 @@ class Pool:
             self.spawn(self._follow, namespace, job, pod.name)
         if give_up:
             why = pod.unschedulable or (pod.waiting or ("", ""))[0]
-            log.info("%s: warm pod Job %s cannot start (%s); ending it", namespace, job, why)
-            self.spawn(self.gateway.delete_job, namespace, job)
+            self.spawn(self._end_if_not_started, namespace, job, why)
+
+    def _end_if_not_started(self, namespace: str, job: str, why: str) -> None:
+        """START_GRACE_SECONDS after a warm pod was seen waiting: end it if it still has not
+        started (its items then get pods of their own)."""
+        time.sleep(self.start_grace_seconds)
+        with self._lock:
+            session = self._sessions.get((namespace, job))
+            if session is None or session.following or session.drained:
+                return
+            session.accepting = False
+        log.info("%s: warm pod Job %s has not started (%s); ending it", namespace, job, why)
+        self.gateway.delete_job(namespace, job)
 
     # The log.
 

@@ -391,6 +391,7 @@ def test_inputs_with_their_own_resources_get_a_pod_of_their_own() -> None:
 def test_a_warm_pod_that_cannot_start_ends_and_its_items_get_pods_of_their_own() -> None:
     world = WarmWorld()
     world.pool.spawn = lambda target, *args: target(*args)
+    world.pool.start_grace_seconds = 0  # (20 s: a node freeing up in time keeps it)
     key = world.create("a")
     job = world.status(key)["jobName"]
     pod = PodView(name="p", created="", phase="Pending", unschedulable="0/1 nodes are available")
@@ -402,3 +403,21 @@ def test_a_warm_pod_that_cannot_start_ends_and_its_items_get_pods_of_their_own()
     status = world.status(key)
     assert status.get("sessionSlot") is None
     assert (NS, status["jobName"]) in world.gateway.jobs  # a Job of its own says why it waits
+
+
+def test_a_warm_pod_that_starts_within_the_grace_is_kept() -> None:
+    world = WarmWorld()
+    later: list[tuple] = []
+    world.pool.spawn = lambda target, *args: later.append((target, args))
+    world.pool.start_grace_seconds = 0
+    key = world.create("a")
+    job = world.status(key)["jobName"]
+    waiting = PodView(name="p", created="", phase="Pending", unschedulable="Insufficient cpu")
+    world.pool.pod_seen(NS, job, waiting)
+    running = PodView(name="p", created="", phase="Running", started_at="2026-12-02T10:00:05Z")
+    world.pool.pod_seen(NS, job, running)  # a node freed up: it starts (its log followed)
+    for target, args in later:
+        if target == world.pool._end_if_not_started:
+            target(*args)
+    assert (NS, job) in world.gateway.jobs
+    assert world.pool.reserve(owner_of(world.gateway.mediajob(NS, "a")), Key(NS, "b"), "u-b")
