@@ -9,6 +9,8 @@ Outcomes come back on the pod's stdout, one JSON line per item, which the operat
 (the pod log stream): `{"event": "item-start", "item": ID}`, then
 `{"event": "item", "item": ID, "result": {...}}` (a termination.WorkerResult) or
 `{"event": "item", "item": ID, "failure": {"reason": ..., "message": ...}}`.
+A slot whose next URL is empty closes the mailbox: the pod finishes what it has and ends (an
+operator that shuts down closes its warm pods; the next one makes its own).
 ID is the MediaJob's uid. A failure whose reason is not final (TransientError) ends the
 pod's warm life: it takes no further slot, and the operator gives the items it did not
 finish to fresh pods.

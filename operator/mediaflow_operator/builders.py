@@ -440,8 +440,9 @@ def build_session_job(
             # The operator gives what a warm pod did not finish to fresh pods: no retries.
             "backoffLimit": 0,
             "activeDeadlineSeconds": session_deadline_seconds(settings),
-            # The operator deletes it once its log is read; this is the net under that.
-            "ttlSecondsAfterFinished": 300,
+            # The operator deletes it once its log is read; this is the net under that (an
+            # operator that shut down closed it, and is not there to delete it).
+            "ttlSecondsAfterFinished": 30,
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {

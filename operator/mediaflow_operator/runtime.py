@@ -72,6 +72,7 @@ class Runtime:
         return self
 
     def stop(self) -> None:
+        self.pool.close_all()
         self.queue.close()
         self.progress.stop()
         if self.sweeper is not None:

@@ -185,6 +185,9 @@ def serve(base: Settings, session: SessionSettings, clock=time.monotonic, sleep=
             for item in slot.items:
                 running.add(pool.submit(convert_item, base, item))
                 items += 1
+            if not slot.next_url:  # the operator closed the mailbox (it is shutting down)
+                reason = "closed"
+                break
             url = slot.next_url
         wait(running)
     mailbox.close()

@@ -421,3 +421,15 @@ def test_a_warm_pod_that_starts_within_the_grace_is_kept() -> None:
             target(*args)
     assert (NS, job) in world.gateway.jobs
     assert world.pool.reserve(owner_of(world.gateway.mediajob(NS, "a")), Key(NS, "b"), "u-b")
+
+
+def test_an_operator_shutting_down_closes_its_warm_pods_after_their_queues() -> None:
+    world = WarmWorld()
+    a, b = world.create("a"), world.create("b")
+    job = world.status(a)["jobName"]
+    world.pool.close_all()
+    closing = Slot.from_json(world.gateway.objects[slot_key(NS, job, 2)])
+    assert (closing.items, closing.next_url) == ((), "")
+    assert world.status(b)["sessionSlot"] == 1  # queued before the closing slot
+    c_ = world.create("c")
+    assert world.status(c_)["jobName"] != job  # a closed pod takes nothing more

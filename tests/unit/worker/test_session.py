@@ -142,3 +142,22 @@ def test_a_revoked_slot_is_skipped(http_server: FileServer, media, tmp_path: Pat
     proc, _ = start(tmp_path, box)
     events = finish(proc)
     assert [e["item"] for e in events if e["event"] == "item"] == ["uid-revoked-1"]
+
+
+def test_a_closed_mailbox_ends_the_pod_after_what_it_holds(
+    http_server: FileServer, media, tmp_path: Path
+) -> None:
+    """An operator shutting down writes a slot with no next URL: the pod converts what came
+    before it and ends at once, without waiting out its idle time."""
+    box = Mailbox(http_server, tmp_path, "closed")
+    photo = media.png("64x48", "closed.png")
+    box.write(0, item(http_server, 0, photo, "closed"))
+    path = tmp_path / "closed-slot-1"
+    path.write_bytes(Slot((), "").to_json())
+    http_server.files[path.name] = path
+    proc, _ = start(tmp_path, box, MEDIAFLOW_SESSION_IDLE_SECONDS="600")
+    started = time.monotonic()
+    events = finish(proc)
+    assert time.monotonic() - started < 60
+    assert [e["item"] for e in events if e["event"] == "item"] == ["uid-closed-0"]
+    assert [e["reason"] for e in events if e["event"] == "session-end"] == ["closed"]
