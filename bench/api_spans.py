@@ -147,8 +147,20 @@ def install() -> None:
     UploadService.receive = timed_receive  # type: ignore[method-assign]
 
 
+def set_concurrency() -> None:
+    """MEDIAFLOW_BENCH_CONCURRENCY=N: the upload path's stores and creates at once (a knob of
+    this benchmark only, to compare values; the API itself has constants)."""
+    value = os.environ.get("MEDIAFLOW_BENCH_CONCURRENCY")
+    if value:
+        from mediaflow_api.uploads import service
+
+        service.STORE_CONCURRENCY = service.CREATE_CONCURRENCY = int(value)  # type: ignore[attr-defined]
+
+
 if __name__ == "__main__":
-    install()
+    if os.environ.get("MEDIAFLOW_BENCH_SPANS"):
+        install()
+    set_concurrency()
     from mediaflow_api.__main__ import main
 
     sys.exit(main())

@@ -16,7 +16,7 @@ RSS just before the upload, the peak growth over it, the API's CPU time, wall-cl
 The MediaJobs (left Pending: no operator) and objects are deleted after each upload.
 
     source .local/env && uv run python bench/upload_api.py --case photos [--before DIR]
-        [--rounds 10] [--spans]
+        [--rounds 10] [--spans] [--concurrency 4,8,16]
 
 `--case photos`: the 40 small photos of issue 12 (item 6), as the previous service's clients
 send them: two `POST /api/v1/image/batch/convert/webp` of 20 photos (640x480 JPEG, about
@@ -323,9 +323,15 @@ def main() -> int:
         "--before", type=Path, help="photos: an older tree whose API runs alternately"
     )
     parser.add_argument("--spans", action="store_true", help="photos: time the parts too")
+    parser.add_argument(
+        "--concurrency",
+        help="photos: e.g. 4,8,16: this tree's API once per value of the stores and creates "
+        "a request runs at once",
+    )
     args = parser.parse_args()
     if args.case == "photos":
-        return photos_main(args.rounds, args.before, args.spans)
+        values = [int(v) for v in args.concurrency.split(",")] if args.concurrency else None
+        return photos_main(args.rounds, args.before, args.spans, values)
     sizes = [int(s) * MIB for s in args.sizes.split(",")]
     load_at_start = os.getloadavg()
 
@@ -404,8 +410,15 @@ class PhotoApi:
     watch: ProcessWatch | None = None
 
 
-def photo_api(name: str, tree: Path | None, env: dict[str, str], spans: Path | None) -> PhotoApi:
-    """The API of `tree` (None: this one), under bench/api_spans.py when `spans` is given."""
+def photo_api(
+    name: str,
+    tree: Path | None,
+    env: dict[str, str],
+    spans: Path | None,
+    concurrency: int | None = None,
+) -> PhotoApi:
+    """The API of `tree` (None: this one), under bench/api_spans.py when `spans` or
+    `concurrency` (this tree's stores and creates at once) is given."""
     env = dict(env)
     paths = [str(REPO)]  # bench/api_spans.py
     if tree is not None:
@@ -413,7 +426,10 @@ def photo_api(name: str, tree: Path | None, env: dict[str, str], spans: Path | N
     env["PYTHONPATH"] = os.pathsep.join(paths)
     if spans is not None:
         env["MEDIAFLOW_BENCH_SPANS"] = str(spans)
-    module = "bench.api_spans" if spans is not None else "mediaflow_api"
+    if concurrency is not None:
+        env["MEDIAFLOW_BENCH_CONCURRENCY"] = str(concurrency)
+    wrapped = spans is not None or concurrency is not None
+    module = "bench.api_spans" if wrapped else "mediaflow_api"
     return PhotoApi(name, ApiProcess(env, module=module), spans=spans)
 
 
@@ -492,7 +508,9 @@ def report_spans(apis: list[PhotoApi], windows: dict[str, list[tuple[float, floa
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
-def photos_main(rounds: int, before: Path | None, spans: bool) -> int:
+def photos_main(
+    rounds: int, before: Path | None, spans: bool, concurrency: list[int] | None = None
+) -> int:
     load_at_start = os.getloadavg()
     kube = kube_client()
     endpoint = urlsplit(require_env("MEDIAFLOW_S3_ENDPOINT"))
@@ -512,10 +530,14 @@ def photos_main(rounds: int, before: Path | None, spans: bool) -> int:
         "MEDIAFLOW_API_AUTH_RATE_LIMIT_BURST": "10000",
         "MEDIAFLOW_API_RATE_LIMIT_BATCH_PER_MINUTE": "10000",
     }
-    trees = {"after": None} if before is None else {"before": before.resolve(), "after": None}
+    variants: dict[str, tuple[Path | None, int | None]] = {}
+    if before is not None:
+        variants["before"] = (before.resolve(), None)
+    for value in concurrency or [None]:  # type: ignore[list-item]
+        variants["after" if value is None else f"after-c{value}"] = (None, value)
     apis = [
-        photo_api(name, tree, env, workdir / f"spans-{name}.jsonl" if spans else None)
-        for name, tree in trees.items()
+        photo_api(name, tree, env, workdir / f"spans-{name}.jsonl" if spans else None, value)
+        for name, (tree, value) in variants.items()
     ]
     results: dict[str, list[tuple[float, float]]] = {a.name: [] for a in apis}
     windows: dict[str, list[tuple[float, float]]] = {a.name: [] for a in apis}
@@ -554,10 +576,11 @@ def photos_main(rounds: int, before: Path | None, spans: bool) -> int:
                 f"{max(walls):.3f} | {statistics.median(cpus):.2f} |"
             )
         if "before" in results:
-            ratio = statistics.median(r[0] for r in results["before"]) / statistics.median(
-                r[0] for r in results["after"]
-            )
-            print(f"\nbefore/after (p50): {ratio:.2f}x")
+            base = statistics.median(r[0] for r in results["before"])
+            for name, runs in results.items():
+                if name != "before":
+                    ratio = base / statistics.median(r[0] for r in runs)
+                    print(f"\nbefore/{name} (p50): {ratio:.2f}x")
         if spans:
             report_spans(apis, windows)
         return 0
