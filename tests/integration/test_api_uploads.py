@@ -765,15 +765,11 @@ def test_a_client_that_disappears_in_a_batch_of_small_files_leaves_nothing(
         "Content-Type: multipart/form-data; boundary=b0undary\r\n"
         f"Content-Length: {len(body) + 1000}\r\n\r\n"
     ).encode()
-    mc = leftovers.minio.client()
-    prefix = f"{leftovers.namespace}/uploads/"
     with socket.create_connection((host, int(port))) as sock:
         sock.sendall(head + body)
+        # New objects (earlier tests' uploads are in this namespace too).
         wait_until(
-            "the first files to be stored",
-            lambda: any(mc.list_objects(leftovers.minio.bucket, prefix, recursive=True)),
-            timeout=30,
-            interval=0.05,
+            "the first files to be stored", lambda: leftovers.new()[0], timeout=30, interval=0.05
         )
     wait_until(
         "the abandoned batch to be cleaned up",
