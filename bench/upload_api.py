@@ -14,11 +14,24 @@ During each upload a thread samples the API process's VmRSS every 20 ms; VmHWM i
 RSS just before the upload, the peak growth over it, the API's CPU time, wall-clock MiB/s
 (the client's CPU time of API uploads includes the sampling thread's).
 The MediaJobs (left Pending: no operator) and objects are deleted after each upload.
+
+    source .local/env && uv run python bench/upload_api.py --case photos [--before DIR]
+        [--rounds 10] [--spans] [--concurrency 4,8,16]
+
+`--case photos`: the 40 small photos of issue 12 (item 6), as the previous service's clients
+send them: two `POST /api/v1/image/batch/convert/webp` of 20 photos (640x480 JPEG, about
+30 KB) sent at once, timed from the first byte to the second 202. With `--before DIR` (an
+older tree of this repository, e.g. `git archive <commit> | tar -x -C DIR`) the API of that
+tree runs too, from the same virtualenv with DIR's packages first on PYTHONPATH, and the
+rounds alternate between the two, so both see the same machine. `--spans` runs each API under
+bench/api_spans.py and adds a table of where the time went per round (S3 and Kubernetes
+requests by kind, libmagic, the multipart parser, waits for an executor thread).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -45,13 +58,15 @@ sys.path.insert(0, str(REPO))
 from tests.environment import kube_client, require_env, restricted_namespace, wait_until  # noqa: E402
 from tests.integration.api_process import ApiProcess  # noqa: E402
 from tests.integration.test_api_jobs import User  # noqa: E402
-from tests.media import make_clip  # noqa: E402
+from tests.media import make_clip, make_photo  # noqa: E402
 
 GROUP, VERSION, PLURAL = "mediaflow.io", "v1alpha1", "mediajobs"
 MIB = 1 << 20
 CHUNK = MIB  # what the client reads from disk and hands to httpx at a time
 ENDPOINT = "/api/v1/video/convert"
 FIELDS = {"output_format": "mp4", "preset": "ultrafast"}
+PHOTO_ENDPOINT = "/api/v1/image/batch/convert/webp"
+PHOTOS_PER_BATCH = 20
 SAMPLE_SECONDS = 0.02
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -293,10 +308,30 @@ def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument(
+        "--case",
+        choices=("large", "photos"),
+        default="large",
+        help="large: one big file against a direct PUT (default); photos: 40 photos in two "
+        "batches of 20 at once",
+    )
     parser.add_argument("--sizes", default="10,100,1024", help="file sizes in MiB")
     parser.add_argument("--runs", type=int, default=3, help="runs of sizes below 1 GiB")
     parser.add_argument("--big-runs", type=int, default=2, help="runs of sizes from 1 GiB")
+    parser.add_argument("--rounds", type=int, default=10, help="photos: rounds per API")
+    parser.add_argument(
+        "--before", type=Path, help="photos: an older tree whose API runs alternately"
+    )
+    parser.add_argument("--spans", action="store_true", help="photos: time the parts too")
+    parser.add_argument(
+        "--concurrency",
+        help="photos: e.g. 4,8,16: this tree's API once per value of the stores and creates "
+        "a request runs at once",
+    )
     args = parser.parse_args()
+    if args.case == "photos":
+        values = [int(v) for v in args.concurrency.split(",")] if args.concurrency else None
+        return photos_main(args.rounds, args.before, args.spans, values)
     sizes = [int(s) * MIB for s in args.sizes.split(",")]
     load_at_start = os.getloadavg()
 
@@ -356,6 +391,202 @@ def main() -> int:
         report(results, sizes, start_rss, max_rss)
         return 0
     finally:
+        cleanup(kube, minio, bucket, ns)
+        next(scratch, None)
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+# --- the 40-photo case -------------------------------------------------------------------
+
+
+@dataclass
+class PhotoApi:
+    """One API process of the photos case: its tree, user and spans file."""
+
+    name: str
+    api: ApiProcess
+    user: User | None = None
+    spans: Path | None = None
+    watch: ProcessWatch | None = None
+
+
+def photo_api(
+    name: str,
+    tree: Path | None,
+    env: dict[str, str],
+    spans: Path | None,
+    concurrency: int | None = None,
+) -> PhotoApi:
+    """The API of `tree` (None: this one), under bench/api_spans.py when `spans` or
+    `concurrency` (this tree's stores and creates at once) is given."""
+    env = dict(env)
+    paths = [str(REPO)]  # bench/api_spans.py
+    if tree is not None:
+        paths = [str(tree / "api"), str(tree / "core"), *paths]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    if spans is not None:
+        env["MEDIAFLOW_BENCH_SPANS"] = str(spans)
+    if concurrency is not None:
+        env["MEDIAFLOW_BENCH_CONCURRENCY"] = str(concurrency)
+    wrapped = spans is not None or concurrency is not None
+    module = "bench.api_spans" if wrapped else "mediaflow_api"
+    return PhotoApi(name, ApiProcess(env, module=module), spans=spans)
+
+
+def forty_photos(target: PhotoApi, photos: list[bytes]) -> tuple[float, float, float]:
+    """Two batch requests of 20 sent at once: (start, seconds from the first byte to the
+    second 202, the API's CPU seconds meanwhile)."""
+    assert target.user is not None
+    assert target.watch is not None
+    user, errors = target.user, []
+
+    def send(n: int) -> None:
+        files = [
+            ("files", (f"p{n}-{i}.jpg", photo, "image/jpeg")) for i, photo in enumerate(photos)
+        ]
+        response = httpx.post(
+            f"{target.api.url}{PHOTO_ENDPOINT}",
+            files=files,
+            data={"quality": "85"},
+            headers=user.headers,
+            timeout=120,
+        )
+        if response.status_code != 202 or response.json()["data"]["total"] != len(photos):
+            errors.append(f"{response.status_code} {response.text[:300]}")
+
+    threads = [threading.Thread(target=send, args=(n,)) for n in (0, 1)]
+    cpu0 = target.watch.cpu_seconds()
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.monotonic() - started
+    cpu = target.watch.cpu_seconds() - cpu0
+    if errors:
+        raise SystemExit(f"{target.name}: batch failed: {errors}")
+    return started, seconds, cpu
+
+
+def clear_namespace(kube: client.ApiClient, minio: Minio, bucket: str, ns: str) -> None:
+    """Delete the MediaJobs and objects a round made (no operator: no finalizers)."""
+    custom = client.CustomObjectsApi(kube)
+    custom.delete_collection_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)
+    wait_until(
+        "the MediaJobs to be gone",
+        lambda: not custom.list_namespaced_custom_object(GROUP, VERSION, ns, PLURAL)["items"],
+        timeout=60,
+        interval=0.2,
+    )
+    for obj in minio.list_objects(bucket, prefix=f"{ns}/", recursive=True):
+        minio.remove_object(bucket, obj.object_name)
+
+
+def span_table(spans: Path, windows: list[tuple[float, float]]) -> dict[str, tuple[int, float]]:
+    """Per span name: (count, total seconds) per round, over the spans that started within
+    one of the measured `windows` (start, end; one monotonic clock across processes)."""
+    totals: dict[str, list[float]] = {}
+    for line in spans.read_text().splitlines():
+        span = json.loads(line)
+        if any(start <= span["start"] <= end for start, end in windows):
+            totals.setdefault(span["span"], []).append(span["seconds"])
+    rounds = len(windows)
+    return {name: (len(v) // rounds, sum(v) / rounds) for name, v in totals.items()}
+
+
+def report_spans(apis: list[PhotoApi], windows: dict[str, list[tuple[float, float]]]) -> None:
+    tables = {a.name: span_table(a.spans, windows[a.name]) for a in apis if a.spans is not None}
+    names = sorted({n for t in tables.values() for n in t}, key=lambda n: (n.split()[0], n))
+    print("\nWhere the time went, per round (count, then summed seconds: spans overlap)")
+    print("| span | " + " | ".join(f"{a} count | {a} s" for a in tables) + " |")
+    print("|---|" + "---:|---:|" * len(tables))
+    for name in names:
+        cells = []
+        for table in tables.values():
+            count, seconds = table.get(name, (0, 0.0))
+            cells += [str(count), f"{seconds:.3f}"]
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+def photos_main(
+    rounds: int, before: Path | None, spans: bool, concurrency: list[int] | None = None
+) -> int:
+    load_at_start = os.getloadavg()
+    kube = kube_client()
+    endpoint = urlsplit(require_env("MEDIAFLOW_S3_ENDPOINT"))
+    bucket = os.environ.get("MEDIAFLOW_S3_BUCKET", "mediaflow")
+    minio = Minio(
+        endpoint.netloc,
+        access_key=require_env("MEDIAFLOW_S3_ACCESS_KEY"),
+        secret_key=require_env("MEDIAFLOW_S3_SECRET_KEY"),
+        secure=endpoint.scheme == "https",
+        region=os.environ.get("MEDIAFLOW_S3_REGION", "us-east-1"),
+    )
+    workdir = Path(tempfile.mkdtemp(prefix="mf-bench-photos-"))
+    scratch = restricted_namespace(kube, "mf-bench")
+    ns = next(scratch).name
+    env = {
+        "MEDIAFLOW_API_NAMESPACE": ns,
+        "MEDIAFLOW_API_AUTH_RATE_LIMIT_BURST": "10000",
+        "MEDIAFLOW_API_RATE_LIMIT_BATCH_PER_MINUTE": "10000",
+    }
+    variants: dict[str, tuple[Path | None, int | None]] = {}
+    if before is not None:
+        variants["before"] = (before.resolve(), None)
+    for value in concurrency or [None]:  # type: ignore[list-item]
+        variants["after" if value is None else f"after-c{value}"] = (None, value)
+    apis = [
+        photo_api(name, tree, env, workdir / f"spans-{name}.jsonl" if spans else None, value)
+        for name, (tree, value) in variants.items()
+    ]
+    results: dict[str, list[tuple[float, float]]] = {a.name: [] for a in apis}
+    windows: dict[str, list[tuple[float, float]]] = {a.name: [] for a in apis}
+    try:
+        paths = [make_photo(workdir / f"photo{n}.jpg", size="640x480") for n in range(20)]
+        photos = [p.read_bytes() for p in paths]
+        for target in apis:
+            target.api.__enter__()
+            assert target.api.process is not None
+            target.user = User(target.api)
+            target.watch = ProcessWatch(target.api.process.pid)
+            forty_photos(target, photos)  # warm-up: imports, libmagic, connections
+            clear_namespace(kube, minio, bucket, ns)
+        for number in range(rounds):
+            for target in apis if number % 2 == 0 else apis[::-1]:
+                time.sleep(0.5)
+                started, seconds, cpu = forty_photos(target, photos)
+                windows[target.name].append((started, started + seconds))
+                results[target.name].append((seconds, cpu))
+                print(f"round {number + 1} {target.name}: {seconds:.3f} s", file=sys.stderr)
+                clear_namespace(kube, minio, bucket, ns)
+        print(f"\nMachine: {machine(load_at_start)}")
+        sizes = sorted(len(p) for p in photos)
+        print(
+            f"40 photos ({sizes[0] // 1024}-{sizes[-1] // 1024} KiB, 640x480 JPEG): two "
+            f"{PHOTO_ENDPOINT} of {PHOTOS_PER_BATCH} sent at once, first byte to the second "
+            f"202; {rounds} rounds per API, alternating, in a namespace no operator watches.\n"
+        )
+        print("| API | p50 s | min s | max s | API CPU s (p50) |")
+        print("|---|---:|---:|---:|---:|")
+        for name, runs in results.items():
+            walls = [r[0] for r in runs]
+            cpus = [r[1] for r in runs]
+            print(
+                f"| {name} | {statistics.median(walls):.3f} | {min(walls):.3f} | "
+                f"{max(walls):.3f} | {statistics.median(cpus):.2f} |"
+            )
+        if "before" in results:
+            base = statistics.median(r[0] for r in results["before"])
+            for name, runs in results.items():
+                if name != "before":
+                    ratio = base / statistics.median(r[0] for r in runs)
+                    print(f"\nbefore/{name} (p50): {ratio:.2f}x")
+        if spans:
+            report_spans(apis, windows)
+        return 0
+    finally:
+        for target in apis:
+            target.api.__exit__()
         cleanup(kube, minio, bucket, ns)
         next(scratch, None)
         shutil.rmtree(workdir, ignore_errors=True)

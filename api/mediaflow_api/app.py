@@ -75,7 +75,9 @@ def provide_job_service(state: State) -> JobService:
 
 def provide_upload_service(state: State) -> UploadService:
     clients: Clients = state.clients
-    return UploadService(state.settings, clients.minio, clients.s3_http, clients.kube)
+    return UploadService(
+        state.settings, clients.minio, clients.s3_http, clients.kube, clients.upload_io
+    )
 
 
 def upload_limiters(settings: ApiSettings) -> dict[RateGroup, TokenBucketLimiter]:

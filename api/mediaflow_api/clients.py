@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import urllib3
@@ -23,6 +24,8 @@ class Clients:
     minio_public: Minio  # signs URLs handed to users
     # Sends the upload endpoints' presigned S3 requests (see uploads/sink.py).
     s3_http: urllib3.PoolManager = field(default_factory=lambda: s3_pool())
+    # Runs the uploads' blocking S3 and MediaJob calls (uploads/service.py BlockingCalls).
+    upload_io: ThreadPoolExecutor = field(default_factory=lambda: upload_io_threads())
 
     def kubernetes_version(self, timeout: float) -> str:
         """The API server's version (`/version`, readable by every authenticated client)."""
@@ -39,6 +42,7 @@ class Clients:
         return self.minio.bucket_exists(bucket)
 
     def close(self) -> None:
+        self.upload_io.shutdown(wait=True)
         self.kube.close()
         self.s3_http.clear()
 
@@ -52,7 +56,23 @@ def kube_api_client() -> kube.ApiClient:
         kube_config.load_incluster_config(client_configuration=configuration)
     except kube_config.ConfigException:
         kube_config.load_kube_config(client_configuration=configuration)
+    # Kept-alive connections for every upload I/O thread (the default, 5 per CPU, would
+    # open and drop a connection per MediaJob create beyond it, with a warning each).
+    configuration.connection_pool_maxsize = max(
+        configuration.connection_pool_maxsize, UPLOAD_IO_THREADS
+    )
     return kube.ApiClient(configuration)
+
+
+# Threads for the blocking calls of uploads: a request runs up to 8 at once (uploads/service.py
+# STORE_CONCURRENCY, CREATE_CONCURRENCY). Their own pool, not the event loop's default
+# executor (min(32, CPUs + 4) threads: 6 on two cores), which the other handlers share: two
+# batches would otherwise queue behind each other and behind every to_thread call.
+UPLOAD_IO_THREADS = 32
+
+
+def upload_io_threads() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=UPLOAD_IO_THREADS, thread_name_prefix="upload-io")
 
 
 def s3_pool() -> urllib3.PoolManager:

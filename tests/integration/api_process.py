@@ -27,7 +27,9 @@ def free_port() -> int:
 class ApiProcess:
     """`mediaflow-api` with the settings .local/env exports, on a free loopback port."""
 
-    def __init__(self, extra_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, extra_env: dict[str, str] | None = None, module: str = "mediaflow_api"
+    ) -> None:
         # Fail (not skip, not fall back to ~/.kube/config) when the environment is missing.
         for name in ("KUBECONFIG", "MEDIAFLOW_S3_ENDPOINT", "MEDIAFLOW_S3_ACCESS_KEY"):
             require_env(name)
@@ -39,10 +41,11 @@ class ApiProcess:
             "MEDIAFLOW_API_PORT": str(self.port),
             **(extra_env or {}),
         }
+        self.module = module  # benchmarks run the API under a wrapper (bench/api_spans.py)
         self.process: subprocess.Popen[bytes] | None = None
 
     def __enter__(self) -> ApiProcess:
-        self.process = start_module("mediaflow_api", [], self.env, LOG)
+        self.process = start_module(self.module, [], self.env, LOG)
 
         def listening() -> bool:
             try:

@@ -703,3 +703,76 @@ def test_active_jobs_are_capped_per_user_and_a_batch_over_the_cap_keeps_nothing(
     mc = minio_settings.client()
     for key in tracker.new()[0]:  # no operator here deletes inputs with their MediaJobs
         mc.remove_object(minio_settings.bucket, key)
+
+
+# --- the fast path of small files (issue 12, item 6): failures half-way leave nothing ---
+
+
+def test_a_batch_whose_mediajobs_the_api_server_refuses_half_way_keeps_nothing(
+    kube: client.ApiClient,
+    unwatched_namespace: str,
+    minio_settings: MinioSettings,
+    media: dict[str, Path],
+) -> None:
+    """The MediaJobs of a batch are created side by side: when the API server refuses one
+    (a ResourceQuota of 5 MediaJobs, a batch of 12), those made before and beside it go too,
+    and so do every file and marker."""
+    client.CoreV1Api(kube).create_namespaced_resource_quota(
+        unwatched_namespace,
+        client.V1ResourceQuota(
+            metadata=client.V1ObjectMeta(name="mediajobs"),
+            spec=client.V1ResourceQuotaSpec(hard={"count/mediajobs.mediaflow.io": "5"}),
+        ),
+    )
+    wait_until(
+        "the quota to be counted",
+        lambda: (
+            client.CoreV1Api(kube)
+            .read_namespaced_resource_quota("mediajobs", unwatched_namespace)
+            .status.hard
+        ),
+    )
+    tracker = Leftovers(kube, unwatched_namespace, minio_settings)
+    photo = media["photo"].read_bytes()
+    with ApiProcess({"MEDIAFLOW_API_NAMESPACE": unwatched_namespace}) as api:
+        user = User(api)
+        files = [("files", (f"{n}.jpg", photo)) for n in range(12)]
+        response = post(user, "/image/batch/convert/webp", files=files)
+        assert response.status_code >= 500, response.text
+        assert tracker.new() == (set(), set(), set())
+        # Within the quota the same batch goes through.
+        response = post(user, "/image/batch/convert/webp", files=files[:5])
+        assert response.status_code == 202, response.text
+    mc = minio_settings.client()
+    objects, _, mediajobs = tracker.new()
+    assert len(objects) == len(mediajobs) == 5  # the markers are gone
+    for key in objects:  # no operator here deletes inputs with their MediaJobs
+        mc.remove_object(minio_settings.bucket, key)
+
+
+def test_a_client_that_disappears_in_a_batch_of_small_files_leaves_nothing(
+    dave: User, media: dict[str, Path], leftovers: Leftovers
+) -> None:
+    """Small files are stored in the background while the body is read; a client that goes
+    away after 15 of them leaves none of them, and no marker."""
+    host, port = dave.api.url.removeprefix("http://").split(":")
+    photo = media["photo"].read_bytes()
+    body = multipart([("files", f"{n}.jpg", photo) for n in range(15)])
+    body = body.removesuffix(b"--b0undary--\r\n")  # the body never ends
+    head = (
+        f"POST /api/v1/image/batch/convert/webp HTTP/1.1\r\nHost: {host}\r\n"
+        f"Authorization: {dave.headers['Authorization']}\r\n"
+        "Content-Type: multipart/form-data; boundary=b0undary\r\n"
+        f"Content-Length: {len(body) + 1000}\r\n\r\n"
+    ).encode()
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(head + body)
+        # New objects (earlier tests' uploads are in this namespace too).
+        wait_until(
+            "the first files to be stored", lambda: leftovers.new()[0], timeout=30, interval=0.05
+        )
+    wait_until(
+        "the abandoned batch to be cleaned up",
+        lambda: leftovers.new() == (set(), set(), set()),
+        timeout=30,
+    )

@@ -1,5 +1,5 @@
 """Receiving an upload: the multipart body is parsed as it arrives, each file is sniffed and
-streamed to object storage, and one MediaJob per file is created at the end.
+stored in object storage, and one MediaJob per file is created at the end.
 
 Order of checks, so that a bad request stores nothing:
 1. the rate limit, the user's uploads in progress, the announced Content-Length and the
@@ -12,17 +12,30 @@ A failure at any point (including a client that sends nothing for the idle timeo
 the upload in progress and deletes what this request stored and created: objects and
 MediaJobs. While the request runs, a marker per file keeps the orphan sweep off its objects
 (`markers`).
+
+Where the time of a batch of small photos goes (bench/upload_api.py --case photos --spans,
+docs/api.md "Small files"): round trips to object storage and the API server, not parsing or
+libmagic. So the round trips of a request overlap: a file that ends within its first
+SNIFF_BYTES (a photo) is stored in the background (its marker, then the object, as one PUT)
+while the parser reads on, up to STORE_CONCURRENCY at once; the MediaJobs are created up to
+CREATE_CONCURRENCY at once; the markers go in one bulk delete. Larger files stream one at a
+time, as before, so a request still holds one part buffer at most. Every blocking call runs
+through the request's `BlockingCalls`, so the clean-up of a failed request first waits for
+the calls already running: nothing one of them stores or creates can outlive the clean-up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import urllib3
 from kubernetes import client as kube
+from kubernetes.client.exceptions import ApiException
 from minio import Minio
 from minio.error import S3Error
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
@@ -46,7 +59,13 @@ from mediaflow_api.uploads.forms import (
 )
 from mediaflow_api.uploads.markers import UploadMarkers
 from mediaflow_api.uploads.quota import ActiveJobQuota
-from mediaflow_api.uploads.sink import ObjectSink, StorageError, _S3Object, without_queries
+from mediaflow_api.uploads.sink import (
+    ObjectSink,
+    StorageError,
+    _S3Object,
+    remove_objects,
+    without_queries,
+)
 from mediaflow_core.constants import GROUP, PLURAL, VERSION
 from mediaflow_core.libmagic import mime_type_of_buffer
 from mediaflow_core.media import UnsupportedMedia, classify
@@ -61,6 +80,11 @@ MAX_TEXT_FIELD_BYTES = 4096
 # Multipart framing per part (boundary + headers) is far below this.
 FRAMING_ALLOWANCE = 64 * 1024
 QUEUE_BYTES = 4 * 1024 * 1024  # between the request and the upload thread
+# Small files of one request stored at once, and MediaJobs created at once (docs/api.md,
+# "Small files"). A request holds at most its files' heads (<= 20 x SNIFF_BYTES) while they
+# wait for a store.
+STORE_CONCURRENCY = 8
+CREATE_CONCURRENCY = 8
 
 
 class QueuedJob(BaseModel):
@@ -134,6 +158,80 @@ def sniff(head: bytes, kind: MediaKind, filename: str) -> str:
     return "video/mp2t" if kind is MediaKind.VIDEO and mime == "application/octet-stream" else mime
 
 
+class BlockingCalls:
+    """The blocking client calls (S3, Kubernetes) of one request, run in the process's
+    upload I/O threads. `settle()` waits for every call that already runs: a thread cannot be
+    stopped, and an object or MediaJob it made after the request's clean-up would be left
+    behind. A call that has not started when its caller is cancelled never starts."""
+
+    def __init__(self, executor: concurrent.futures.Executor) -> None:
+        self._executor = executor
+        self._futures: list[concurrent.futures.Future[Any]] = []
+
+    async def __call__(self, function: Callable[..., Any], /, *args: Any) -> Any:
+        future = self._executor.submit(function, *args)
+        self._futures.append(future)
+        return await asyncio.wrap_future(future)
+
+    async def settle(self) -> None:
+        running = [asyncio.wrap_future(f) for f in self._futures if not f.done()]
+        if running:
+            await asyncio.wait(running)
+
+
+class _Stores:
+    """The small files of one request being stored in the background, at most `limit` at
+    once. After a failure no further store starts; `stop()` waits for the running ones."""
+
+    def __init__(self, limit: int) -> None:
+        self._slots = asyncio.Semaphore(limit)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = False
+
+    def start(self, store: Callable[[], Awaitable[None]]) -> None:
+        self.raise_failure()
+        self._tasks.append(asyncio.create_task(self._run(store)))
+
+    async def _run(self, store: Callable[[], Awaitable[None]]) -> None:
+        async with self._slots:
+            if self._stopped:
+                return
+            try:
+                await store()
+            except BaseException:
+                self._stopped = True
+                raise
+
+    def raise_failure(self) -> None:
+        """Raise the error of a store that already failed (the request fails early)."""
+        for task in self._tasks:
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                raise cast(BaseException, task.exception())
+
+    async def wait(self) -> None:
+        """Until every store ended; raises the first failure."""
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+        self.raise_failure()
+
+    async def stop(self) -> None:
+        self._stopped = True
+        if self._tasks:
+            await asyncio.wait(self._tasks)
+        for task in self._tasks:  # retrieved: the request already fails for another reason
+            if task.done() and not task.cancelled():
+                task.exception()
+
+
+@dataclass
+class _Request:
+    """What one upload request has in flight."""
+
+    calls: BlockingCalls
+    markers: UploadMarkers
+    stores: _Stores
+
+
 @dataclass
 class StoredFile:
     job_id: str
@@ -144,11 +242,12 @@ class StoredFile:
 
 @dataclass
 class _FilePart:
-    """One file of the body: buffered until it can be sniffed, then streamed."""
+    """One file of the body: buffered until it can be sniffed, then streamed; a file that
+    ends before that is stored in one PUT, in the background."""
 
     service: UploadService
     endpoint: UploadEndpoint
-    markers: UploadMarkers
+    request: _Request
     job_id: str
     key: str
     filename: str
@@ -169,7 +268,7 @@ class _FilePart:
 
     async def _start(self) -> None:
         mime = sniff(bytes(self.head[:SNIFF_BYTES]), self.endpoint.kind, self.filename)
-        await self.markers.add(self.key)  # before anything of it is stored
+        await self.request.markers.add(self.key)  # before anything of it is stored
         self.sink = self.service.sink(self.key, mime)
         head, self.head = bytes(self.head), bytearray()
         await self.sink.write(head)
@@ -178,9 +277,17 @@ class _FilePart:
         if self.sink is None:
             if self.size == 0:
                 raise InvalidFieldsError([(self.endpoint.file_field, f"{self.filename} is empty")])
-            await self._start()
-        await cast(ObjectSink, self.sink).finish()
+            # The whole file is in `head`: sniffed now, stored while the parser reads on.
+            mime = sniff(bytes(self.head), self.endpoint.kind, self.filename)
+            data, self.head = bytes(self.head), bytearray()
+            self.request.stores.start(lambda: self._store(mime, data))
+        else:
+            await cast(ObjectSink, self.sink).finish()
         return StoredFile(self.job_id, self.key, self.filename, self.size)
+
+    async def _store(self, mime: str, data: bytes) -> None:
+        await self.request.markers.add(self.key)  # before anything of it is stored
+        await self.request.calls(self.service.object(self.key).put, memoryview(data), mime)
 
     async def abort(self) -> None:
         if self.sink is not None:
@@ -196,12 +303,14 @@ class UploadService:
         minio: Minio,
         s3_http: urllib3.PoolManager,
         api: kube.ApiClient,
+        executor: concurrent.futures.Executor,
     ) -> None:
         self.settings = settings
         self.minio = minio
         self.s3_http = s3_http
         self.custom = kube.CustomObjectsApi(api)
         self.namespace = settings.namespace
+        self.executor = executor  # the process's upload I/O threads (clients.py)
 
     def sink(self, key: str, content_type: str) -> ObjectSink:
         return ObjectSink(
@@ -214,30 +323,36 @@ class UploadService:
             queue_bytes=QUEUE_BYTES,
         )
 
-    def _object(self, key: str) -> _S3Object:
+    def object(self, key: str) -> _S3Object:
         return _S3Object(self.minio, self.s3_http, self.settings.s3_bucket, key)
 
-    def markers(self) -> UploadMarkers:
+    def remove_objects(self, keys: list[str]) -> None:
+        remove_objects(self.minio, self.settings.s3_bucket, keys)
+
+    def markers(self, calls: BlockingCalls) -> UploadMarkers:
         return UploadMarkers(
-            lambda key: self._object(key).put(memoryview(b""), "application/octet-stream"),
-            lambda key: self._object(key).remove(),
+            lambda key: self.object(key).put(memoryview(b""), "application/octet-stream"),
+            self.remove_objects,
+            run=calls,
         )
 
     async def count_active_jobs(self, owner: str) -> int:
         """`owner`'s pending and processing jobs, without listing the finished ones (their
         MediaJobs are labelled by owner and phase; see `active_selectors`)."""
-        active = 0
-        for selector in active_selectors(owner):
-            mediajobs = await asyncio.to_thread(
-                self.custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                self.namespace,
-                PLURAL,
-                label_selector=selector,
+        lists = await asyncio.gather(
+            *(
+                asyncio.to_thread(
+                    self.custom.list_namespaced_custom_object,
+                    GROUP,
+                    VERSION,
+                    self.namespace,
+                    PLURAL,
+                    label_selector=selector,
+                )
+                for selector in active_selectors(owner)
             )
-            active += active_count(mediajobs["items"])
-        return active
+        )
+        return sum(active_count(mediajobs["items"]) for mediajobs in lists)
 
     def input_key(self, job_id: str) -> str:
         # Under the namespace: the operator lets a MediaJob read only keys under it.
@@ -265,26 +380,28 @@ class UploadService:
         boundary = multipart_boundary(content_type)
         stored: list[StoredFile] = []
         created: list[str] = []
-        markers = self.markers()
+        calls = BlockingCalls(self.executor)
+        request = _Request(calls, self.markers(calls), _Stores(STORE_CONCURRENCY))
         try:
             await quota.check_start()
-            fields = await self._read_body(endpoint, boundary, body, stored, quota, markers)
+            fields = await self._read_body(endpoint, boundary, body, stored, quota, request)
+            await request.stores.wait()
             _require_files(endpoint, stored)
             async with quota.creating_jobs(len(stored)):
-                await self._create_mediajobs(endpoint, owner, fields, stored, created)
+                await self._create_mediajobs(endpoint, owner, fields, stored, created, calls)
         except InvalidFieldsError as error:
-            await self._clean_up(stored, created)
+            await self._clean_up(request, stored, created)
             raise invalid_fields(error.errors) from None
         except (StorageError, S3Error, urllib3.exceptions.HTTPError) as error:
             # Never the error's URLs' queries: a presigned URL's signature is a credential.
             logger.warning("upload failed: object storage: %s", without_queries(repr(error)))
-            await self._clean_up(stored, created)
+            await self._clean_up(request, stored, created)
             raise storage_unavailable() from None
         except BaseException:
-            await self._clean_up(stored, created)
+            await self._clean_up(request, stored, created)
             raise
         finally:
-            await markers.close()
+            await request.markers.close()
         return stored
 
     async def _create_mediajobs(
@@ -294,10 +411,14 @@ class UploadService:
         fields: dict[str, str],
         stored: list[StoredFile],
         created: list[str],
+        calls: BlockingCalls,
     ) -> None:
+        """Create the MediaJobs, CREATE_CONCURRENCY at once. `created` lists every one tried
+        (a create that failed may still have been made: a timeout), so the clean-up deletes
+        them all; after a failure no further create starts, and the running ones end first."""
         specs = [mediajob_spec(endpoint, fields, file.key) for file in stored]
-        for file, spec in zip(stored, specs, strict=True):
-            mediajob = mediajob_body(
+        bodies = [
+            mediajob_body(
                 file.job_id,
                 self.namespace,
                 owner,
@@ -306,8 +427,27 @@ class UploadService:
                 spec,
                 retention_seconds=self.settings.job_retention_seconds,
             )
-            await asyncio.to_thread(self._create, mediajob)
-            created.append(file.job_id)
+            for file, spec in zip(stored, specs, strict=True)
+        ]
+        slots = asyncio.Semaphore(CREATE_CONCURRENCY)
+        failed = False
+
+        async def create(body: dict[str, Any]) -> None:
+            nonlocal failed
+            async with slots:
+                if failed:
+                    return
+                created.append(body["metadata"]["name"])
+                try:
+                    await calls(self._create, body)
+                except BaseException:
+                    failed = True
+                    raise
+
+        outcomes = await asyncio.gather(*(create(b) for b in bodies), return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
 
     async def _read_body(
         self,
@@ -316,9 +456,10 @@ class UploadService:
         body: Any,
         stored: list[StoredFile],
         quota: ActiveJobQuota,
-        markers: UploadMarkers,
+        request: _Request,
     ) -> dict[str, str]:
-        """The text fields; each complete file is appended to `stored` as it ends."""
+        """The text fields; each complete file is appended to `stored` as it ends (a small
+        one while it is still being stored: `request.stores`)."""
         fields: dict[str, str] = {}
         part: _FilePart | None = None
         text: tuple[str, bytearray] | None = None
@@ -336,7 +477,8 @@ class UploadService:
                         if event.filename is not None:
                             files += 1
                             quota.check_file(files)
-                            part = self._start_file(endpoint, event, fields, files, markers)
+                            request.stores.raise_failure()
+                            part = self._start_file(endpoint, event, fields, files, request)
                         else:
                             text = (self._text_name(endpoint, event, fields), bytearray())
                     elif event is None:
@@ -373,7 +515,7 @@ class UploadService:
         segment: MultipartSegment,
         fields: dict[str, str],
         files: int,
-        markers: UploadMarkers,
+        request: _Request,
     ) -> _FilePart:
         if segment.name != endpoint.file_field:
             raise InvalidFieldsError(
@@ -386,7 +528,7 @@ class UploadService:
         check_fields_so_far(endpoint, fields)
         job_id = new_job_id()
         filename = (segment.filename or "").strip()[:255] or "upload"
-        return _FilePart(self, endpoint, markers, job_id, self.input_key(job_id), filename)
+        return _FilePart(self, endpoint, request, job_id, self.input_key(job_id), filename)
 
     def _text_name(
         self, endpoint: UploadEndpoint, segment: MultipartSegment, fields: dict[str, str]
@@ -401,9 +543,14 @@ class UploadService:
     def _create(self, body: dict[str, Any]) -> None:
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
 
-    async def _clean_up(self, stored: list[StoredFile], created: list[str]) -> None:
+    async def _clean_up(
+        self, request: _Request, stored: list[StoredFile], created: list[str]
+    ) -> None:
         """Best effort, logged: delete this request's MediaJobs and objects (MediaJobs
-        first: their finalizer would delete the input too)."""
+        first: their finalizer would delete the input too), once no call of the request
+        runs any more."""
+        await request.stores.stop()
+        await request.calls.settle()
         for job_id in created:
             try:
                 await asyncio.to_thread(
@@ -414,13 +561,20 @@ class UploadService:
                     PLURAL,
                     job_id,
                 )
+            except ApiException as error:
+                if error.status != 404:  # 404: tried, never made
+                    logger.exception("could not delete MediaJob %s of a failed upload", job_id)
             except Exception:
                 logger.exception("could not delete MediaJob %s of a failed upload", job_id)
-        for file in stored:
+        if stored:
             try:
-                await asyncio.to_thread(self.minio.remove_object, self.settings.s3_bucket, file.key)
+                # One request for all; a file whose store never started is simply absent.
+                await asyncio.to_thread(self.remove_objects, [file.key for file in stored])
             except Exception:
-                logger.exception("could not delete %s of a failed upload", file.key)
+                logger.exception(
+                    "could not delete the objects of a failed upload: %s",
+                    [file.key for file in stored],
+                )
         stored.clear()
         created.clear()
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import urllib3
 from minio import Minio
+from minio.deleteobjects import DeleteObject
 
 # What the handler's side puts into the queue: bytes, or one of these.
 _END = object()
@@ -132,6 +133,15 @@ class _S3Object:
 
     def remove(self) -> None:
         self._request("DELETE")
+
+
+def remove_objects(minio: Minio, bucket: str, keys: list[str]) -> None:
+    """Delete `keys` with S3 DeleteObjects, one request per 1,000 keys (a key that does not
+    exist counts as deleted); raises StorageError naming what could not be deleted."""
+    errors = list(minio.remove_objects(bucket, [DeleteObject(key) for key in keys]))
+    if errors:
+        failed = ", ".join(f"{error.name} ({error.code})" for error in errors[:10])
+        raise StorageError(f"could not delete {len(errors)} objects: {failed}")
 
 
 class _PartFiller:

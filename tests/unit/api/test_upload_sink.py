@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 from kubernetes import client as kube
 
-from mediaflow_api.clients import s3_pool
+from mediaflow_api.clients import s3_pool, upload_io_threads
 from mediaflow_api.problems import Problem
 from mediaflow_api.uploads.forms import ENDPOINTS
 from mediaflow_api.uploads.quota import ActiveJobQuota
@@ -74,6 +74,7 @@ def test_storage_failures_are_logged_without_a_presigned_urls_query(
         minio_client(settings.s3_endpoint, settings),
         s3_pool(),
         kube.ApiClient(),  # not reached: the upload fails before any MediaJob
+        upload_io_threads(),
     )
     quota = ActiveJobQuota(10, _none_active, asyncio.Lock())
     boundary = "b0undary"
