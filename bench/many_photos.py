@@ -13,8 +13,9 @@ with timestamps. Reported per photo:
   output, upload);
 - end to end: from the MediaJob's creation to its `Succeeded`, divided likewise (includes
   the pod's start);
-- bare: the same tool on the same photos on this machine, one after the other (`cwebp`,
-  `avifenc`, `cwebp -resize`), without any check, fetch or upload;
+- bare: the worker's own encoder command (cwebp, avifenc; cwebp -resize for the resize) on
+  the same photos on this machine, one thread, one after the other, without any check,
+  fetch or upload;
 
 and the ratio in-pod / bare (the issue's goal: within 2x).
 """
@@ -50,20 +51,20 @@ CASES = {
 
 
 def bare(case: str, paths: list[Path], out: Path) -> float:
+    """The worker's own encoder command lines (mediaflow_worker.commands), one thread, one
+    photo after the other."""
+    from mediaflow_worker.commands import avifenc_args, cwebp_args
+
     commands = {
-        "webp": lambda p, o: ["cwebp", "-quiet", "-q", "85", str(p), "-o", str(o)],
-        "avif": lambda p, o: ["avifenc", "-q", "60", "-j", "1", str(p), str(o)],
+        "webp": lambda p, o: cwebp_args(str(p), f"{o}.webp", 85, False, 1),
+        "avif": lambda p, o: avifenc_args(str(p), f"{o}.avif", 60, 1),
         "resize": lambda p, o: [
-            "cwebp",
-            "-quiet",
-            "-q",
-            "85",
+            *cwebp_args(str(p), f"{o}.webp", 85, False, 1)[:-2],
             "-resize",
             "320",
             "0",
+            "--",
             str(p),
-            "-o",
-            str(o),
         ],
     }
     started = time.monotonic()
