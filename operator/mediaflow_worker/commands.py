@@ -40,12 +40,22 @@ def avif_quantizer(quality: int) -> int:
     return round((100 - quality) * 63 / 99)
 
 
-def cwebp_args(src: str, dst: str, quality: int, lossless: bool, threads: int) -> list[str]:
-    """cwebp command; metadata is never copied."""
+def cwebp_args(
+    src: str,
+    dst: str,
+    quality: int,
+    lossless: bool,
+    threads: int,
+    resize: tuple[int, int] | None = None,
+) -> list[str]:
+    """cwebp command; metadata is never copied. `resize`: cwebp's own rescaler to exactly
+    that size (a tenth of ffmpeg's time for a small photo)."""
     args = ["cwebp", "-quiet", "-metadata", "none"]
     args += ["-lossless"] if lossless else ["-q", str(quality)]
     if threads > 1:
         args.append("-mt")
+    if resize is not None:
+        args += ["-resize", str(resize[0]), str(resize[1])]
     return [*args, "-o", dst, "--", src]
 
 

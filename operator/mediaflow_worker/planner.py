@@ -179,7 +179,9 @@ def _image_plan(
     notes = {"format": fmt, "filters": tuple(job.filters)}
     output = Output(OUTPUT, dst, fmt, plans.CONTENT_TYPES[fmt], out_w, out_h)
     if job.tool == "cwebp":
-        args = plans.cwebp_args(str(src), str(dst), job.quality, job.lossless, threads)
+        args = plans.cwebp_args(
+            str(src), str(dst), job.quality, job.lossless, threads, resize=job.plain_scale
+        )
         return Plan((_image_step(args, (src,), notes),), (output,))
     if job.tool == "avifenc":
         args = plans.avifenc_args(str(src), str(dst), job.quality, threads)

@@ -157,6 +157,16 @@ class ImageJob:
         return chain
 
     @property
+    def plain_scale(self) -> tuple[int, int] | None:
+        """The output size when the job only scales a still picture (no orientation to
+        apply, no crop or pad): an encoder's own rescaler can do it. None otherwise."""
+        geometry = self.geometry
+        if geometry is None or self.animated or self.orientation != 1 or geometry.mode != "none":
+            return None
+        size = geometry.width, geometry.height
+        return None if size == self.display_size else size
+
+    @property
     def keeps_animation(self) -> bool:
         """Animated input to an animation-capable output stays animated."""
         return self.animated and self.out_format in (ImageFormat.GIF, ImageFormat.WEBP)
@@ -166,7 +176,8 @@ class ImageJob:
         """cwebp, avifenc, ffmpeg, or ffmpeg+avifenc (ffmpeg writes a PNG for avifenc)."""
         direct = not self.filters and not self.animated
         if self.out_format is ImageFormat.WEBP:
-            return "cwebp" if direct and self.media.name in CWEBP_READS else "ffmpeg"
+            cwebp_can = direct or self.plain_scale is not None
+            return "cwebp" if cwebp_can and self.media.name in CWEBP_READS else "ffmpeg"
         if self.out_format is ImageFormat.AVIF:
             return "avifenc" if direct and self.media.name in AVIFENC_READS else "ffmpeg+avifenc"
         return "ffmpeg"

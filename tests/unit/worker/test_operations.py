@@ -156,6 +156,7 @@ def test_png_with_appended_zip_loses_the_payload(run_worker, media) -> None:
         ({"width": 30, "height": 30, "fit": "cover"}, (30, 30)),
         ({"width": 30, "height": 30, "fit": "contain", "format": "png"}, (30, 30)),
         ({"width": 30, "height": 10, "fit": "fill", "format": "webp"}, (30, 10)),
+        ({"width": 32, "format": "webp"}, (32, 24)),  # cwebp -resize
         ({"width": 640}, (64, 48)),  # never enlarged by default
         ({"width": 128, "allowUpscale": True, "format": "avif"}, (128, 96)),
         ({"height": 24, "format": "gif"}, (32, 24)),

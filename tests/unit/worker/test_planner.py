@@ -93,6 +93,21 @@ def test_an_image_resize_plans_the_geometry_and_keeps_the_input_format() -> None
     assert "crop=100:100" in step.args[step.args.index("-vf") + 1]
 
 
+def test_a_plain_resize_to_webp_is_cwebps_own_rescaler_and_anything_more_is_ffmpeg() -> None:
+    p = planned(ImageResizeOptions(width=320, format="webp"), image(JPEG))
+    (step,) = p.steps
+    assert step.tool == "cwebp"
+    assert tuple(step.args[step.args.index("-resize") + 1 :][:2]) == ("320", "240")
+    assert only(p).size == (320, 240)
+    # An orientation to apply, or a crop, needs ffmpeg's filters.
+    oriented = planned(ImageResizeOptions(width=320, format="webp"), image(JPEG, orientation=6))
+    cover = planned(ImageResizeOptions(width=100, height=100, fit="cover", format="webp"), image())
+    assert [s.tool for s in oriented.steps + cover.steps] == ["ffmpeg", "ffmpeg"]
+    # Nothing to scale: a plain encode.
+    same = planned(ImageResizeOptions(width=640, format="webp"), image())
+    assert "-resize" not in same.steps[0].args
+
+
 def test_an_output_over_the_pixel_limit_is_refused_before_any_tool() -> None:
     options = ImageResizeOptions(width=4000, height=4000, fit="fill", allow_upscale=True)
     with pytest.raises(InvalidInput, match="4000x4000 exceeds the 10-megapixel limit"):
