@@ -34,6 +34,12 @@ ANNOTATION_CANCEL = f"{GROUP}/cancel"
 # `"true"`: the input object goes with the MediaJob, if it is an upload made for it
 # (naming.upload_prefix; the operator's finalizer, cancel and TTL expiry).
 ANNOTATION_DELETE_INPUT = f"{GROUP}/delete-input"
+# `mediaflow.io/cancel-item-<index>: "true"` on a MediaJob with spec.inputs: input `index`
+# (its place in spec.inputs) is cancelled alone: it leaves its pod if it has not started, its
+# status says Cancelled, its result (whenever it comes) and its own upload (delete-input) are
+# deleted; the other inputs go on. (naming.cancel_item_annotation / cancelled_items.) The
+# API cancels one file of a batch request this way.
+ANNOTATION_CANCEL_ITEM_PREFIX = f"{GROUP}/cancel-item-"
 
 # The operator's finalizer on every MediaJob (the reconciler adds and removes it). The same
 # name Kopf kept for the operator before 0.4.0, so MediaJobs of earlier releases need nothing.

@@ -9,6 +9,8 @@ Object storage layout, one bucket, one prefix per namespace:
 - `<namespace>/uploads/<job id>/input`: a file uploaded through the HTTP API, whose MediaJob is
   named by the job id; `mediaflow.io/delete-input` may delete only keys under
   `<namespace>/uploads/<its name>/`.
+- `<namespace>/uploads/<batch MediaJob name>/<job id>/input`: a file of a batch request, one
+  of the inputs (spec.inputs) of the request's one MediaJob (upload_item_key).
 - `<namespace>/uploads/<job id>/in-progress`: the marker an upload keeps fresh while it stores
   (see UPLOAD_MARKER).
 - anything else under `<namespace>/`: inputs kubectl users put there themselves.
@@ -20,6 +22,8 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
+
+from mediaflow_core.constants import ANNOTATION_CANCEL_ITEM_PREFIX
 
 RESULTS = "results"
 UPLOADS = "uploads"
@@ -95,6 +99,29 @@ def upload_input_key(namespace: str, job_id: str) -> str:
     """The object key of the file uploaded for the API's job `job_id`:
     `<namespace>/uploads/<job id>/input`, under the upload_prefix of its MediaJob."""
     return f"{namespace}/{UPLOADS}/{job_id}/{INPUT}"
+
+
+def upload_item_key(namespace: str, mediajob: str, job_id: str) -> str:
+    """The object key of one file of a batch request, whose MediaJob `mediajob` has one
+    input per file: `<namespace>/uploads/<mediajob>/<job id>/input`, under the upload_prefix
+    of that MediaJob (so its delete-input may delete it)."""
+    return f"{namespace}/{UPLOADS}/{mediajob}/{job_id}/{INPUT}"
+
+
+def cancel_item_annotation(index: int) -> str:
+    """The annotation that cancels input `index` of a MediaJob with spec.inputs."""
+    return f"{ANNOTATION_CANCEL_ITEM_PREFIX}{index}"
+
+
+def cancelled_items(annotations: dict[str, str] | None) -> frozenset[int]:
+    """The inputs a MediaJob's annotations cancel one by one (`cancel_item_annotation` set
+    to "true"); anything else under the prefix is ignored."""
+    found = set()
+    for key, value in (annotations or {}).items():
+        index = key.removeprefix(ANNOTATION_CANCEL_ITEM_PREFIX)
+        if index != key and value == "true" and index.isdigit() and len(index) <= 3:
+            found.add(int(index))
+    return frozenset(found)
 
 
 def upload_prefix_of_key(key: str) -> str | None:

@@ -12,7 +12,14 @@ import pytest
 from mediaflow_api.settings import ApiSettings
 from mediaflow_core import constants as c
 from mediaflow_core.mediajob import MediaJobStatus
-from mediaflow_core.naming import MediaJobRef, upload_input_key, upload_prefix
+from mediaflow_core.naming import (
+    MediaJobRef,
+    cancel_item_annotation,
+    cancelled_items,
+    upload_input_key,
+    upload_item_key,
+    upload_prefix,
+)
 from mediaflow_core.storage import S3Settings
 from mediaflow_core.termination import (
     MESSAGE_LIMIT,
@@ -21,6 +28,7 @@ from mediaflow_core.termination import (
     WorkerResult,
     read_termination,
 )
+from mediaflow_operator.builders import decide_input_deletion
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.deciders import followed
 from mediaflow_operator.observed import JobView, PodView
@@ -135,6 +143,29 @@ def test_a_complete_job_without_a_result_fails() -> None:
 def test_the_apis_upload_key_is_an_upload_of_its_mediajob() -> None:
     ref = MediaJobRef(name="0b6f3c2e-9d4c-4a51-8e7f-1f2a3b4c5d6e", namespace="media", uid="u")
     assert upload_input_key(ref.namespace, ref.name).startswith(upload_prefix(ref))
+
+
+def test_a_batch_files_upload_key_is_an_upload_of_the_batchs_mediajob() -> None:
+    ref = MediaJobRef(name="batch-0b6f3c2e", namespace="media", uid="u")
+    key = upload_item_key(ref.namespace, ref.name, "1f2a3b4c-9d4c-4a51-8e7f-1f2a3b4c5d6e")
+    assert key.startswith(upload_prefix(ref))
+    annotations = {c.ANNOTATION_DELETE_INPUT: "true"}
+    decision = decide_input_deletion(ref, annotations, {"key": key}, "media")
+    assert decision is not None
+    assert decision.allowed
+
+
+def test_the_annotation_that_cancels_one_item_is_read_back() -> None:
+    annotations = {
+        cancel_item_annotation(0): "true",
+        cancel_item_annotation(17): "true",
+        cancel_item_annotation(3): "false",  # only "true" cancels
+        f"{c.ANNOTATION_CANCEL_ITEM_PREFIX}x": "true",  # not an index
+        f"{c.ANNOTATION_CANCEL_ITEM_PREFIX}12345": "true",  # beyond any index
+        c.ANNOTATION_CANCEL: "true",  # the whole MediaJob's: not an item's
+    }
+    assert cancelled_items(annotations) == {0, 17}
+    assert cancelled_items(None) == frozenset()
 
 
 S3_ENV = {
