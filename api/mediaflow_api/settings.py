@@ -114,6 +114,12 @@ class ApiSettings(S3Settings):
         description="Seconds a job (its MediaJob, upload and result) is kept after it "
         "finished; then the operator deletes it: the MediaJob's ttlSecondsAfterFinished.",
     )
+    batch_as_one_mediajob: bool = Field(
+        default=True,
+        description="A batch request makes one MediaJob with an input per file, converted "
+        "in one pod (every file keeps its own job). Off: a MediaJob and a pod per file, as "
+        "chart releases before 0.5 did.",
+    )
     # Per-user limits of the upload endpoints (a token bucket per process and group), as
     # the previous service grouped them: single images, videos, batches.
     rate_limit_image_per_minute: float = Field(

@@ -72,7 +72,13 @@ class JobsController(Controller):
         "without a body; from then on the job is gone for you (GET answers 404, the list "
         "leaves it out), while the cluster finishes removing its pod and files.",
         status_code=HTTP_204_NO_CONTENT,
-        responses=problem_responses(400, 401, 404),
+        responses=problem_responses(
+            400,
+            401,
+            404,
+            409,
+            meanings={409: "One file's job of a batch changed too often meanwhile: try again."},
+        ),
         sync_to_thread=True,
     )
     def delete_job(

@@ -7,10 +7,19 @@ uploaded file's name and `mediaflow.io/delete-input: "true"` (deleting it delete
 too). Its spec carries `ttlSecondsAfterFinished` = the API's job retention, so the operator
 deletes it that long after it finished, and with it its result and (delete-input) its upload:
 API-made jobs never pile up. MediaJobs made with kubectl keep whatever TTL their author set.
+
+A batch request (`/image/batch/...`) makes ONE MediaJob with an input per file
+(`spec.inputs`), named `batch-<uuid4>` (never a job id), labelled `mediaflow.io/batch: "true"`
+and, per file, `mediaflow.io/job-<job id>: "<its index>"`; the files' names are the JSON
+list of the `mediaflow.io/filenames` annotation. Every file keeps its own job id: its job is
+that input's item of the MediaJob's status. Deleting one file's job removes its label and
+sets `mediaflow.io/cancel-item-<index>` (the operator stops it and deletes its files);
+deleting the last one deletes the MediaJob.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable, Iterable
@@ -29,12 +38,17 @@ from mediaflow_core.constants import (
     KIND,
     LABEL_PHASE,
 )
-from mediaflow_core.naming import download_filename
+from mediaflow_core.naming import cancel_item_annotation, download_filename
 from mediaflow_core.options import Operation
 
 LABEL_OWNER = f"{GROUP}/owner"
 LABEL_JOB_TYPE = f"{GROUP}/job-type"
 ANNOTATION_FILENAME = f"{GROUP}/filename"
+# A batch request's MediaJob (see the module's docstring).
+LABEL_BATCH = f"{GROUP}/batch"
+LABEL_JOB_PREFIX = f"{GROUP}/job-"
+ANNOTATION_FILENAMES = f"{GROUP}/filenames"
+BATCH_NAME_PREFIX = "batch-"
 MAX_PAGE_SIZE = 100
 # How long an API-made MediaJob (and its files) stays after it finished, unless configured.
 DEFAULT_JOB_RETENTION_SECONDS = 7 * 24 * 3600
@@ -178,6 +192,72 @@ def mediajob_body(
     }
 
 
+def new_batch_name() -> str:
+    """The name of a batch request's MediaJob: never a job id (GET /jobs/{id} cannot name
+    it), unique like one."""
+    return f"{BATCH_NAME_PREFIX}{uuid.uuid4()}"
+
+
+def job_label(job_id: str) -> str:
+    """The label that names one file's job on its batch MediaJob (value: its index)."""
+    return f"{LABEL_JOB_PREFIX}{job_id}"
+
+
+def batch_mediajob_body(
+    name: str,
+    namespace: str,
+    owner: str,
+    files: list[tuple[str, str]],
+    job_type: JobType,
+    spec: dict[str, Any],
+    *,
+    retention_seconds: int,
+) -> dict[str, Any]:
+    """The one MediaJob of a batch request: `files` are (job id, file name) in the order of
+    `spec.inputs`, each file's job a label, their names an annotation."""
+    if len(spec.get("inputs") or []) != len(files) or "input" in spec:
+        raise ValueError("a batch MediaJob has one input per file, in spec.inputs")
+    body = mediajob_body(
+        name, namespace, owner, "", job_type, spec, retention_seconds=retention_seconds
+    )
+    metadata = body["metadata"]
+    metadata["labels"][LABEL_BATCH] = "true"
+    metadata["labels"].update({job_label(job_id): str(i) for i, (job_id, _) in enumerate(files)})
+    del metadata["annotations"][ANNOTATION_FILENAME]
+    metadata["annotations"][ANNOTATION_FILENAMES] = json.dumps([name for _, name in files])
+    return body
+
+
+def is_batch(mediajob: dict[str, Any]) -> bool:
+    return (mediajob.get("metadata", {}).get("labels") or {}).get(LABEL_BATCH) == "true"
+
+
+def batch_jobs(labels: dict[str, str] | None) -> dict[str, int]:
+    """The jobs of a batch MediaJob, from its labels: job id -> its input's index. A job
+    deleted by its owner has no label any more."""
+    jobs = {}
+    for key, value in (labels or {}).items():
+        job_id = key.removeprefix(LABEL_JOB_PREFIX)
+        if job_id != key and is_job_id(job_id) and value.isdigit():
+            jobs[job_id] = int(value)
+    return jobs
+
+
+def item_removal_patch(mediajob: dict[str, Any], job_id: str) -> dict[str, Any]:
+    """The merge patch that deletes one file's job from its batch MediaJob: its label goes
+    (it is gone for its owner at once) and its input is cancelled (the operator stops it and
+    deletes its upload and result). Conditioned on the resourceVersion read, so that two
+    deletes never both think another job remains."""
+    index = batch_jobs(mediajob["metadata"].get("labels"))[job_id]
+    return {
+        "metadata": {
+            "resourceVersion": mediajob["metadata"]["resourceVersion"],
+            "labels": {job_label(job_id): None},
+            "annotations": {cancel_item_annotation(index): "true"},
+        }
+    }
+
+
 def is_owned_by(mediajob: dict[str, Any], owner: str) -> bool:
     labels = mediajob.get("metadata", {}).get("labels") or {}
     return labels.get(LABEL_OWNER) in owner_labels(owner) and labels.get(LABEL_JOB_TYPE) in set(
@@ -197,9 +277,23 @@ def is_active(mediajob: dict[str, Any]) -> bool:
     return not is_deleted(mediajob) and job_status(mediajob) in ACTIVE
 
 
+def active_jobs(mediajob: dict[str, Any]) -> int:
+    """How many of the MediaJob's jobs are active: one for a single file's (`is_active`),
+    for a batch MediaJob its files' jobs that are pending or processing."""
+    if not is_batch(mediajob):
+        return int(is_active(mediajob))
+    if is_deleted(mediajob):
+        return 0
+    return sum(
+        1
+        for index in batch_jobs(mediajob["metadata"].get("labels")).values()
+        if item_status(mediajob, index) in ACTIVE
+    )
+
+
 def active_count(mediajobs: list[dict[str, Any]]) -> int:
-    """How many of `mediajobs` are active (see `is_active`)."""
-    return sum(1 for mj in mediajobs if is_active(mj))
+    """How many jobs of `mediajobs` are active (see `active_jobs`)."""
+    return sum(active_jobs(mj) for mj in mediajobs)
 
 
 def active_selectors(owner: str) -> tuple[str, str]:
@@ -215,6 +309,23 @@ def active_selectors(owner: str) -> tuple[str, str]:
 
 def job_status(mediajob: dict[str, Any]) -> JobStatus:
     return STATUSES.get((mediajob.get("status") or {}).get("phase"), JobStatus.PENDING)
+
+
+def _item(mediajob: dict[str, Any], index: int) -> dict[str, Any] | None:
+    """Input `index`'s entry of the status' items (None before the operator listed them)."""
+    for item in (mediajob.get("status") or {}).get("items") or []:
+        if item.get("index") == index:
+            return item
+    return None
+
+
+def item_status(mediajob: dict[str, Any], index: int) -> JobStatus:
+    """The status of one file's job of a batch MediaJob: its item's phase; the MediaJob's
+    own while it has no items (not accepted yet: pending; refused whole: failed)."""
+    item = _item(mediajob, index)
+    if item is None:
+        return job_status(mediajob)
+    return STATUSES.get(item.get("phase"), JobStatus.PENDING)
 
 
 def _time(text: str) -> datetime:
@@ -235,11 +346,20 @@ def updated_at(mediajob: dict[str, Any]) -> datetime:
     return max([created_at(mediajob), *times])
 
 
-def result_filename(mediajob: dict[str, Any], content_type: str | None) -> str:
-    """The uploaded file's name with the result's extension, safe for a header."""
+def result_filename(
+    mediajob: dict[str, Any], content_type: str | None, index: int | None = None
+) -> str:
+    """The uploaded file's name (of input `index` of a batch) with the result's extension,
+    safe for a header."""
     annotations = mediajob["metadata"].get("annotations") or {}
-    original = PurePosixPath(annotations.get(ANNOTATION_FILENAME) or "").stem
-    return download_filename(original, content_type)
+    name = annotations.get(ANNOTATION_FILENAME) or ""
+    if index is not None:
+        try:
+            names = json.loads(annotations.get(ANNOTATION_FILENAMES) or "[]")
+            name = names[index] if isinstance(names[index], str) else ""
+        except (ValueError, IndexError, TypeError):
+            name = ""
+    return download_filename(PurePosixPath(name).stem, content_type)
 
 
 def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = None) -> Job:
@@ -264,34 +384,125 @@ def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = No
     )
 
 
+def to_item_job(
+    mediajob: dict[str, Any],
+    job_id: str,
+    index: int,
+    sign: Callable[[str, str], str] | None = None,
+) -> Job:
+    """The job object of one file of a batch MediaJob (input `index`), as `to_job` makes
+    one of a single file's MediaJob."""
+    item = _item(mediajob, index) or {}
+    state = item_status(mediajob, index)
+    result = item.get("result") or {}
+    result_url = None
+    if state is JobStatus.COMPLETED and sign is not None and result.get("key"):
+        result_url = sign(
+            result["key"], result_filename(mediajob, result.get("contentType"), index)
+        )
+    error = None
+    if state is JobStatus.FAILED:
+        status = mediajob.get("status") or {}
+        error = item.get("message") or item.get("reason") or status.get("message")
+    return Job(
+        id=job_id,
+        status=state,
+        job_type=JobType(mediajob["metadata"]["labels"][LABEL_JOB_TYPE]),
+        progress=100 if state is JobStatus.COMPLETED else 0,
+        result_url=result_url,
+        error=(error or "the job failed") if state is JobStatus.FAILED else None,
+        created_at=created_at(mediajob),
+        updated_at=updated_at(mediajob),
+    )
+
+
+def find_job(
+    mediajob: dict[str, Any], job_id: str, sign: Callable[[str, str], str] | None = None
+) -> Job | None:
+    """Job `job_id` of a MediaJob: the MediaJob's own, or one file's of a batch MediaJob;
+    None when it has no such job."""
+    if not is_batch(mediajob):
+        return to_job(mediajob, sign) if mediajob["metadata"]["name"] == job_id else None
+    index = batch_jobs(mediajob["metadata"].get("labels")).get(job_id)
+    return None if index is None else to_item_job(mediajob, job_id, index, sign)
+
+
 @dataclass(frozen=True)
 class Listed:
-    """What a list tells of one MediaJob without reading it in full."""
+    """What a list tells of one job without reading its MediaJob in full: its id, and for a
+    file of a batch the MediaJob's name (`mediajob`) and its input's index."""
 
     name: str
     created: datetime
     deleting: bool = False
+    mediajob: str | None = None
+    index: int | None = None
+
+    @property
+    def mediajob_name(self) -> str:
+        return self.mediajob or self.name
+
+
+def listed_jobs(
+    name: str, created: datetime, deleting: bool, labels: dict[str, str] | None
+) -> list[Listed]:
+    """The jobs of one listed MediaJob: itself, or each file's of a batch MediaJob."""
+    if (labels or {}).get(LABEL_BATCH) != "true":
+        return [Listed(name, created, deleting)]
+    return [
+        Listed(job_id, created, deleting, mediajob=name, index=index)
+        for job_id, index in batch_jobs(labels).items()
+    ]
 
 
 def listed(mediajob: dict[str, Any]) -> Listed:
     return Listed(mediajob["metadata"]["name"], created_at(mediajob), is_deleted(mediajob))
 
 
-def list_selectors(
-    owner: str, job_type: JobType | None, status: JobStatus | None
-) -> tuple[str, str | None]:
-    """The label selectors of a job list: the MediaJobs to list by metadata alone and, with
-    a status filter, those without a phase label, whose status must be read to classify
-    them (MediaJobs made before the operator wrote the label, until it resumes them)."""
+@dataclass(frozen=True)
+class ListSelectors:
+    """The label selectors of a job list.
+
+    Without a status filter, `metadata` alone: the MediaJobs listed by metadata (a batch
+    MediaJob's labels name its files' jobs). With one, `metadata` selects single files'
+    MediaJobs by their phase label, and `full` those whose status must be read to classify
+    their jobs: single files' MediaJobs without a phase label (made before the operator wrote
+    it, until it resumes them) and the batch MediaJobs that can hold a job of that status
+    (each file's status is its item's)."""
+
+    metadata: str
+    full: tuple[str, ...] = ()
+
+
+def list_selectors(owner: str, job_type: JobType | None, status: JobStatus | None) -> ListSelectors:
     selector = owner_selector(owner, job_type)
     if status is None:
-        return selector, None
-    return f"{selector},{LABEL_PHASE}={PHASES[status]}", f"{selector},!{LABEL_PHASE}"
+        return ListSelectors(selector)
+    single = f"{selector},!{LABEL_BATCH}"
+    batches = f"{selector},{LABEL_BATCH}=true"
+    if status in ACTIVE:
+        # A finished MediaJob's items are all finished (`notin` also selects the unlabelled).
+        finished = ",".join(sorted(PHASES[s] for s in JobStatus if s not in ACTIVE))
+        batches += f",{LABEL_PHASE} notin ({finished})"
+    return ListSelectors(
+        f"{single},{LABEL_PHASE}={PHASES[status]}", (f"{single},!{LABEL_PHASE}", batches)
+    )
 
 
 def unlabelled_matching(mediajobs: Iterable[dict[str, Any]], status: JobStatus) -> list[Listed]:
-    """Of MediaJobs without a phase label, read in full, those whose status is `status`."""
-    return [listed(mj) for mj in mediajobs if job_status(mj) is status]
+    """Of MediaJobs read in full, the jobs whose status is `status`: single files' MediaJobs
+    by their status, batch MediaJobs' files by their items'."""
+    found = []
+    for mj in mediajobs:
+        if not is_batch(mj):
+            if job_status(mj) is status:
+                found.append(listed(mj))
+            continue
+        jobs = listed_jobs(
+            mj["metadata"]["name"], created_at(mj), is_deleted(mj), mj["metadata"].get("labels")
+        )
+        found += [job for job in jobs if item_status(mj, job.index or 0) is status]
+    return found
 
 
 def newest_first(items: Iterable[Listed]) -> list[Listed]:
@@ -300,9 +511,15 @@ def newest_first(items: Iterable[Listed]) -> list[Listed]:
     return sorted(by_name, key=lambda item: item.created, reverse=True)
 
 
-def page_names(items: Iterable[Listed], page: int, page_size: int) -> tuple[list[str], int]:
-    """The names on page `page` (from 1) of `items` newest first, and how many there are
-    in all; MediaJobs being deleted are left out (gone for their owner)."""
+def page_of(items: Iterable[Listed], page: int, page_size: int) -> tuple[list[Listed], int]:
+    """The jobs on page `page` (from 1) of `items` newest first, and how many there are in
+    all; MediaJobs being deleted are left out (gone for their owner)."""
     matching = newest_first(item for item in items if not item.deleting)
     start = (page - 1) * page_size
-    return [item.name for item in matching[start : start + page_size]], len(matching)
+    return matching[start : start + page_size], len(matching)
+
+
+def page_names(items: Iterable[Listed], page: int, page_size: int) -> tuple[list[str], int]:
+    """The job ids on page `page` (see `page_of`) and the total."""
+    jobs, total = page_of(items, page, page_size)
+    return [job.name for job in jobs], total

@@ -4,8 +4,10 @@ The API's Kubernetes access for jobs: get, list and delete MediaJobs in its name
 (create too, for the upload endpoints).
 
 A job list never reads all of a user's MediaJobs in full: it lists their metadata alone
-(name, creation time, deletion), selected by owner, job type and phase labels, to count and
-order them, then reads just the page's MediaJobs, side by side.
+(name, creation time, deletion, labels: a batch MediaJob's labels name its files' jobs),
+selected by owner, job type and phase labels, to count and order them, then reads just the
+page's MediaJobs, side by side. A status filter reads the batch MediaJobs that may hold a
+job of that status in full (a file's status is its item's, which no label says).
 """
 
 from __future__ import annotations
@@ -24,12 +26,17 @@ from mediaflow_api.jobs.model import (
     JobStatus,
     JobType,
     Listed,
+    batch_jobs,
+    find_job,
     is_deleted,
     is_job_id,
     is_owned_by,
+    item_removal_patch,
+    job_label,
     list_selectors,
-    page_names,
-    to_job,
+    listed_jobs,
+    owner_selector,
+    page_of,
     unlabelled_matching,
 )
 from mediaflow_api.problems import Problem
@@ -48,6 +55,7 @@ class _Metadata(msgspec.Struct):
     name: str
     creationTimestamp: datetime  # noqa: N815 - the Kubernetes field
     deletionTimestamp: datetime | None = None  # noqa: N815 - the Kubernetes field
+    labels: dict[str, str] | None = None
 
 
 class _Item(msgspec.Struct):
@@ -57,6 +65,10 @@ class _Item(msgspec.Struct):
 class _MetadataList(msgspec.Struct):
     items: list[_Item] | None  # null when nothing matches
 
+
+# Tries of a delete of one file's job that lost a race with another change of its batch
+# MediaJob (the patch is conditioned on the resourceVersion read).
+REMOVE_TRIES = 5
 
 # Decodes only the fields above: the rest (managed fields, annotations: most of each
 # item's bytes) is skipped without building objects (measured: 4 ms for 2,000 items,
@@ -86,18 +98,16 @@ class JobService:
         return self.storage.result_url(key, filename)[0]
 
     def _read(self, owner: str, job_id: str) -> dict[str, Any]:
-        """The MediaJob of `owner`'s job, or a 404 (also for other users' and malformed ids)."""
+        """The MediaJob of `owner`'s job: the one named by the job id, or the batch
+        MediaJob labelled with it; a 404 for other users' and malformed ids."""
         if not is_job_id(job_id):
             raise job_not_found(job_id)
-        try:
-            mediajob = self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, job_id
-            )
-        except ApiException as error:
-            if error.status == 404:
-                raise job_not_found(job_id) from error
-            raise
-        if not is_owned_by(mediajob, owner) or is_deleted(mediajob):
+        mediajob = self._get_or_none(job_id)
+        if mediajob is None:
+            selector = f"{owner_selector(owner)},{job_label(job_id)}"
+            found = self._list_full(selector)
+            mediajob = found[0] if found else None
+        if mediajob is None or not is_owned_by(mediajob, owner) or is_deleted(mediajob):
             raise job_not_found(job_id)
         return mediajob
 
@@ -110,20 +120,26 @@ class JobService:
         job_type: JobType | None,
     ) -> JobPage:
         """Page `page` of `owner`'s jobs, newest first, of one status and type when given."""
-        selector, unlabelled_selector = list_selectors(owner, job_type, status)
-        if unlabelled_selector is None or status is None:
-            items = self._list_metadata(selector)
+        selectors = list_selectors(owner, job_type, status)
+        if status is None:
+            items = self._list_metadata(selectors.metadata)
         else:
-            labelled = _READS.submit(self._list_metadata, selector)
-            unlabelled = self._list_full(unlabelled_selector)
-            items = labelled.result() + unlabelled_matching(unlabelled, status)
-        names, total = page_names(items, page, page_size)
-        jobs = [
-            to_job(mj, self._sign)
-            for mj in _READS.map(self._get_or_none, names)
+            labelled = _READS.submit(self._list_metadata, selectors.metadata)
+            full = [_READS.submit(self._list_full, selector) for selector in selectors.full]
+            read = [mj for future in full for mj in future.result()]
+            items = labelled.result() + unlabelled_matching(read, status)
+        listed, total = page_of(items, page, page_size)
+        names = list(dict.fromkeys(job.mediajob_name for job in listed))
+        mediajobs = dict(zip(names, _READS.map(self._get_or_none, names), strict=True))
+        jobs = []
+        for entry in listed:
+            mj = mediajobs[entry.mediajob_name]
             # Deleted (or being deleted) since the list: gone for its owner.
-            if mj is not None and is_owned_by(mj, owner) and not is_deleted(mj)
-        ]
+            if mj is None or not is_owned_by(mj, owner) or is_deleted(mj):
+                continue
+            job = find_job(mj, entry.name, self._sign)
+            if job is not None:  # None: a file's job deleted since the list
+                jobs.append(job)
         return JobPage(items=jobs, total=total, page=page, page_size=page_size)
 
     def _list_metadata(self, selector: str) -> list[Listed]:
@@ -141,12 +157,14 @@ class JobService:
         response.read()
         body = self.api.response_deserialize(response, {"200": "bytearray"}).data
         return [
-            Listed(
+            job
+            for i in _decode_metadata_list(body).items or []
+            for job in listed_jobs(
                 i.metadata.name,
                 i.metadata.creationTimestamp,
                 i.metadata.deletionTimestamp is not None,
+                i.metadata.labels,
             )
-            for i in _decode_metadata_list(body).items or []
         ]
 
     def _list_full(self, selector: str) -> list[dict[str, Any]]:
@@ -165,20 +183,48 @@ class JobService:
             raise
 
     def get(self, owner: str, job_id: str) -> Job:
-        return to_job(self._read(owner, job_id), self._sign)
+        job = find_job(self._read(owner, job_id), job_id, self._sign)
+        if job is None:
+            raise job_not_found(job_id)
+        return job
 
     def delete(self, owner: str, job_id: str) -> None:
         """Delete one of `owner`'s jobs, whatever its state: the operator's finalizer stops
         its pod (a pending or processing job is thereby cancelled) and deletes its result
         and its upload. From this answer on the job is gone for its owner (reads treat a
-        MediaJob being deleted as absent), even while the finalizer still runs."""
-        self._read(owner, job_id)
-        self._delete(job_id)
+        MediaJob being deleted as absent), even while the finalizer still runs.
 
-    def _delete(self, job_id: str) -> None:
+        One file's job of a batch: its label goes and its input is cancelled (the operator
+        stops it and deletes its files); the last one's delete deletes the MediaJob."""
+        for _ in range(REMOVE_TRIES):
+            mediajob = self._read(owner, job_id)
+            jobs = batch_jobs(mediajob["metadata"].get("labels"))
+            if job_id not in jobs or len(jobs) == 1:
+                self._delete(mediajob["metadata"]["name"])
+                return
+            try:
+                self.custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, mediajob["metadata"]["name"],
+                    item_removal_patch(mediajob, job_id),
+                )  # fmt: skip
+            except ApiException as error:
+                if error.status == 404:  # the whole MediaJob went meanwhile: so did its jobs
+                    return
+                if error.status != 409:
+                    raise
+            else:
+                return
+        raise Problem(
+            409,
+            "job-busy",
+            "The job is changing",
+            f"Job {job_id} changed while it was being deleted; try again.",
+        )
+
+    def _delete(self, name: str) -> None:
         try:
             self.custom.delete_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, job_id
+                GROUP, VERSION, self.namespace, PLURAL, name
             )
         except ApiException as error:
             if error.status != 404:  # deleted concurrently: done anyway

@@ -390,3 +390,13 @@ def mediajob_spec(endpoint: UploadEndpoint, fields: Mapping[str, str], key: str)
         "input": {"object": {"key": key}},
         OPTIONS_FIELD[endpoint.operation]: options,
     }
+
+
+def batch_spec(
+    endpoint: UploadEndpoint, fields: Mapping[str, str], keys: list[str]
+) -> dict[str, Any]:
+    """The spec of a batch request's one MediaJob: the files stored at `keys` as its
+    inputs, one operation and its options for all (InvalidFieldsError as `mediajob_spec`)."""
+    spec = mediajob_spec(endpoint, fields, keys[0])
+    del spec["input"]
+    return {**spec, "inputs": [{"object": {"key": key}} for key in keys]}

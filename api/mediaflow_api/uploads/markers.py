@@ -36,15 +36,21 @@ class UploadMarkers:
         self._put, self._remove_all, self._run = put, remove_all, run
         self._refresh_seconds = refresh_seconds
         self.keys: list[str] = []
+        # The first write of each marker: the files of a batch made as one MediaJob share
+        # one upload prefix, and so one marker, written once and awaited by each.
+        self._written: dict[str, asyncio.Future[Any]] = {}
         self._refresher: asyncio.Task[None] | None = None
 
     async def add(self, key: str) -> None:
         """Mark the upload prefix of `key` as in progress (before storing `key`)."""
         marker = upload_marker_key(key)
-        # Listed before it is written: a PUT that fails after MinIO stored the marker (a
-        # timeout) must still be deleted at the end.
-        self.keys.append(marker)
-        await self._run(self._put, marker)
+        written = self._written.get(marker)
+        if written is None:
+            # Listed before it is written: a PUT that fails after MinIO stored the marker (a
+            # timeout) must still be deleted at the end.
+            self.keys.append(marker)
+            written = self._written[marker] = asyncio.ensure_future(self._run(self._put, marker))
+        await asyncio.shield(written)
         if self._refresher is None:
             self._refresher = asyncio.create_task(self._refresh(), name="upload markers")
 
@@ -70,3 +76,7 @@ class UploadMarkers:
             except Exception as error:  # logged: the sweep removes them once they aged out
                 logger.warning("could not delete the upload markers %s: %s", self.keys, error)
         self.keys.clear()
+        for written in self._written.values():  # retrieved: a failure was raised to its adder
+            if written.done() and not written.cancelled():
+                written.exception()
+        self._written.clear()

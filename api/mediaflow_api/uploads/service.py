@@ -1,5 +1,7 @@
 """Receiving an upload: the multipart body is parsed as it arrives, each file is sniffed and
-stored in object storage, and one MediaJob per file is created at the end.
+stored in object storage, and the MediaJob is created at the end: one per file, or for a batch
+request one with an input per file (`ApiSettings.batch_as_one_mediajob`; jobs/model.py says
+how each file keeps its own job).
 
 Order of checks, so that a bad request stores nothing:
 1. the rate limit, the user's uploads in progress, the announced Content-Length and the
@@ -45,7 +47,9 @@ from mediaflow_api.jobs.model import (
     JobStatus,
     active_count,
     active_selectors,
+    batch_mediajob_body,
     mediajob_body,
+    new_batch_name,
     new_job_id,
 )
 from mediaflow_api.problems import FieldError, Problem
@@ -54,6 +58,7 @@ from mediaflow_api.uploads.forms import (
     InvalidFieldsError,
     MediaKind,
     UploadEndpoint,
+    batch_spec,
     check_fields_so_far,
     mediajob_spec,
 )
@@ -69,7 +74,7 @@ from mediaflow_api.uploads.sink import (
 from mediaflow_core.constants import GROUP, PLURAL, VERSION
 from mediaflow_core.libmagic import mime_type_of_buffer
 from mediaflow_core.media import UnsupportedMedia, classify
-from mediaflow_core.naming import upload_input_key
+from mediaflow_core.naming import upload_input_key, upload_item_key
 
 logger = logging.getLogger(__name__)
 
@@ -230,6 +235,9 @@ class _Request:
     calls: BlockingCalls
     markers: UploadMarkers
     stores: _Stores
+    # The name of the request's one MediaJob (a batch made as one), its files' keys under
+    # its upload prefix; None: a MediaJob per file, named by its job id.
+    batch: str | None = None
 
 
 @dataclass
@@ -381,14 +389,18 @@ class UploadService:
         stored: list[StoredFile] = []
         created: list[str] = []
         calls = BlockingCalls(self.executor)
-        request = _Request(calls, self.markers(calls), _Stores(STORE_CONCURRENCY))
+        batch = new_batch_name() if endpoint.batch and self.settings.batch_as_one_mediajob else None
+        request = _Request(calls, self.markers(calls), _Stores(STORE_CONCURRENCY), batch)
         try:
             await quota.check_start()
             fields = await self._read_body(endpoint, boundary, body, stored, quota, request)
             await request.stores.wait()
             _require_files(endpoint, stored)
             async with quota.creating_jobs(len(stored)):
-                await self._create_mediajobs(endpoint, owner, fields, stored, created, calls)
+                if batch is None:
+                    await self._create_mediajobs(endpoint, owner, fields, stored, created, calls)
+                else:
+                    await self._create_batch(endpoint, owner, fields, stored, created, batch, calls)
         except InvalidFieldsError as error:
             await self._clean_up(request, stored, created)
             raise invalid_fields(error.errors) from None
@@ -448,6 +460,29 @@ class UploadService:
         for outcome in outcomes:
             if isinstance(outcome, BaseException):
                 raise outcome
+
+    async def _create_batch(
+        self,
+        endpoint: UploadEndpoint,
+        owner: str,
+        fields: dict[str, str],
+        stored: list[StoredFile],
+        created: list[str],
+        name: str,
+        calls: BlockingCalls,
+    ) -> None:
+        """Create the request's one MediaJob, an input per file in the order they came."""
+        body = batch_mediajob_body(
+            name,
+            self.namespace,
+            owner,
+            [(file.job_id, file.filename) for file in stored],
+            endpoint.job_type,
+            batch_spec(endpoint, fields, [file.key for file in stored]),
+            retention_seconds=self.settings.job_retention_seconds,
+        )
+        created.append(name)  # before: a create that timed out may still have been made
+        await calls(self._create, body)
 
     async def _read_body(
         self,
@@ -528,7 +563,12 @@ class UploadService:
         check_fields_so_far(endpoint, fields)
         job_id = new_job_id()
         filename = (segment.filename or "").strip()[:255] or "upload"
-        return _FilePart(self, endpoint, request, job_id, self.input_key(job_id), filename)
+        key = (
+            self.input_key(job_id)
+            if request.batch is None
+            else upload_item_key(self.namespace, request.batch, job_id)
+        )
+        return _FilePart(self, endpoint, request, job_id, key, filename)
 
     def _text_name(
         self, endpoint: UploadEndpoint, segment: MultipartSegment, fields: dict[str, str]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime
 
@@ -10,20 +11,31 @@ import pytest
 from mediaflow_api.jobs.model import (
     ANNOTATION_DELETE_INPUT,
     ANNOTATION_FILENAME,
+    ANNOTATION_FILENAMES,
     DEFAULT_JOB_RETENTION_SECONDS,
+    LABEL_BATCH,
     LABEL_JOB_TYPE,
     LABEL_OWNER,
     OPERATIONS,
     JobStatus,
     JobType,
     Listed,
+    ListSelectors,
     active_count,
     active_selectors,
+    batch_jobs,
+    batch_mediajob_body,
+    created_at,
+    find_job,
     is_job_id,
     is_owned_by,
+    item_removal_patch,
+    job_label,
     list_selectors,
     listed,
+    listed_jobs,
     mediajob_body,
+    new_batch_name,
     new_job_id,
     owner_selector,
     page_names,
@@ -277,13 +289,21 @@ def test_a_mediajob_being_deleted_is_gone_from_every_page() -> None:
 
 
 def test_selectors_list_by_owner_type_and_phase_label() -> None:
-    assert list_selectors(OWNER, None, None) == (f"mediaflow.io/owner={OWNER}", None)
-    labelled, unlabelled = list_selectors(OWNER, JobType.VIDEO_TRIM, JobStatus.PROCESSING)
+    assert list_selectors(OWNER, None, None) == ListSelectors(f"mediaflow.io/owner={OWNER}")
+    selectors = list_selectors(OWNER, JobType.VIDEO_TRIM, JobStatus.PROCESSING)
     base = f"mediaflow.io/owner={OWNER},mediaflow.io/job-type=video_trim"
-    assert labelled == f"{base},mediaflow.io/phase=Running"
-    assert unlabelled == f"{base},!mediaflow.io/phase"
+    assert selectors.metadata == f"{base},!mediaflow.io/batch,mediaflow.io/phase=Running"
+    unlabelled, batches = selectors.full
+    assert unlabelled == f"{base},!mediaflow.io/batch,!mediaflow.io/phase"
+    # Only a batch that has not finished can hold a processing job.
+    assert batches == (
+        f"{base},mediaflow.io/batch=true,mediaflow.io/phase notin (Cancelled,Failed,Succeeded)"
+    )
+    assert list_selectors(OWNER, None, JobStatus.FAILED).full[1] == (
+        f"mediaflow.io/owner={OWNER},mediaflow.io/batch=true"
+    )
     # Every status has the phase label value the operator writes for it.
-    assert {s: list_selectors(OWNER, None, s)[0].rsplit("=", 1)[1] for s in JobStatus} == {
+    assert {s: list_selectors(OWNER, None, s).metadata.rsplit("=", 1)[1] for s in JobStatus} == {
         JobStatus.PENDING: "Pending",
         JobStatus.PROCESSING: "Running",
         JobStatus.COMPLETED: "Succeeded",
@@ -329,3 +349,168 @@ def test_the_active_job_count_lists_only_active_or_unlabelled_mediajobs() -> Non
     owner_part = f"mediaflow.io/owner in ({owner},{owner.replace('-', '')})"
     assert labelled == f"{owner_part},mediaflow.io/phase in (Pending,Running)"
     assert unlabelled == f"{owner_part},!mediaflow.io/phase"
+
+
+# A batch request's one MediaJob.
+
+FILES = [(new_job_id(), "a.jpg"), (new_job_id(), "b/ü photo.png"), (new_job_id(), "c.jpg")]
+BATCH_SPEC = {
+    "operation": "ImageConvert",
+    "inputs": [{"object": {"key": f"ns/uploads/batch-x/{job_id}/input"}} for job_id, _ in FILES],
+    "imageConvert": {"format": "webp"},
+}
+
+
+def batch(status: dict | None = None, created: str = "2026-11-28T10:00:00Z") -> dict:
+    body = batch_mediajob_body(
+        new_batch_name(),
+        "ns",
+        OWNER,
+        FILES,
+        JobType.IMAGE_CONVERT_WEBP,
+        BATCH_SPEC,
+        retention_seconds=DEFAULT_JOB_RETENTION_SECONDS,
+    )
+    body["metadata"]["creationTimestamp"] = created
+    body["metadata"]["resourceVersion"] = "41"
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def test_a_batch_mediajob_is_valid_and_names_every_files_job() -> None:
+    body = batch()
+    name = body["metadata"]["name"]
+    assert name.startswith("batch-")
+    assert not is_job_id(name)  # GET /jobs/{id} can never name it
+    MediaJobSpec.model_validate(body["spec"])
+    labels = body["metadata"]["labels"]
+    assert labels[LABEL_BATCH] == "true"
+    assert labels[LABEL_OWNER] == OWNER
+    assert labels["mediaflow.io/phase"] == "Pending"
+    assert batch_jobs(labels) == {job_id: i for i, (job_id, _) in enumerate(FILES)}
+    assert all(len(key.split("/", 1)[1]) <= 63 for key in labels)  # label name limit
+    annotations = body["metadata"]["annotations"]
+    assert annotations[ANNOTATION_DELETE_INPUT] == "true"
+    assert json.loads(annotations[ANNOTATION_FILENAMES]) == [f for _, f in FILES]
+    assert ANNOTATION_FILENAME not in annotations
+    assert body["spec"]["ttlSecondsAfterFinished"] == DEFAULT_JOB_RETENTION_SECONDS
+    assert is_owned_by(body, OWNER)
+
+
+def test_a_batch_body_needs_an_input_per_file() -> None:
+    with pytest.raises(ValueError, match="one input per file"):
+        batch_mediajob_body(
+            "batch-x", "ns", OWNER, FILES[:2], JobType.IMAGE_CONVERT_WEBP, BATCH_SPEC,
+            retention_seconds=60,
+        )  # fmt: skip
+
+
+def test_each_file_of_a_batch_is_its_items_job() -> None:
+    items = [
+        {
+            "index": 0,
+            "phase": "Succeeded",
+            "result": {"key": "ns/results/u/items/000/output", "contentType": "image/webp"},
+        },
+        {"index": 1, "phase": "Failed", "reason": "InvalidInput", "message": "not an image"},
+        {"index": 2, "phase": "Running"},
+    ]
+    conditions = [cond("Accepted", "True", "2026-11-28T10:00:01Z")]
+    body = batch({"phase": "Running", "items": items, "conditions": conditions})
+    calls: list = []
+    done = find_job(body, FILES[0][0], signer(calls))
+    assert done is not None
+    assert (done.status, done.progress, done.job_type) == (
+        JobStatus.COMPLETED, 100, JobType.IMAGE_CONVERT_WEBP,
+    )  # fmt: skip
+    assert done.result_url == "http://127.0.0.1:9000/b/ns/results/u/items/000/output?sig"
+    assert calls == [("ns/results/u/items/000/output", "a.webp")]
+    failed = find_job(body, FILES[1][0], signer(calls))
+    assert failed is not None
+    assert (failed.status, failed.error, failed.result_url) == (
+        JobStatus.FAILED, "not an image", None,
+    )  # fmt: skip
+    running = find_job(body, FILES[2][0])
+    assert running is not None
+    assert (running.status, running.progress) == (JobStatus.PROCESSING, 0)
+    assert running.updated_at == datetime(2026, 11, 28, 10, 0, 1, tzinfo=UTC)
+    assert find_job(body, new_job_id()) is None  # not a file of this batch
+    assert find_job(body, body["metadata"]["name"]) is None
+
+
+def test_a_batch_not_yet_accepted_or_refused_whole_says_so_for_every_file() -> None:
+    assert [find_job(batch(), job_id).status for job_id, _ in FILES] == [JobStatus.PENDING] * 3  # type: ignore[union-attr]
+    refused = batch({"phase": "Failed", "message": "spec.inputs[1]: not allowed"})
+    job = find_job(refused, FILES[1][0])
+    assert job is not None
+    assert (job.status, job.error) == (JobStatus.FAILED, "spec.inputs[1]: not allowed")
+
+
+def test_a_batch_lists_one_job_per_remaining_file() -> None:
+    body = batch(created="2026-11-28T10:00:05Z")
+    single = mediajob(created="2026-11-28T10:00:01Z")
+    body["metadata"]["labels"].pop(job_label(FILES[1][0]))  # deleted by its owner
+    created = datetime(2026, 11, 28, 10, 0, 5, tzinfo=UTC)
+    jobs = listed_jobs(
+        body["metadata"]["name"], created, False, body["metadata"]["labels"]
+    ) + listed_jobs(single["metadata"]["name"], created_at(single), False, None)
+    names, total = page_names(jobs, 1, 20)
+    assert total == 3
+    assert set(names[:2]) == {FILES[0][0], FILES[2][0]}  # newest first: the batch's files
+    assert names[2] == single["metadata"]["name"]
+    batch_entries = [job for job in jobs if job.mediajob is not None]
+    assert {job.mediajob_name for job in batch_entries} == {body["metadata"]["name"]}
+    assert sorted(job.index for job in batch_entries) == [0, 2]  # type: ignore[type-var]
+
+
+def test_a_status_filter_reads_each_files_status_from_its_item() -> None:
+    items = [
+        {"index": 0, "phase": "Succeeded"},
+        {"index": 1, "phase": "Failed", "reason": "InvalidInput"},
+        {"index": 2, "phase": "Succeeded"},
+    ]
+    body = batch({"phase": "Succeeded", "items": items})
+    single = mediajob(status={"phase": "Succeeded"})
+    completed = unlabelled_matching([body, single], JobStatus.COMPLETED)
+    assert {job.name for job in completed} == {FILES[0][0], FILES[2][0], single["metadata"]["name"]}
+    failed = unlabelled_matching([body, single], JobStatus.FAILED)
+    assert [(job.name, job.index) for job in failed] == [(FILES[1][0], 1)]
+
+
+def test_a_batch_counts_its_active_files_against_the_cap() -> None:
+    items = [
+        {"index": 0, "phase": "Succeeded"},
+        {"index": 1, "phase": "Running"},
+        {"index": 2, "phase": "Pending"},
+    ]
+    assert active_count([batch()]) == 3  # not accepted yet: every file pending
+    running = batch({"phase": "Running", "items": items})
+    assert active_count([running, mediajob()]) == 3
+    running["metadata"]["labels"].pop(job_label(FILES[2][0]))  # deleted by its owner
+    assert active_count([running]) == 1
+    running["metadata"]["deletionTimestamp"] = "2026-11-28T10:05:00Z"
+    assert active_count([running]) == 0
+
+
+def test_deleting_one_file_removes_its_label_and_cancels_its_input() -> None:
+    body = batch()
+    patch = item_removal_patch(body, FILES[1][0])
+    assert patch == {
+        "metadata": {
+            "resourceVersion": "41",
+            "labels": {job_label(FILES[1][0]): None},
+            "annotations": {"mediaflow.io/cancel-item-1": "true"},
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("filenames", "expected"),
+    [('["a.jpg", "b.jpg"]', "b.webp"), ("not json", "result.webp"), ('["a.jpg"]', "result.webp"),
+     ("[1, 2]", "result.webp")],
+)  # fmt: skip
+def test_a_batch_files_result_is_named_after_it(filenames: str, expected: str) -> None:
+    body = batch()
+    body["metadata"]["annotations"][ANNOTATION_FILENAMES] = filenames
+    assert result_filename(body, "image/webp", 1) == expected

@@ -17,6 +17,7 @@ import pytest
 from kubernetes.client.exceptions import ApiException
 
 from mediaflow_api.clients import upload_io_threads
+from mediaflow_api.jobs.model import batch_jobs
 from mediaflow_api.problems import Problem
 from mediaflow_api.uploads.forms import ENDPOINTS
 from mediaflow_api.uploads.quota import ActiveJobQuota
@@ -82,12 +83,14 @@ class FakeMediaJobs:
 
     def __init__(self, failing: int | None = None) -> None:
         self.names: set[str] = set()
+        self.bodies: list[dict[str, Any]] = []
         self.tried = 0
         self.failing = failing
         self.lock = threading.Lock()
 
     def create_namespaced_custom_object(self, *args: Any) -> None:
         body = args[-1]
+        self.bodies.append(body)
         with self.lock:
             self.tried += 1
             if self.tried == self.failing:
@@ -105,8 +108,10 @@ class FakeMediaJobs:
         return {"items": []}
 
 
-def service(storage: FakeStorage, mediajobs: FakeMediaJobs) -> UploadService:
-    settings = make_settings()
+def service(
+    storage: FakeStorage, mediajobs: FakeMediaJobs, *, batch_as_one: bool = True
+) -> UploadService:
+    settings = make_settings(batch_as_one_mediajob=batch_as_one)
     minio = minio_client(settings.s3_endpoint, settings)  # signs offline, sends nothing
     minio.remove_objects = storage.remove_objects  # type: ignore[method-assign]
     upload = UploadService(settings, minio, storage, None, upload_io_threads())  # type: ignore[arg-type]
@@ -146,9 +151,21 @@ def test_a_batch_of_small_files_is_stored_side_by_side_and_its_markers_go() -> N
     storage, mediajobs = FakeStorage(delay=0.02), FakeMediaJobs()
     stored = asyncio.run(receive(service(storage, mediajobs), batch(20)))
     assert [file.filename for file in stored] == [f"{n}.jpg" for n in range(20)]  # in order
-    assert storage.objects == {file.key for file in stored}  # the markers are gone
-    assert mediajobs.names == {file.job_id for file in stored}
+    assert storage.objects == {file.key for file in stored}  # the marker is gone
     assert 1 < storage.most_running <= STORE_CONCURRENCY
+    # One MediaJob, its inputs the files in order, each file's job a label of it.
+    ((name, body),) = [(b["metadata"]["name"], b) for b in mediajobs.bodies]
+    assert mediajobs.names == {name}
+    assert [i["object"]["key"] for i in body["spec"]["inputs"]] == [f.key for f in stored]
+    assert all(f.key == f"mediaflow/uploads/{name}/{f.job_id}/input" for f in stored)
+    assert batch_jobs(body["metadata"]["labels"]) == {f.job_id: i for i, f in enumerate(stored)}
+
+
+def test_a_batch_can_still_make_a_mediajob_per_file() -> None:
+    storage, mediajobs = FakeStorage(delay=0.01), FakeMediaJobs()
+    stored = asyncio.run(receive(service(storage, mediajobs, batch_as_one=False), batch(12)))
+    assert storage.objects == {file.key for file in stored}
+    assert mediajobs.names == {file.job_id for file in stored}
 
 
 def test_a_store_that_fails_in_the_background_leaves_nothing() -> None:
@@ -171,10 +188,18 @@ def test_a_client_that_goes_away_while_files_store_leaves_nothing() -> None:
     assert mediajobs.tried == 0
 
 
+def test_a_refused_batch_mediajob_leaves_no_object() -> None:
+    storage, mediajobs = FakeStorage(), FakeMediaJobs(failing=1)
+    with pytest.raises(ApiException):
+        asyncio.run(receive(service(storage, mediajobs), batch(20)))
+    assert mediajobs.tried == 1
+    assert storage.objects == set()
+
+
 def test_a_mediajob_refused_half_way_leaves_no_mediajob_and_no_object() -> None:
     storage, mediajobs = FakeStorage(), FakeMediaJobs(failing=5)
     with pytest.raises(ApiException):
-        asyncio.run(receive(service(storage, mediajobs), batch(20)))
+        asyncio.run(receive(service(storage, mediajobs, batch_as_one=False), batch(20)))
     assert mediajobs.tried >= 5
     assert mediajobs.names == set()  # those made before and beside the refused one too
     assert storage.objects == set()
