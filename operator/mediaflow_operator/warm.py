@@ -201,6 +201,9 @@ class Pool:
         session.next_slot += 1
         session.queued += 1
         session.waiting[uid] = key
+        # Placed again after a release (a write of the status that placed it lost a race and
+        # its slots were emptied): its result is wanted again, not deleted when it comes.
+        session.unwanted.discard(uid)
         return session.name, slot
 
     def reserve_many(

@@ -14,6 +14,7 @@ from mediaflow_core import constants as c
 from mediaflow_core.naming import cancel_item_annotation
 from mediaflow_core.session import Slot, slot_key
 from mediaflow_operator.config import OperatorSettings
+from mediaflow_operator.gateway import ConflictError
 from mediaflow_operator.observed import Key, PodView, Store
 from mediaflow_operator.reconciler import Reconciler
 from mediaflow_operator.warm import Owner, Pool, Session, may_take, owner_of
@@ -657,3 +658,24 @@ def test_cancelling_or_expiring_a_mediajob_of_many_inputs_deletes_each_own_uploa
     world.reconcile(ttl)  # finalized
     assert (NS, "t") not in world.gateway.mediajobs
     assert not [k for k in world.gateway.objects if k.startswith(f"{NS}/uploads/t/")]
+
+
+def test_inputs_placed_again_after_a_lost_race_at_acceptance_keep_their_results() -> None:
+    world = WarmWorld()
+    world.gateway.fail_next["PATCH mediajobs/status"] = ConflictError("modified")
+    key = batch(world, "race", 2)  # the status write loses: slots emptied, items released
+    assert "status" not in world.gateway.mediajobs[NS, "race"]
+    job = world.warm_jobs()[0]
+    assert [Slot.from_json(world.gateway.objects[slot_key(NS, job, n)]).items for n in (0, 1)] == [
+        (),
+        (),
+    ]
+    world.reconcile(key)  # accepted: placed again
+    uid, items = world.uid(key), world.status(key)["items"]
+    assert [i["sessionSlot"] for i in items] == [2, 3]
+    for n in (0, 1):
+        world.gateway.objects[item_output(world, key, n)] = b"webp"
+        world.log(job, {"event": "item", "item": item(uid, n), "result": RESULT})
+        assert item_output(world, key, n) in world.gateway.objects
+    world.reconcile(key)
+    assert world.status(key)["phase"] == "Succeeded"
