@@ -227,6 +227,19 @@ def item_settled(item: ItemStatus, outcome: Outcome, result: MediaJobResult | No
     )
 
 
+def item_cancelled(item: ItemStatus) -> ItemStatus:
+    """An input cancelled alone (`mediaflow.io/cancel-item-<index>`): Cancelled whatever it
+    was, with no result (its files are deleted)."""
+    return item.model_copy(
+        update={
+            "phase": Phase.CANCELLED,
+            "reason": "Cancelled",
+            "message": f"cancelled on request ({c.ANNOTATION_CANCEL_ITEM_PREFIX}{item.index})",
+            "result": None,
+        }
+    )
+
+
 def item_retried(item: ItemStatus, why: str, placed: tuple[str, int] | None) -> ItemStatus:
     """An input its pod did not settle: placed in a pod again (`placed`), or, after
     ITEM_ATTEMPTS pods or when it cannot be placed, failed."""
@@ -249,6 +262,24 @@ def item_retried(item: ItemStatus, why: str, placed: tuple[str, int] | None) -> 
     )
 
 
+def items_message(items: list[ItemStatus]) -> str:
+    """What a MediaJob's items came to, once every one has ended: "k of n items succeeded",
+    then how many failed (and why the first did) and how many were cancelled."""
+    total = len(items)
+    succeeded = [i for i in items if i.phase is Phase.SUCCEEDED]
+    failed = [i for i in items if i.phase is Phase.FAILED]
+    cancelled = [i for i in items if i.phase is Phase.CANCELLED]
+    if len(cancelled) == total:
+        return f"all {total} items were cancelled"
+    message = f"{len(succeeded)} of {total} items succeeded"
+    if failed:
+        first = failed[0]
+        message += f"; {len(failed)} failed (item {first.index}: {first.message or first.reason})"
+    if cancelled:
+        message += f"; {len(cancelled)} cancelled"
+    return message
+
+
 def items_progress(
     status: MediaJobStatus,
     items: list[ItemStatus],
@@ -257,33 +288,39 @@ def items_progress(
     now: datetime,
 ) -> Transition | None:
     """The MediaJob's status from its items': Pending until one runs, Running, and once
-    every item has ended Succeeded (all, or some with reason SomeItemsFailed) or Failed (none
-    succeeded). None when nothing changed."""
+    every item has ended (a cancelled one counts as ended) Succeeded (all, or some with
+    reason SomeItemsFailed), Cancelled (every item cancelled) or Failed (none succeeded).
+    A MediaJob that has ended already keeps its phase, conditions and times: an input
+    cancelled afterwards changes only its items, itemsDone and message. None when nothing
+    changed."""
     total = len(items)
     done = [i for i in items if i.phase in TERMINAL]
     succeeded = [i for i in done if i.phase is Phase.SUCCEEDED]
     failed = [i for i in done if i.phase is Phase.FAILED]
+    cancelled = [i for i in done if i.phase is Phase.CANCELLED]
     jobs = sorted({i.job_name for i in items if i.job_name and i.phase not in TERMINAL})
     update: dict[str, object] = {
         "items": items,
         "items_done": f"{len(done)}/{total}",
         "progress": len(done) * 100 // total,
     }
+    if status.phase in TERMINAL:
+        update = {"items": items, "items_done": update["items_done"]}
+        if len(done) == total:
+            update["message"] = items_message(items)
+        nxt = status.model_copy(update=update)
+        return None if nxt == status else Transition(nxt)
     if jobs:
         update["job_name"] = jobs[0]
     if len(done) == total:
         if succeeded:
             reason = "Completed" if not failed else "SomeItemsFailed"
             phase = Phase.SUCCEEDED
+        elif len(cancelled) == total:
+            reason, phase = "Cancelled", Phase.CANCELLED
         else:
             reason, phase = (failed[0].reason or "Failed"), Phase.FAILED
-        message = f"{len(succeeded)} of {total} items succeeded"
-        if failed:
-            first = failed[0]
-            message += (
-                f"; {len(failed)} failed (item {first.index}: {first.message or first.reason})"
-            )
-        outcome = Outcome(phase, reason, message)
+        outcome = Outcome(phase, reason, items_message(items))
         started = parse_time(status.start_time) or now
         transition = finished(
             status.model_copy(update=update), outcome, started=started, generation=generation,
@@ -294,8 +331,11 @@ def items_progress(
             transition.status.model_copy(update={"progress": progress}), transition.event
         )
     running = any(i.phase is Phase.RUNNING for i in items) or status.phase is Phase.RUNNING
+    message = f"{len(done)} of {total} items done"
+    if cancelled:
+        message += f" ({len(cancelled)} cancelled)"
+        update["message"] = message  # (still Pending: was "n items queued in ...")
     if running:
-        message = f"{len(done)} of {total} items done"
         update.update(
             phase=Phase.RUNNING,
             message=message,
@@ -633,6 +673,8 @@ def finished(
         update["duration"] = human_duration((now - started).total_seconds())
     if succeeded:
         event = Event("Normal", "Succeeded", outcome.message)
+    elif outcome.phase is Phase.CANCELLED:  # asked for: nothing needs attention
+        event = Event("Normal", "Cancelled", outcome.message)
     else:
         event = Event("Warning", outcome.reason, outcome.message)
     return Transition(status.model_copy(update=update), event, outcome.result)

@@ -85,7 +85,7 @@ class Gateway(Protocol):
     def pod_put_url(self, key: str, ttl: Any) -> str: ...
     def result_url(self, key: str, filename: str) -> tuple[str, datetime]: ...
     def delete_prefix(self, prefix: str) -> int: ...
-    def delete_object(self, key: str) -> None: ...
+    def delete_objects(self, keys: list[str]) -> None: ...
     def put_object(self, key: str, data: bytes) -> None: ...
 
 
@@ -257,8 +257,11 @@ class KubeGateway:
     def delete_prefix(self, prefix: str) -> int:
         return self.storage.delete_prefix(prefix)
 
-    def delete_object(self, key: str) -> None:
-        self.storage.delete(key)
+    def delete_objects(self, keys: list[str]) -> None:
+        """Delete these objects in one request (S3 DeleteObjects; keys that do not exist
+        count as deleted)."""
+        if keys:
+            self.storage.delete_keys(keys)
 
     def put_object(self, key: str, data: bytes) -> None:
         self.storage.put(key, data)

@@ -156,15 +156,19 @@ def session_of(body: dict[str, Any]) -> str | None:
 KEPT_ANNOTATIONS = (c.ANNOTATION_CANCEL, c.ANNOTATION_DELETE_INPUT)
 
 
+def kept_annotation(name: str) -> bool:
+    """An annotation the reconciler reads: cancel, delete-input, and the cancel of one input
+    (`mediaflow.io/cancel-item-<index>`, naming.cancelled_items)."""
+    return name in KEPT_ANNOTATIONS or name.startswith(c.ANNOTATION_CANCEL_ITEM_PREFIX)
+
+
 def slim(body: dict[str, Any]) -> dict[str, Any]:
     """A MediaJob as the store keeps it: without managedFields and the annotations nobody
     here reads (Kopf's old bookkeeping held a whole copy of the spec), a quarter of the
     memory of the object as the watch delivers it."""
     meta = {k: v for k, v in body.get("metadata", {}).items() if k != "managedFields"}
     if "annotations" in meta:
-        meta["annotations"] = {
-            k: v for k, v in meta["annotations"].items() if k in KEPT_ANNOTATIONS
-        }
+        meta["annotations"] = {k: v for k, v in meta["annotations"].items() if kept_annotation(k)}
     return {
         "apiVersion": body.get("apiVersion", c.API_VERSION),
         "kind": body.get("kind", c.KIND),

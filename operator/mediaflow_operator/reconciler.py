@@ -16,11 +16,16 @@ The order of a MediaJob's writes:
    status holds everything users need;
 4. expire: after spec.ttlSecondsAfterFinished the MediaJob is deleted;
 5. finalize: a deleted MediaJob's Job and objects go, then its finalizer.
+
+An input of a MediaJob with spec.inputs can be cancelled alone, whatever the MediaJob's
+phase (`mediaflow.io/cancel-item-<index>`, see cancel_items): its files go first, then the
+status says Cancelled.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -31,9 +36,12 @@ from mediaflow_core import constants as c
 from mediaflow_core.mediajob import ItemStatus, MediaJobSpec, MediaJobStatus, Phase
 from mediaflow_core.naming import (
     MediaJobRef,
+    cancel_item_annotation,
+    cancelled_items,
     download_filename,
     item_id,
     item_result_key,
+    item_result_prefix,
     job_name,
     result_key,
     result_prefix,
@@ -128,6 +136,8 @@ class Reconciler:
                 return self.finalize(key, body)
             status = status_of(body)
             if status.phase in deciders.TERMINAL:
+                if status.items is not None and status.phase is not Phase.CANCELLED:
+                    body, status = self.cancel_finished_items(key, body, status)
                 return self.after_finish(key, body, status)
             if (body["metadata"].get("annotations") or {}).get(c.ANNOTATION_CANCEL) == "true":
                 return self.cancel(key, body, status)
@@ -398,7 +408,11 @@ class Reconciler:
         the items in the status, then write their slots."""
         assert self.pool is not None  # noqa: S101
         items: list[ItemStatus] = []
+        cancelled = cancelled_items(body["metadata"].get("annotations"))
         for index in range(len(spec.items)):
+            if index in cancelled:  # cancelled before it was placed: never is
+                items.append(deciders.item_cancelled(ItemStatus(index=index, phase=Phase.PENDING)))
+                continue
             try:
                 self.input_size(spec, index)
             except SpecError as error:
@@ -416,10 +430,13 @@ class Reconciler:
             else i
             for i in items
         ]
+        gone = [i.index for i in items if i.phase is Phase.CANCELLED]
+        self.delete_item_files(body, ref, items, gone)
         transition = deciders.accepted_items(
             status, items, generation=body["metadata"].get("generation"), now=self.now()
         )
         body = self.write_then_slots(key, body, ref, spec, transition, placed)
+        self.tell_items_cancelled(body, gone)
         return body, transition.status
 
     def place(
@@ -465,7 +482,7 @@ class Reconciler:
         assert self.pool is not None  # noqa: S101
         ref = MediaJobRef.from_body(body)
         spec = MediaJobSpec.model_validate(body.get("spec") or {})
-        items = list(status.items or [])
+        items, gone = self.cancel_items(body, ref, list(status.items or []))
         retry: dict[int, str] = {}
         for n, item in enumerate(items):
             if item.phase in deciders.TERMINAL or not item.job_name:
@@ -516,6 +533,7 @@ class Reconciler:
         if transition is None:
             return None
         body = self.write_then_slots(key, body, ref, spec, transition, placed)
+        self.tell_items_cancelled(body, gone)
         if transition.finished:
             return self.after_finish(key, body, transition.status)
         return None
@@ -534,13 +552,93 @@ class Reconciler:
 
     def leave_items(self, ref: MediaJobRef, status: MediaJobStatus) -> None:
         """A cancelled or deleted MediaJob's unfinished inputs leave their pods' mailboxes."""
-        if self.pool is None:
-            return
         for item in status.items or []:
-            if item.phase in deciders.TERMINAL or not item.job_name or item.session_slot is None:
-                continue
-            if self.pool.release(ref.namespace, item.job_name, item_id(ref.uid, item.index)):
-                self.pool.write_slot(ref.namespace, item.job_name, item.session_slot, None)
+            self.leave_item(ref, item)
+
+    def cancel_items(
+        self, body: dict[str, Any], ref: MediaJobRef, items: list[ItemStatus]
+    ) -> tuple[list[ItemStatus], list[int]]:
+        """The inputs cancelled alone (`mediaflow.io/cancel-item-<index>`) that the status
+        does not say Cancelled yet: out of their pod's mailbox if it has not started them (a
+        result it still makes is deleted when its log reports it), their result and own
+        upload deleted, then Cancelled. The files go before the status is written, so a
+        crash or a lost race in between does it all again. Returns the items and the indexes
+        newly cancelled. (An index beyond the inputs names no item: ignored.)"""
+        wanted = cancelled_items(body["metadata"].get("annotations"))
+        fresh = [
+            n for n, i in enumerate(items) if i.index in wanted and i.phase is not Phase.CANCELLED
+        ]
+        if not fresh:
+            return items, []
+        for n in fresh:
+            self.leave_item(ref, items[n])
+        gone = [items[n].index for n in fresh]
+        self.delete_item_files(body, ref, items, gone)
+        items = list(items)
+        for n in fresh:
+            items[n] = deciders.item_cancelled(items[n])
+        return items, gone
+
+    def leave_item(self, ref: MediaJobRef, item: ItemStatus) -> None:
+        """An unfinished input leaves its warm pod: its slot is rewritten empty if the pod
+        has not started it, and its result is unwanted (deleted when reported)."""
+        if self.pool is None or item.phase in deciders.TERMINAL or not item.job_name:
+            return
+        # After a restart the pool learns of the pod here, so that it knows the item is
+        # unwanted when the pod's log reports it.
+        self.session_state(ref.namespace, item.job_name)
+        if (
+            self.pool.release(ref.namespace, item.job_name, item_id(ref.uid, item.index))
+            and item.session_slot is not None
+        ):
+            self.pool.write_slot(ref.namespace, item.job_name, item.session_slot, None)
+
+    def delete_item_files(
+        self, body: dict[str, Any], ref: MediaJobRef, items: list[ItemStatus], gone: list[int]
+    ) -> None:
+        """The results of the inputs `gone`, and their inputs where delete-input allows it
+        and no other input that goes on names the same object."""
+        for index in gone:
+            self.gateway.delete_prefix(item_result_prefix(ref.namespace, item_id(ref.uid, index)))
+        if gone:
+            going_on = [
+                i.index for i in items if i.index not in gone and i.phase is not Phase.CANCELLED
+            ]
+            self.delete_own_input(body, indexes=gone, keep=going_on)
+
+    def tell_items_cancelled(self, body: dict[str, Any], gone: list[int]) -> None:
+        """One Event per input cancelled alone (an InputKept Warning says when delete-input
+        could not delete its input)."""
+        annotations = body["metadata"].get("annotations") or {}
+        files = (
+            "its result and its input (an upload made for it) are deleted"
+            if annotations.get(c.ANNOTATION_DELETE_INPUT) == "true"
+            else "its result is deleted"
+        )
+        for index in gone:
+            self.gateway.post_event(
+                body, type_="Normal", reason="ItemCancelled",
+                message=f"input {index} cancelled on request ({cancel_item_annotation(index)}); "
+                f"{files}; the other inputs go on",
+            )  # fmt: skip
+
+    def cancel_finished_items(
+        self, key: Key, body: dict[str, Any], status: MediaJobStatus
+    ) -> tuple[dict[str, Any], MediaJobStatus]:
+        """A finished MediaJob's inputs cancelled afterwards: their files go and their items
+        say Cancelled; the MediaJob keeps its phase (items_progress)."""
+        ref = MediaJobRef.from_body(body)
+        items, gone = self.cancel_items(body, ref, list(status.items or []))
+        if not gone:
+            return body, status
+        transition = deciders.items_progress(
+            status, items, generation=body["metadata"].get("generation"), now=self.now()
+        )
+        if transition is None:
+            return body, status
+        body = self.write(key, body, transition)
+        self.tell_items_cancelled(body, gone)
+        return body, transition.status
 
     def follow_warm(self, key: Key, body: dict[str, Any], status: MediaJobStatus) -> Requeue | None:
         """A MediaJob queued in a warm pod: settled by the outcome its pod's log reports;
@@ -711,25 +809,51 @@ class Reconciler:
         if self.pool.release(ref.namespace, status.job_name, ref.uid):
             self.pool.write_slot(ref.namespace, status.job_name, status.session_slot, None)
 
-    def delete_own_input(self, body: dict[str, Any]) -> bool:
-        """Delete the input object when the MediaJob asks (`mediaflow.io/delete-input`) and
-        owns it (builders.decide_input_deletion); a refusal keeps it and says why."""
-        decision = decide_input_deletion(
-            MediaJobRef.from_body(body),
-            dict(body["metadata"].get("annotations") or {}),
-            dict(((body.get("spec") or {}).get("input") or {}).get("object") or {}),
-            self.gateway.bucket,
-        )
-        if decision is None:
-            return False
-        if not decision.allowed:
-            message = f"{c.ANNOTATION_DELETE_INPUT}: kept input {decision.key!r}: {decision.reason}"
+    def delete_own_input(
+        self, body: dict[str, Any], indexes: Sequence[int] | None = None, keep: Sequence[int] = ()
+    ) -> int:
+        """Delete the input objects (spec.input, or those of spec.inputs: all, or `indexes`)
+        when the MediaJob asks (`mediaflow.io/delete-input`) and owns them
+        (builders.decide_input_deletion), in one request; an input also named by an input of
+        `keep` stays. A refusal keeps the object and says why (one Event). Returns how many
+        were deleted."""
+        spec = body.get("spec") or {}
+        sources = [spec["input"]] if spec.get("input") else list(spec.get("inputs") or [])
+        chosen = range(len(sources)) if indexes is None else indexes
+        kept_keys = {object_key(sources[i]) for i in keep if i < len(sources)}
+        ref = MediaJobRef.from_body(body)
+        annotations = dict(body["metadata"].get("annotations") or {})
+        allowed: list[str] = []
+        refused = []
+        for index in chosen:
+            if index >= len(sources):
+                continue
+            source = dict((sources[index] or {}).get("object") or {})
+            decision = decide_input_deletion(ref, annotations, source, self.gateway.bucket)
+            if decision is None or decision.key in kept_keys:
+                continue
+            if decision.allowed:
+                allowed.append(decision.key)
+            else:
+                refused.append(decision)
+        if refused:
+            first = refused[0]
+            what = f"input {first.key!r}" if len(refused) == 1 else (
+                f"{len(refused)} inputs ({first.key!r}, ...)"
+            )  # fmt: skip
+            message = f"{c.ANNOTATION_DELETE_INPUT}: kept {what}: {first.reason}"
             log.warning("%s/%s: %s", body["metadata"]["namespace"], body["metadata"]["name"],
                         message)  # fmt: skip
             self.gateway.post_event(body, type_="Warning", reason="InputKept", message=message)
-            return False
-        self.gateway.delete_object(decision.key)
-        return True
+        allowed = sorted(set(allowed))
+        if allowed:
+            self.gateway.delete_objects(allowed)
+        return len(allowed)
+
+
+def object_key(source: dict[str, Any] | None) -> str | None:
+    """The object key an input (raw spec) names, or None for a URL."""
+    return ((source or {}).get("object") or {}).get("key")
 
 
 def owned_by_view(job: JobView, uid: str) -> bool:

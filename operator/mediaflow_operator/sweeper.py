@@ -1,7 +1,8 @@
 """The orphan sweep: objects of served namespaces that no MediaJob accounts for are deleted.
 
 MediaJobs own two kinds of objects: their results (`<ns>/results/<uid>/`, deleted by the
-finalizer) and, for API uploads, their input (`<ns>/uploads/<job id>/input`, deleted with the
+finalizer) and, for API uploads, their inputs (`<ns>/uploads/<job id>/input`, or each file of a
+batch request `<ns>/uploads/<MediaJob name>/<job id>/input` in spec.inputs, deleted with the
 MediaJob). Both can outlive their MediaJob: the API can die between storing an upload and
 creating its MediaJob, a worker's PUT can land after the finalizer emptied the prefix, and a
 finalizer can be removed by hand. The sweep deletes such objects once they are older than a
@@ -64,9 +65,12 @@ class LiveMediaJobs:
         uids, keys = set(), set()
         for item in items:
             uids.add(item["metadata"]["uid"])
-            source = ((item.get("spec") or {}).get("input") or {}).get("object") or {}
-            if source.get("key"):
-                keys.add(source["key"])
+            spec = item.get("spec") or {}
+            # spec.input, or each of spec.inputs (a batch request's uploads, one per file).
+            for source in [spec.get("input"), *(spec.get("inputs") or [])]:
+                key = ((source or {}).get("object") or {}).get("key")
+                if key:
+                    keys.add(key)
         return cls(frozenset(uids), frozenset(keys))
 
 

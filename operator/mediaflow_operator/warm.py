@@ -201,6 +201,9 @@ class Pool:
         session.next_slot += 1
         session.queued += 1
         session.waiting[uid] = key
+        # Placed again after a release (a write of the status that placed it lost a race and
+        # its slots were emptied): its result is wanted again, not deleted when it comes.
+        session.unwanted.discard(uid)
         return session.name, slot
 
     def reserve_many(
@@ -303,16 +306,21 @@ class Pool:
             self._maybe_forget(session)
 
     def release(self, namespace: str, job: str, uid: str) -> bool:
-        """A cancelled or deleted MediaJob: its result, if the pod still makes one, is
-        deleted when it is reported. True when the pod had not started it yet."""
+        """A cancelled or deleted MediaJob, or one input of it cancelled alone: its result,
+        if the pod still makes one, is deleted when it is reported. True when the pod had
+        not started it yet. Releasing an item twice (a reconcile repeated after a lost race)
+        changes nothing more."""
         with self._lock:
             session = self._sessions.get((namespace, job))
             if session is None:
                 return False
-            session.waiting.pop(uid, None)
-            session.queued = max(0, session.queued - 1)
+            if session.waiting.pop(uid, None) is not None:
+                session.queued = max(0, session.queued - 1)
+            session.outcomes.pop(uid, None)
             session.unwanted.add(uid)
-            return uid not in session.started
+            started = uid in session.started
+            self._maybe_forget(session)
+            return not started
 
     # What the watches say (handlers.py).
 

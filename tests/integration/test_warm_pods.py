@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client
 
 from mediaflow_core import constants as c
+from mediaflow_core.naming import cancel_item_annotation, upload_item_key
 from mediaflow_core.session import session_prefix
 from tests.environment import MinioSettings, ScratchNamespace, unique_name, wait_until
 from tests.integration.operator_process import OperatorProcess
@@ -226,3 +227,105 @@ def test_the_api_server_refuses_inputs_with_a_video_operation_or_with_input(
             create(kube, namespace, spec)
         assert refused.value.status == 422
         assert message in refused.value.body
+
+
+def test_one_input_of_a_batch_is_cancelled_alone_and_its_files_go_while_the_others_succeed(
+    kube: client.ApiClient,
+    namespace: ScratchNamespace,
+    minio_settings: MinioSettings,
+    operator: OperatorProcess,
+    tmp_path: Path,
+) -> None:
+    """A MediaJob like the API's for a batch request (each file its own upload under the
+    MediaJob's upload prefix, delete-input): input 4 cancelled as it is created (before it
+    is placed, or just after), input 1 once queued in the warm pod (which has yet to start),
+    input 3 after the MediaJob finished."""
+    minio, bucket = minio_settings.client(), minio_settings.bucket
+    name = unique_name("batch")
+    path = make_photo(tmp_path / "photo.jpg")
+    keys = [upload_item_key(namespace.name, name, f"job-{n}") for n in range(5)]
+    for key in keys:
+        minio.fput_object(bucket, key, str(path))
+    body = {
+        "apiVersion": f"{c.GROUP}/{c.VERSION}",
+        "kind": c.KIND,
+        "metadata": {"name": name, "annotations": {c.ANNOTATION_DELETE_INPUT: "true"}},
+        "spec": {
+            "operation": "ImageConvert",
+            "inputs": [{"object": {"key": k}} for k in keys],
+            "imageConvert": {"format": "webp"},
+        },
+    }
+    custom = client.CustomObjectsApi(kube)
+    custom.create_namespaced_custom_object(c.GROUP, c.VERSION, namespace.name, c.PLURAL, body)
+
+    def get() -> dict:
+        return custom.get_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace.name, c.PLURAL, name
+        )
+
+    def cancel(index: int) -> None:  # as kubectl annotate (and the API) does it
+        patch = {"metadata": {"annotations": {cancel_item_annotation(index): "true"}}}
+        custom.patch_namespaced_custom_object(
+            c.GROUP, c.VERSION, namespace.name, c.PLURAL, name, patch
+        )
+
+    def stored(prefix: str) -> list[str]:
+        return [o.object_name for o in minio.list_objects(bucket, prefix=prefix, recursive=True)]
+
+    cancel(4)
+    queued = wait_until("the inputs to be queued", lambda: (
+        (get().get("status") or {}).get("items")
+    ), timeout=20)  # fmt: skip
+    assert (queued[1]["phase"], queued[1]["jobName"]) == ("Pending", queued[0]["jobName"])
+    cancel(1)
+    mj = wait_finished(kube, namespace.name, name, timeout=60)
+    uid = mj["metadata"]["uid"]
+    results = f"{namespace.name}/results/{uid}/"
+    status = mj["status"]
+    assert status["phase"] == "Succeeded", (status, operator.tail())
+    assert condition(mj, "Succeeded")["reason"] == "Completed"
+    phases = ["Succeeded", "Cancelled", "Succeeded", "Succeeded", "Cancelled"]
+    assert [i["phase"] for i in status["items"]] == phases
+    assert status["items"][1]["jobName"] == queued[1]["jobName"]  # placed, then cancelled
+    for n in (1, 4):
+        assert status["items"][n]["reason"] == "Cancelled"
+        assert "result" not in status["items"][n]
+    assert status["itemsDone"] == "5/5"
+    assert status["message"] == "3 of 5 items succeeded; 2 cancelled"
+    # Their inputs and any result are gone (a result the pod made anyway goes when its log
+    # reports it); the others' stay.
+    wait_until("the cancelled inputs' files to go", lambda: not any(
+        stored(f"{results}items/{n:03d}/") or stored(keys[n]) for n in (1, 4)
+    ), timeout=20)  # fmt: skip
+    for n in (0, 2, 3):
+        assert stored(keys[n]) == [keys[n]]
+        assert stored(f"{results}items/{n:03d}/") == [status["items"][n]["result"]["key"]]
+
+    # After the MediaJob finished: input 3's result and upload go, it says Cancelled, the
+    # MediaJob stays Succeeded.
+    cancel(3)
+    mj = wait_until("input 3 to say Cancelled", lambda: (
+        (found := get())["status"]["items"][3]["phase"] == "Cancelled" and found
+    ), timeout=20)  # fmt: skip
+    assert mj["status"]["phase"] == "Succeeded"
+    assert mj["status"]["message"] == "2 of 5 items succeeded; 3 cancelled"
+    assert not stored(f"{results}items/003/")
+    assert not stored(keys[3])
+    for n in (0, 2):
+        result = mj["status"]["items"][n]["result"]
+        with urllib.request.urlopen(result["url"], timeout=30) as response:  # noqa: S310
+            (tmp_path / f"item{n}.webp").write_bytes(response.read())
+        assert ffprobe(tmp_path / f"item{n}.webp")["streams"][0]["codec_name"] == "webp"
+        assert stored(keys[n]) == [keys[n]]
+    events = namespace.core.list_namespaced_event(
+        namespace.name, field_selector=f"involvedObject.name={name}"
+    ).items
+    cancelled = sorted(e.message.split(" ")[1] for e in events if e.reason == "ItemCancelled")
+    assert cancelled == ["1", "3", "4"]
+
+    # Deleting the MediaJob deletes the rest.
+    custom.delete_namespaced_custom_object(c.GROUP, c.VERSION, namespace.name, c.PLURAL, name)
+    wait_until("every result and upload to go", lambda: not (
+        stored(results) or stored(f"{namespace.name}/uploads/{name}/")
+    ), timeout=20)  # fmt: skip

@@ -35,6 +35,7 @@ class FakeGateway:
         self.secrets: dict[tuple[str, str], dict[str, Any]] = {}
         self.events: list[tuple[str, str, str, str]] = []  # (name, type, reason, message)
         self.objects: dict[str, bytes] = {}
+        self.bulk_deletes: list[list[str]] = []  # each delete_objects request's keys
         self.requests: Counter[str] = Counter()
         self.logs: dict[tuple[str, str], str] = {}
         self.fail_next: dict[str, Exception] = {}
@@ -183,8 +184,10 @@ class FakeGateway:
             del self.objects[key]
         return len(keys)
 
-    def delete_object(self, key: str) -> None:
-        self.objects.pop(key, None)
+    def delete_objects(self, keys: list[str]) -> None:
+        self.bulk_deletes.append(list(keys))
+        for key in keys:
+            self.objects.pop(key, None)
 
     def put_object(self, key: str, data: bytes) -> None:
         self.objects[key] = data

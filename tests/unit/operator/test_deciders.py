@@ -4,11 +4,13 @@ or failed with a reason; the metadata the MediaJob lacks; durations and progress
 import json
 from datetime import UTC, datetime, timedelta
 
-from mediaflow_core.mediajob import MediaJobStatus
+from mediaflow_core.mediajob import ItemStatus, MediaJobStatus, Phase
 from mediaflow_operator.deciders import (
     expires_in,
     followed,
     human_duration,
+    item_cancelled,
+    items_progress,
     progress_from_log,
     with_conditions,
 )
@@ -180,3 +182,99 @@ def test_the_metadata_patch_adds_the_finalizer_and_the_phase_label() -> None:
     deleting = mediajob_with(None, None)
     deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
     assert metadata_patch(deleting) is None
+
+
+# Many inputs: an input cancelled alone (mediaflow.io/cancel-item-<index>).
+
+
+def items_of(*phases: str) -> list[ItemStatus]:
+    return [
+        ItemStatus(index=n, phase=Phase(p), job_name="mf-warm-1", session_slot=n,
+                   reason="InvalidInput" if p == "Failed" else None,
+                   message="not an image" if p == "Failed" else None)
+        for n, p in enumerate(phases)
+    ]  # fmt: skip
+
+
+def progressed(items: list[ItemStatus], current: MediaJobStatus = PENDING) -> dict:
+    transition = items_progress(current, items, generation=1, now=NOW)
+    assert transition is not None
+    return transition.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def test_a_cancelled_item_says_so_and_keeps_no_result() -> None:
+    done = ItemStatus.model_validate(
+        {
+            "index": 4,
+            "phase": "Succeeded",
+            "result": {"bucket": "b", "key": "k", "size": 1, "contentType": "image/webp"},
+        }
+    )
+    item = item_cancelled(done)
+    assert (item.phase, item.reason, item.result) == (Phase.CANCELLED, "Cancelled", None)
+    assert item.message == "cancelled on request (mediaflow.io/cancel-item-4)"
+
+
+def test_cancelled_items_count_as_done_and_the_rest_decides_the_phase() -> None:
+    status = progressed(items_of("Succeeded", "Cancelled", "Succeeded"))
+    assert (status["phase"], reason(status)) == ("Succeeded", "Completed")
+    assert status["itemsDone"] == "3/3"
+    assert status["message"] == "2 of 3 items succeeded; 1 cancelled"
+
+    status = progressed(items_of("Succeeded", "Failed", "Cancelled"))
+    assert (status["phase"], reason(status)) == ("Succeeded", "SomeItemsFailed")
+    assert status["message"] == (
+        "1 of 3 items succeeded; 1 failed (item 1: not an image); 1 cancelled"
+    )
+
+    status = progressed(items_of("Failed", "Cancelled"))
+    assert (status["phase"], reason(status)) == ("Failed", "InvalidInput")
+
+
+def test_every_item_cancelled_cancels_the_mediajob_without_a_warning() -> None:
+    transition = items_progress(PENDING, items_of("Cancelled", "Cancelled"), generation=1, now=NOW)
+    assert transition is not None
+    assert transition.status.phase is Phase.CANCELLED
+    assert transition.status.message == "all 2 items were cancelled"
+    assert transition.event is not None
+    assert (transition.event.type, transition.event.reason) == ("Normal", "Cancelled")
+    status = transition.status.model_dump(mode="json", by_alias=True, exclude_none=True)
+    assert reason(status) == "Cancelled"
+
+
+def test_while_items_run_the_message_counts_the_cancelled_ones() -> None:
+    status = progressed(items_of("Running", "Cancelled", "Pending"))
+    assert status["phase"] == "Running"
+    assert (status["itemsDone"], status["progress"]) == ("1/3", 33)
+    assert status["message"] == "1 of 3 items done (1 cancelled)"
+    # Before any runs it stays Pending, and says so too.
+    status = progressed(items_of("Pending", "Cancelled"))
+    assert (status["phase"], status["message"]) == ("Pending", "1 of 2 items done (1 cancelled)")
+
+
+def test_a_finished_mediajob_keeps_its_phase_when_an_item_is_cancelled_afterwards() -> None:
+    finished_status = items_progress(
+        PENDING, items_of("Succeeded", "Succeeded"), generation=1, now=NOW - timedelta(minutes=5)
+    )
+    assert finished_status is not None
+    before = finished_status.status
+    items = items_of("Succeeded", "Cancelled")
+    for now in (NOW, NOW + timedelta(hours=1)):  # whenever it comes
+        transition = items_progress(before, items, generation=1, now=now)
+        assert transition is not None
+        assert transition.event is None  # no second Succeeded
+        after = transition.status
+        assert (after.phase, after.completion_time, after.conditions) == (
+            before.phase, before.completion_time, before.conditions
+        )  # fmt: skip
+        assert (after.items_done, after.progress) == ("2/2", 100)
+        assert after.message == "1 of 2 items succeeded; 1 cancelled"
+        assert after.items == items
+    # Every item cancelled afterwards: still the phase it ended with.
+    every = items_progress(before, items_of("Cancelled", "Cancelled"), generation=1, now=NOW)
+    assert every is not None
+    assert (every.status.phase, every.status.message) == (
+        Phase.SUCCEEDED, "all 2 items were cancelled"
+    )  # fmt: skip
+    # Nothing new: no transition.
+    assert items_progress(every.status, every.status.items or [], generation=1, now=NOW) is None

@@ -118,3 +118,21 @@ def test_mailboxes_of_warm_pods_that_are_gone_are_swept_after_the_grace() -> Non
         "_sessions/team/mf-warm-gone/000000.json",
         "_sessions/team/mf-warm-gone/000001.json",
     ]
+
+
+def test_every_input_of_a_mediajob_of_many_inputs_is_live() -> None:
+    batch = {
+        "metadata": {"uid": "uid-batch"},
+        "spec": {"inputs": [{"object": {"key": "ns/uploads/batch-1/job-a/input"}},
+                            {"url": "https://example.com/b.jpg"},
+                            {"object": {"key": "ns/uploads/batch-1/job-c/input"}}]},
+    }  # fmt: skip
+    live = LiveMediaJobs.from_items([batch, mediajob("uid-one", "ns/uploads/one/input")])
+    objects = [
+        StoredObject("ns/uploads/batch-1/job-a/input", OLD),
+        StoredObject("ns/uploads/batch-1/job-b/input", OLD),  # its file was cancelled: orphan
+        StoredObject("ns/uploads/batch-1/job-c/input", OLD),
+        StoredObject("ns/uploads/one/input", OLD),
+        StoredObject("ns/results/uid-batch/items/000/output", OLD),
+    ]
+    assert orphans("ns", objects, live, NOW, GRACE) == ["ns/uploads/batch-1/job-b/input"]

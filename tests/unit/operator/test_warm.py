@@ -11,8 +11,10 @@ from typing import Any
 import pytest
 
 from mediaflow_core import constants as c
+from mediaflow_core.naming import cancel_item_annotation
 from mediaflow_core.session import Slot, slot_key
 from mediaflow_operator.config import OperatorSettings
+from mediaflow_operator.gateway import ConflictError
 from mediaflow_operator.observed import Key, PodView, Store
 from mediaflow_operator.reconciler import Reconciler
 from mediaflow_operator.warm import Owner, Pool, Session, may_take, owner_of
@@ -433,3 +435,247 @@ def test_an_operator_shutting_down_closes_its_warm_pods_after_their_queues() -> 
     assert world.status(b)["sessionSlot"] == 1  # queued before the closing slot
     c_ = world.create("c")
     assert world.status(c_)["jobName"] != job  # a closed pod takes nothing more
+
+
+# One input cancelled alone (mediaflow.io/cancel-item-<index>): the API cancels one file of
+# a batch request, whose files are the inputs of one MediaJob, each its own upload.
+
+
+def batch(world: WarmWorld, name: str, n: int, **annotations: str) -> Key:
+    """A MediaJob like the API's for a batch request: each file its own upload under the
+    MediaJob's upload prefix, delete-input."""
+    keys = [upload(name, i) for i in range(n)]
+    for key in keys:
+        world.gateway.objects[key] = b"x" * 100
+    meta = {c.ANNOTATION_DELETE_INPUT: "true", **annotations}
+    world.gateway.add_mediajob(NS, name, many(*keys), labels={c.LABEL_OWNER: "alice"},
+                               annotations=meta)  # fmt: skip
+    return world.reconcile(Key(NS, name))
+
+
+def upload(name: str, index: int) -> str:
+    return f"{NS}/uploads/{name}/job-{index}/input"
+
+
+def item_output(world: WarmWorld, key: Key, index: int) -> str:
+    return f"{NS}/results/{world.uid(key)}/items/{index:03d}/output"
+
+
+def cancel_item(world: WarmWorld, key: Key, index: int) -> None:
+    annotations = world.gateway.mediajobs[key.namespace, key.name]["metadata"]["annotations"]
+    annotations[cancel_item_annotation(index)] = "true"
+    world.reconcile(key)
+
+
+def cancel_events(world: WarmWorld, name: str) -> list[str]:
+    return [m for (n, _, r, m) in world.gateway.events if n == name and r == "ItemCancelled"]
+
+
+def test_an_input_cancelled_while_queued_leaves_its_slot_its_files_go_and_the_rest_go_on() -> None:
+    world = WarmWorld()
+    key = batch(world, "b", 3)
+    uid, job = world.uid(key), world.status(key)["items"][0]["jobName"]
+    world.log(job, {"event": "item-start", "item": item(uid, 0)})
+    world.reconcile(key)
+
+    cancel_item(world, key, 1)
+    status = world.status(key)
+    cancelled = status["items"][1]
+    assert (cancelled["phase"], cancelled["reason"]) == ("Cancelled", "Cancelled")
+    assert "result" not in cancelled
+    assert "cancel-item-1" in cancelled["message"]
+    assert (status["phase"], status["itemsDone"]) == ("Running", "1/3")
+    assert status["message"] == "1 of 3 items done (1 cancelled)"
+    # Its slot is rewritten empty; the others' are untouched.
+    slots = [Slot.from_json(world.gateway.objects[slot_key(NS, job, n)]) for n in range(3)]
+    assert [[i.id for i in s.items] for s in slots] == [[item(uid, 0)], [], [item(uid, 2)]]
+    # Its upload is gone, the others' stay; one Event names it.
+    assert upload("b", 1) not in world.gateway.objects
+    assert upload("b", 0) in world.gateway.objects
+    assert upload("b", 2) in world.gateway.objects
+    [event] = cancel_events(world, "b")
+    assert event.startswith("input 1 cancelled on request (mediaflow.io/cancel-item-1)")
+    # A result the pod still makes for it (it read the slot before it was emptied) goes
+    # when its outcome line comes.
+    world.gateway.objects[item_output(world, key, 1)] = b"late"
+    world.log(job, {"event": "item", "item": item(uid, 1), "result": RESULT})
+    assert item_output(world, key, 1) not in world.gateway.objects
+
+    for n in (0, 2):
+        world.gateway.objects[item_output(world, key, n)] = b"webp"
+        world.log(job, {"event": "item", "item": item(uid, n), "result": RESULT})
+    world.reconcile(key)
+    status = world.status(key)
+    assert (status["phase"], status["itemsDone"]) == ("Succeeded", "3/3")
+    assert status["message"] == "2 of 3 items succeeded; 1 cancelled"
+    assert [i["phase"] for i in status["items"]] == ["Succeeded", "Cancelled", "Succeeded"]
+    assert status["items"][1] == cancelled  # settled news of others changes nothing of it
+    assert len(cancel_events(world, "b")) == 1
+
+    # Deleting the MediaJob deletes the rest: results, and every upload in one request.
+    world.gateway.mediajobs[NS, "b"]["metadata"]["deletionTimestamp"] = "2026-12-02T11:00:00Z"
+    world.reconcile(key)
+    assert (NS, "b") not in world.gateway.mediajobs
+    mine = (f"{NS}/results/{uid}/", f"{NS}/uploads/b/")
+    assert not [k for k in world.gateway.objects if k.startswith(mine)]
+    assert world.gateway.bulk_deletes[-1] == [upload("b", 0), upload("b", 1), upload("b", 2)]
+
+
+def test_an_input_cancelled_while_its_pod_converts_it_loses_its_result_even_after_a_restart() -> (
+    None
+):
+    world = WarmWorld()
+    key = batch(world, "r", 2)
+    uid, job = world.uid(key), world.status(key)["items"][0]["jobName"]
+    world.log(job, {"event": "item-start", "item": item(uid, 0)})
+    world.reconcile(key)
+    assert world.status(key)["items"][0]["phase"] == "Running"
+    # The operator restarts: a new pool that knows nothing of the warm pod yet.
+    world.pool = Pool(world.gateway, world.settings, world.woken.append, lambda: world.clock)
+    world.pool.spawn = lambda target, *args: None
+    world.reconciler.pool = world.pool
+
+    cancel_item(world, key, 0)
+    assert world.status(key)["items"][0]["phase"] == "Cancelled"
+    # The new pool learnt of the warm pod from its Job, so the result the pod still makes
+    # is unwanted: deleted when its log (read again from the start) reports it.
+    world.gateway.objects[item_output(world, key, 0)] = b"late"
+    world.log(job, {"event": "item", "item": item(uid, 0), "result": RESULT})
+    assert item_output(world, key, 0) not in world.gateway.objects
+    assert upload("r", 0) not in world.gateway.objects
+    world.log(job, {"event": "item", "item": item(uid, 1), "result": RESULT})
+    world.reconcile(key)
+    status = world.status(key)
+    assert status["phase"] == "Succeeded"
+    assert status["message"] == "1 of 2 items succeeded; 1 cancelled"
+
+
+def test_an_input_cancelled_after_the_mediajob_finished_loses_its_files_not_the_phase() -> None:
+    world = WarmWorld()
+    key = batch(world, "f", 3)
+    uid, job = world.uid(key), world.status(key)["items"][0]["jobName"]
+    for n in range(3):
+        world.gateway.objects[item_output(world, key, n)] = b"webp"
+        world.log(job, {"event": "item", "item": item(uid, n), "result": RESULT})
+    world.reconcile(key)
+    before = world.status(key)
+    assert (before["phase"], before["message"]) == ("Succeeded", "3 of 3 items succeeded")
+
+    cancel_item(world, key, 2)
+    after = world.status(key)
+    assert after["phase"] == "Succeeded"
+    for field in ("conditions", "completionTime", "startTime", "progress", "itemsDone"):
+        assert after[field] == before[field]
+    assert after["message"] == "2 of 3 items succeeded; 1 cancelled"
+    assert after["items"][2]["phase"] == "Cancelled"
+    assert "result" not in after["items"][2]
+    assert after["items"][:2] == before["items"][:2]
+    assert item_output(world, key, 2) not in world.gateway.objects
+    assert upload("f", 2) not in world.gateway.objects
+    for n in (0, 1):
+        assert item_output(world, key, n) in world.gateway.objects
+        assert upload("f", n) in world.gateway.objects
+    assert len(cancel_events(world, "f")) == 1
+    assert mj_label(world, "f") == "Succeeded"
+    world.reconcile(key)  # nothing new
+    assert len(cancel_events(world, "f")) == 1
+
+
+def mj_label(world: WarmWorld, name: str) -> str:
+    return world.gateway.mediajobs[NS, name]["metadata"]["labels"][c.LABEL_PHASE]
+
+
+def test_an_input_cancelled_before_acceptance_is_never_placed_and_others_indexes_are_ignored() -> (
+    None
+):
+    world = WarmWorld()
+    early = {cancel_item_annotation(1): "true", cancel_item_annotation(7): "true"}
+    key = batch(world, "e", 3, **early)
+    status = world.status(key)
+    assert [i["phase"] for i in status["items"]] == ["Pending", "Cancelled", "Pending"]
+    assert "jobName" not in status["items"][1]
+    assert status["itemsDone"] == "1/3"
+    job = status["items"][0]["jobName"]
+    uid = world.uid(key)
+    slots = [Slot.from_json(world.gateway.objects[slot_key(NS, job, n)]) for n in range(2)]
+    assert [[i.id for i in s.items] for s in slots] == [[item(uid, 0)], [item(uid, 2)]]
+    assert slot_key(NS, job, 2) not in world.gateway.objects  # two slots, not three
+    assert upload("e", 1) not in world.gateway.objects
+    assert upload("e", 0) in world.gateway.objects
+    assert len(cancel_events(world, "e")) == 1
+
+    # Every input cancelled before acceptance: Cancelled, no pod made for it.
+    pods_before = len(world.warm_jobs())
+    every = {cancel_item_annotation(n): "true" for n in range(2)}
+    key = batch(world, "all", 2, **every)
+    status = world.status(key)
+    assert (status["phase"], status["message"]) == ("Cancelled", "all 2 items were cancelled")
+    assert len(world.warm_jobs()) == pods_before
+    assert not [k for k in world.gateway.objects if k.startswith(f"{NS}/uploads/all/")]
+    world.reconcile(key)
+    assert mj_label(world, "all") == "Cancelled"
+
+
+def test_an_input_another_still_names_is_kept_and_one_not_its_own_is_kept_with_a_warning() -> None:
+    world = WarmWorld()
+    own, shared = f"{NS}/uploads/twice/input", f"{NS}/photos/1.jpg"
+    world.gateway.objects.update({own: b"x" * 10, shared: b"y" * 10})
+    world.gateway.add_mediajob(NS, "twice", many(own, own, shared),
+                               annotations={c.ANNOTATION_DELETE_INPUT: "true"})  # fmt: skip
+    key = world.reconcile(Key(NS, "twice"))
+    cancel_item(world, key, 0)
+    assert own in world.gateway.objects  # input 1 still converts it
+    cancel_item(world, key, 2)
+    assert shared in world.gateway.objects  # not an upload made for this MediaJob
+    kept = [m for (_, t, r, m) in world.gateway.events if r == "InputKept"]
+    assert kept == [
+        f"mediaflow.io/delete-input: kept input {shared!r}: only an upload made for this "
+        f"MediaJob (under '{NS}/uploads/twice/') may be deleted"
+    ]
+    cancel_item(world, key, 1)
+    assert own not in world.gateway.objects
+    assert world.status(key)["phase"] == "Cancelled"
+
+
+def test_cancelling_or_expiring_a_mediajob_of_many_inputs_deletes_each_own_upload_at_once() -> None:
+    world = WarmWorld()
+    key = batch(world, "c", 3)
+    world.gateway.objects[f"{NS}/uploads/elsewhere/input"] = b"z"
+    world.gateway.mediajobs[NS, "c"]["metadata"]["annotations"][c.ANNOTATION_CANCEL] = "true"
+    world.reconcile(key)
+    assert world.status(key)["phase"] == "Cancelled"
+    assert not [k for k in world.gateway.objects if k.startswith(f"{NS}/uploads/c/")]
+    assert world.gateway.bulk_deletes == [[upload("c", 0), upload("c", 1), upload("c", 2)]]
+    assert f"{NS}/uploads/elsewhere/input" in world.gateway.objects
+
+    ttl = batch(world, "t", 2)
+    world.gateway.mediajobs[NS, "t"]["spec"]["ttlSecondsAfterFinished"] = 0
+    job, uid = world.status(ttl)["items"][0]["jobName"], world.uid(ttl)
+    for n in range(2):
+        world.log(job, {"event": "item", "item": item(uid, n), "result": RESULT})
+    world.reconcile(ttl)  # finished
+    world.reconcile(ttl)  # expired: deleted
+    world.reconcile(ttl)  # finalized
+    assert (NS, "t") not in world.gateway.mediajobs
+    assert not [k for k in world.gateway.objects if k.startswith(f"{NS}/uploads/t/")]
+
+
+def test_inputs_placed_again_after_a_lost_race_at_acceptance_keep_their_results() -> None:
+    world = WarmWorld()
+    world.gateway.fail_next["PATCH mediajobs/status"] = ConflictError("modified")
+    key = batch(world, "race", 2)  # the status write loses: slots emptied, items released
+    assert "status" not in world.gateway.mediajobs[NS, "race"]
+    job = world.warm_jobs()[0]
+    assert [Slot.from_json(world.gateway.objects[slot_key(NS, job, n)]).items for n in (0, 1)] == [
+        (),
+        (),
+    ]
+    world.reconcile(key)  # accepted: placed again
+    uid, items = world.uid(key), world.status(key)["items"]
+    assert [i["sessionSlot"] for i in items] == [2, 3]
+    for n in (0, 1):
+        world.gateway.objects[item_output(world, key, n)] = b"webp"
+        world.log(job, {"event": "item", "item": item(uid, n), "result": RESULT})
+        assert item_output(world, key, n) in world.gateway.objects
+    world.reconcile(key)
+    assert world.status(key)["phase"] == "Succeeded"
