@@ -344,7 +344,10 @@ class ItemStatus(BaseModel):
     model_config = validations()
 
     index: int = Field(ge=0, lt=MAX_ITEMS, description="Its place in spec.inputs.")
-    phase: Phase = Field(description="Pending, Running, Succeeded or Failed.")
+    phase: Phase = Field(
+        description="Pending, Running, Succeeded, Failed or Cancelled (by "
+        "mediaflow.io/cancel-item-<index>, or with the whole MediaJob)."
+    )
     reason: str | None = Field(
         default=None, max_length=64, description="Why it failed (InvalidInput, ...)."
     )
