@@ -224,6 +224,88 @@ def test_jobs_carry_the_previous_services_job_types(carol: User, submitted: dict
     assert listed["total"] == 3  # avif + two batch-avif
 
 
+def test_a_batch_is_one_mediajob_whose_files_keep_their_own_jobs(
+    auth_api: ApiProcess,
+    api_namespace: str,
+    cleanup: None,  # noqa: F811 - the fixture (with the operator, which it needs)
+    kube: client.ApiClient,
+    minio_settings: MinioSettings,
+    media: dict[str, Path],
+    tmp_path: Path,
+) -> None:
+    """One MediaJob for the request; each file its own job: status, result named after it,
+    error, list entry, filters, and a delete of that file alone (its files go, the others
+    go on); the last file's delete deletes the MediaJob."""
+    user = User(auth_api)
+    photo = media["photo"].read_bytes()
+    broken = b"\xff\xd8\xff\xe0" + b"\0" * 200  # a JPEG's first bytes, then nothing of one
+    names = ["good.jpg", "broken.jpg", "second.jpg", "dropped.jpg"]
+    files = [("files", (n, broken if n == "broken.jpg" else photo)) for n in names]
+    response = post(user, "/image/batch/convert/webp", data={"quality": "70"}, files=files)
+    assert response.status_code == 202, response.text
+    ids = {job["filename"]: job["job_id"] for job in response.json()["data"]["jobs"]}
+    namespace = api_namespace
+    (mediajob,) = custom(kube).list_namespaced_custom_object(
+        GROUP, VERSION, namespace, PLURAL, label_selector=f"mediaflow.io/owner={user.id}"
+    )["items"]
+    name = mediajob["metadata"]["name"]
+    assert name.startswith("batch-")
+    assert len(mediajob["spec"]["inputs"]) == 4
+    # One file's job deleted at once: gone for its owner, its upload deleted.
+    dropped = mediajob["spec"]["inputs"][3]["object"]["key"]
+    assert ids["dropped.jpg"] in dropped
+    assert user.delete(f"/{ids['dropped.jpg']}").status_code == 204
+    assert user.get(f"/{ids['dropped.jpg']}").status_code == 404
+    assert user.delete(f"/{ids['dropped.jpg']}").status_code == 404
+    good = wait_completed(user, ids["good.jpg"])
+    check_result(good, ("image/webp", 320, 240), tmp_path)
+    download = httpx.get(good["result_url"], timeout=30)
+    assert 'filename="good.webp"' in download.headers["content-disposition"]
+    second = wait_completed(user, ids["second.jpg"])
+    assert second["result_url"] != good["result_url"]
+
+    def failed() -> dict[str, Any] | None:
+        job = user.get(f"/{ids['broken.jpg']}").json()["data"]
+        return job if job["status"] == "failed" else None
+
+    assert wait_until("the broken file's job to fail", failed, timeout=120, interval=0.5)["error"]
+    listed = user.get("", page_size=10).json()["data"]
+    assert listed["total"] == 3
+    assert {job["id"] for job in listed["items"]} == {
+        ids["good.jpg"], ids["broken.jpg"], ids["second.jpg"],
+    }  # fmt: skip
+    completed = user.get("", status="completed").json()["data"]
+    assert {job["id"] for job in completed["items"]} == {ids["good.jpg"], ids["second.jpg"]}
+    assert [job["id"] for job in user.get("", status="failed").json()["data"]["items"]] == [
+        ids["broken.jpg"]
+    ]
+    assert user.get("", status="processing").json()["data"]["total"] == 0
+    mc = minio_settings.client()
+
+    def stored(key: str) -> bool:
+        return any(mc.list_objects(minio_settings.bucket, prefix=key))
+
+    wait_until("the dropped file's upload to go", lambda: not stored(dropped), timeout=30)
+    result_prefix = f"{namespace}/results/{mediajob['metadata']['uid']}/"
+    assert not stored(f"{result_prefix}items/003/")
+    assert stored(f"{result_prefix}items/000/")
+    # The others' deletes: the last one deletes the MediaJob, and with it every file.
+    for filename in ("good.jpg", "broken.jpg", "second.jpg"):
+        assert user.delete(f"/{ids[filename]}").status_code == 204
+        assert user.get(f"/{ids[filename]}").status_code == 404
+    assert user.get("").json()["data"]["total"] == 0
+
+    def mediajob_gone() -> bool:
+        found = custom(kube).list_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, field_selector=f"metadata.name={name}"
+        )["items"]
+        return not found
+
+    wait_until("the batch's MediaJob to go", mediajob_gone, timeout=60)
+    assert not stored(result_prefix)
+    assert not stored(f"{namespace}/uploads/{name}/")
+
+
 # --- bad requests: the right 4xx, and nothing left behind -------------------------------
 
 
@@ -714,9 +796,10 @@ def test_a_batch_whose_mediajobs_the_api_server_refuses_half_way_keeps_nothing(
     minio_settings: MinioSettings,
     media: dict[str, Path],
 ) -> None:
-    """The MediaJobs of a batch are created side by side: when the API server refuses one
-    (a ResourceQuota of 5 MediaJobs, a batch of 12), those made before and beside it go too,
-    and so do every file and marker."""
+    """With a MediaJob per file, the MediaJobs of a batch are created side by side: when the
+    API server refuses one (a ResourceQuota of 5 MediaJobs, a batch of 12), those made before
+    and beside it go too, and so do every file and marker. A batch made as one MediaJob that
+    the API server refuses (the quota used up) keeps nothing either."""
     client.CoreV1Api(kube).create_namespaced_resource_quota(
         unwatched_namespace,
         client.V1ResourceQuota(
@@ -734,18 +817,26 @@ def test_a_batch_whose_mediajobs_the_api_server_refuses_half_way_keeps_nothing(
     )
     tracker = Leftovers(kube, unwatched_namespace, minio_settings)
     photo = media["photo"].read_bytes()
-    with ApiProcess({"MEDIAFLOW_API_NAMESPACE": unwatched_namespace}) as api:
+    per_file = {
+        "MEDIAFLOW_API_NAMESPACE": unwatched_namespace,
+        "MEDIAFLOW_API_BATCH_AS_ONE_MEDIAJOB": "false",
+    }
+    files = [("files", (f"{n}.jpg", photo)) for n in range(12)]
+    with ApiProcess(per_file) as api:
         user = User(api)
-        files = [("files", (f"{n}.jpg", photo)) for n in range(12)]
         response = post(user, "/image/batch/convert/webp", files=files)
         assert response.status_code >= 500, response.text
         assert tracker.new() == (set(), set(), set())
         # Within the quota the same batch goes through.
         response = post(user, "/image/batch/convert/webp", files=files[:5])
         assert response.status_code == 202, response.text
-    mc = minio_settings.client()
     objects, _, mediajobs = tracker.new()
     assert len(objects) == len(mediajobs) == 5  # the markers are gone
+    with ApiProcess({"MEDIAFLOW_API_NAMESPACE": unwatched_namespace}) as api:
+        response = post(User(api), "/image/batch/convert/webp", files=files)
+        assert response.status_code >= 500, response.text
+    assert tracker.new()[0] == objects  # nothing more
+    mc = minio_settings.client()
     for key in objects:  # no operator here deletes inputs with their MediaJobs
         mc.remove_object(minio_settings.bucket, key)
 
