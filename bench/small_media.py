@@ -14,8 +14,10 @@ every 0.1 s until `completed`):
 - bare cwebp: the same 20 photos converted in a row by `cwebp -q 85` on this machine.
 
 Variants (each a fresh operator with these settings, the rounds alternating between them):
-`one-shot` (MEDIAFLOW_WARM_PODS=false: a pod per photo, as before warm pods), `warm`
-(the defaults: warm pods, no CPU limit) and `warm-limited` (warm pods with CPU limits equal
+`one-shot` (MEDIAFLOW_WARM_PODS=false, and the API making a MediaJob per file of a batch: a
+pod per photo, as before warm pods), `warm-per-file` (warm pods, but a MediaJob per file of
+a batch, as before batches were one MediaJob), `warm` (the defaults: warm pods, a batch
+request one MediaJob, no CPU limit) and `warm-limited` (the defaults with CPU limits equal
 to requests, MEDIAFLOW_WORKER_CPU_LIMITS=true: 500m per pod).
 """
 
@@ -45,9 +47,12 @@ from tests.media import make_photo  # noqa: E402
 POLL_SECONDS = 0.1
 VARIANTS = {
     "one-shot": {"MEDIAFLOW_WARM_PODS": "false"},
+    "warm-per-file": {},
     "warm": {},
     "warm-limited": {"MEDIAFLOW_WORKER_CPU_LIMITS": "true"},
 }
+# The variants served by an API that makes a MediaJob per file of a batch.
+PER_FILE = {"one-shot", "warm-per-file"}
 
 
 def wait_completed(user: User, job_ids: list[str], started: float, limit: float = 300) -> float:
@@ -149,9 +154,11 @@ def main() -> int:
             folder = Path(tmp)
             paths = [make_photo(folder / f"photo{n}.jpg", size="640x480") for n in range(20)]
             photos = [p.read_bytes() for p in paths]
-            with ApiProcess(env) as api:
+            per_file = {**env, "MEDIAFLOW_API_BATCH_AS_ONE_MEDIAJOB": "false"}
+            with ApiProcess(env) as one_mediajob, ApiProcess(per_file) as per_file_api:
                 for number in range(args.rounds):
                     for name, settings in variants.items():
+                        api = per_file_api if name in PER_FILE else one_mediajob
                         port = 18710
                         operator = start_operator(
                             namespace, None, logs / f"bench-small-{name}.log", port,

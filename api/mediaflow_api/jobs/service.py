@@ -12,6 +12,8 @@ job of that status in full (a file's status is its item's, which no label says).
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -28,6 +30,7 @@ from mediaflow_api.jobs.model import (
     Listed,
     batch_jobs,
     find_job,
+    is_batch,
     is_deleted,
     is_job_id,
     is_owned_by,
@@ -66,6 +69,34 @@ class _MetadataList(msgspec.Struct):
     items: list[_Item] | None  # null when nothing matches
 
 
+class BatchOf:
+    """Which batch MediaJob holds a file's job, as found by its label: a job never moves
+    to another MediaJob, so once found a job's reads are one GET (a client polling a batch's
+    jobs would otherwise cost a failed GET and a list per poll). Bounded, least recently
+    used first out; shared by the process's requests."""
+
+    def __init__(self, size: int = 100_000) -> None:
+        self._names: OrderedDict[str, str] = OrderedDict()
+        self._size = size
+        self._lock = threading.Lock()
+
+    def get(self, job_id: str) -> str | None:
+        with self._lock:
+            name = self._names.get(job_id)
+            if name is not None:
+                self._names.move_to_end(job_id)
+            return name
+
+    def put(self, job_id: str, name: str) -> None:
+        with self._lock:
+            self._names[job_id] = name
+            self._names.move_to_end(job_id)
+            while len(self._names) > self._size:
+                self._names.popitem(last=False)
+
+
+_BATCH_OF = BatchOf()
+
 # Tries of a delete of one file's job that lost a race with another change of its batch
 # MediaJob (the patch is conditioned on the resourceVersion read).
 REMOVE_TRIES = 5
@@ -102,13 +133,17 @@ class JobService:
         MediaJob labelled with it; a 404 for other users' and malformed ids."""
         if not is_job_id(job_id):
             raise job_not_found(job_id)
-        mediajob = self._get_or_none(job_id)
+        mediajob = self._get_or_none(_BATCH_OF.get(job_id) or job_id)
         if mediajob is None:
             selector = f"{owner_selector(owner)},{job_label(job_id)}"
             found = self._list_full(selector)
             mediajob = found[0] if found else None
+            if mediajob is not None:
+                _BATCH_OF.put(job_id, mediajob["metadata"]["name"])
         if mediajob is None or not is_owned_by(mediajob, owner) or is_deleted(mediajob):
             raise job_not_found(job_id)
+        if is_batch(mediajob) and job_id not in batch_jobs(mediajob["metadata"].get("labels")):
+            raise job_not_found(job_id)  # that file's job was deleted
         return mediajob
 
     def list(
@@ -199,7 +234,7 @@ class JobService:
         for _ in range(REMOVE_TRIES):
             mediajob = self._read(owner, job_id)
             jobs = batch_jobs(mediajob["metadata"].get("labels"))
-            if job_id not in jobs or len(jobs) == 1:
+            if not is_batch(mediajob) or len(jobs) == 1:
                 self._delete(mediajob["metadata"]["name"])
                 return
             try:
