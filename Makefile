@@ -153,4 +153,4 @@ test-e2e: deps up ## End-to-end tests only (the Helm release in the local cluste
 
 .PHONY: test
 test: deps lint up kwok ## Every test (unit, integration, e2e), bringing the environment up if needed
-	source .local/env && $(UV) run --frozen pytest $(PYTEST_ARGS)
+	source .local/env && $(UV) run --frozen pytest --durations=40 $(PYTEST_ARGS)
