@@ -118,15 +118,17 @@ def holder(kube: client.ApiClient, namespace: str) -> str:
     return lease.spec.holder_identity or ""
 
 
-def create(kube: client.ApiClient, namespace: str, key: str) -> str:
+def create(kube: client.ApiClient, namespace: str, key: str, inputs: int = 0) -> str:
+    """A photo's MediaJob; with `inputs`, one of that many inputs (an API batch's shape)."""
     name = unique_name("ha")
+    source = {"object": {"key": key}}
     body = {
         "apiVersion": f"{GROUP}/{VERSION}",
         "kind": "MediaJob",
         "metadata": {"name": name},
         "spec": {
             "operation": "ImageConvert",
-            "input": {"object": {"key": key}},
+            **({"inputs": [source] * inputs} if inputs else {"input": source}),
             "imageConvert": {"format": "webp", "quality": 80},
         },
     }
@@ -180,6 +182,12 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
         assert holder(kube, ns).startswith("a-")
         assert not handled_lines(operators["b"].log, names), "the standby handled a MediaJob"
 
+        # A MediaJob of many photos, in its pod while the leader is killed: the next leader
+        # takes its items over from the pod's log, each converted once.
+        batch = create(kube, ns, key, inputs=8)
+        names.append(batch)
+        wait_until("a to place its items", lambda: status(kube, ns, batch).get("items"), 60, 0.1)
+
         # kill -9 the leader; one more MediaJob right after it.
         operators["a"].process.kill()
         killed = time.monotonic()
@@ -225,7 +233,11 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
 
         assert measured["kill: Lease taken"] <= KILL_BOUND, measured
         assert measured["sigterm: Lease taken"] <= TERM_BOUND, measured
-        for name in names:
+        items = status(kube, ns, batch)["items"]
+        assert [(i["phase"], i.get("attempts", 1)) for i in items] == [("Succeeded", 1)] * 8
+        assert len({i["jobName"] for i in items}) == 1, items  # one pod for all, never again
+        assert len(pods_created(scratch, items[0]["jobName"])) == 1
+        for name in [n for n in names if n != batch]:
             # One Job, one pod: the Job controller's Events outlive the Job, which goes once
             # the result is recorded.
             job_name = status(kube, ns, name)["jobName"]
