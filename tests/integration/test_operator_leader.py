@@ -182,11 +182,18 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
         assert holder(kube, ns).startswith("a-")
         assert not handled_lines(operators["b"].log, names), "the standby handled a MediaJob"
 
-        # A MediaJob of many photos, in its pod while the leader is killed: the next leader
+        # A MediaJob of 30 photos, in its pod while the leader is killed: the next leader
         # takes its items over from the pod's log, each converted once.
-        batch = create(kube, ns, key, inputs=8)
+        batch = create(kube, ns, key, inputs=30)
         names.append(batch)
-        wait_until("a to place its items", lambda: status(kube, ns, batch).get("items"), 60, 0.1)
+        # Once an item runs, a has written every slot (a crash between the status and the
+        # slots instead ends with the unwritten ones given a pod again: attempts 2).
+        wait_until(
+            "a's pod to run the items",
+            lambda: status(kube, ns, batch).get("phase") in ("Running", "Succeeded"),
+            60,
+            0.1,
+        )
 
         # kill -9 the leader; one more MediaJob right after it.
         operators["a"].process.kill()
@@ -234,7 +241,7 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
         assert measured["kill: Lease taken"] <= KILL_BOUND, measured
         assert measured["sigterm: Lease taken"] <= TERM_BOUND, measured
         items = status(kube, ns, batch)["items"]
-        assert [(i["phase"], i.get("attempts", 1)) for i in items] == [("Succeeded", 1)] * 8
+        assert [(i["phase"], i.get("attempts", 1)) for i in items] == [("Succeeded", 1)] * 30
         assert len({i["jobName"] for i in items}) == 1, items  # one pod for all, never again
         assert len(pods_created(scratch, items[0]["jobName"])) == 1
         for name in [n for n in names if n != batch]:
@@ -246,8 +253,11 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
             events = scratch.core.list_namespaced_event(
                 ns, field_selector=f"involvedObject.name={name},reason=Succeeded"
             ).items
-            assert len(events) == 1, [e.message for e in events]
-            assert sum(e.count or 1 for e in events) == 1
+            # The first was handled by a, which the kill may stop between its status write
+            # and its Event (Events are best effort): never two, though.
+            expected = {0, 1} if name == names[0] else {1}
+            assert len(events) in expected, [e.message for e in events]
+            assert sum(e.count or 1 for e in events) == len(events)
         # A standby never handled anything before it took the Lease.
         for who in ("b", "a2"):
             early = lines_before_leading(operators[who].log)
