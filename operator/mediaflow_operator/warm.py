@@ -176,9 +176,8 @@ class Pool:
                 taken = self._take(owner, key, uid)
                 if taken is not None or not self._may_create(owner):
                     return taken
-            session = self._create(owner)
+            self._create(owner)
             with self._lock:
-                self._sessions[(session.namespace, session.name)] = session
                 return self._take(owner, key, uid)
 
     def _take(self, owner: Owner, key: Key, uid: str) -> tuple[str, int] | None:
@@ -225,7 +224,6 @@ class Pool:
                 shared = resources is None and self.settings.warm_pods and self._may_create(owner)
             session = self._create(owner, resources=resources)
             with self._lock:
-                self._sessions[(session.namespace, session.name)] = session
                 taken = [self._take_in(session, key, i) for i in ids]
                 session.accepting = shared  # a pod beyond the bounds, or of its own: no more
                 return taken
@@ -239,6 +237,8 @@ class Pool:
         )
 
     def _create(self, owner: Owner, resources: Any = None) -> Session:
+        """Make a warm pod's Job and Secret; the session is registered before the Job's
+        watch event can be taken for a pod made before a restart (which takes nothing)."""
         name = f"{SESSION_NAME_PREFIX}{os.urandom(5).hex()}"
         with self._lock:
             self._creating.add((owner.namespace, name))
@@ -250,12 +250,18 @@ class Pool:
                 slot_key(owner.namespace, name, 0), slot_url_ttl(self.settings)
             )
             self.gateway.create_secret(build_session_secret(created, mailbox_url=url))
-        finally:
+        except BaseException:
             with self._lock:
                 self._creating.discard((owner.namespace, name))
-        log.info("%s: warm pod Job %s made for %s", owner.namespace, name, owner.user or "-")
+            raise
         now = self.clock()
-        return Session(owner.namespace, name, owner, born=now, accepting=True, last_activity=now)
+        session = Session(owner.namespace, name, owner, born=now, accepting=True,
+                          last_activity=now)  # fmt: skip
+        with self._lock:
+            self._sessions[(owner.namespace, name)] = session
+            self._creating.discard((owner.namespace, name))
+        log.info("%s: warm pod Job %s made for %s", owner.namespace, name, owner.user or "-")
+        return session
 
     def write_slot(self, namespace: str, job: str, slot: int, item: SlotItem | None) -> None:
         """Write slot `slot` of a warm pod's mailbox: its item (or none: revoked), and the

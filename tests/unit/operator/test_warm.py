@@ -679,3 +679,29 @@ def test_inputs_placed_again_after_a_lost_race_at_acceptance_keep_their_results(
         assert item_output(world, key, n) in world.gateway.objects
     world.reconcile(key)
     assert world.status(key)["phase"] == "Succeeded"
+
+
+def test_a_new_warm_pods_job_seen_by_the_watch_at_once_is_ours_not_adopted() -> None:
+    """The watch can bring the new Job at any moment while the pool makes the pod (here: when
+    the pool reads its clock, just before it registers the session): that Job must not be
+    taken for one made before a restart, which takes no new items."""
+    world = WarmWorld()
+    seen: list[str | None] = []
+
+    def clock_with_the_watch() -> float:
+        for (_, name), job in list(world.gateway.jobs.items()):
+            world.pool.job_seen(job, deleted=False)
+            seen.append(world.pool.state(NS, name))
+        return world.clock
+
+    world.pool.clock = clock_with_the_watch
+    a = world.create("a")
+    world.pool.clock = lambda: world.clock
+    assert seen
+    assert set(seen) <= {None, "live"}
+    (session,) = world.pool.sessions()
+    assert session.accepting  # never registered as a pod found after a restart
+    b = world.create("b")
+    job = world.warm_jobs()[0]
+    assert (world.status(a)["jobName"], world.status(b)["jobName"]) == (job, job)
+    assert world.status(b)["sessionSlot"] == 1
