@@ -93,6 +93,39 @@ def test_upload_job_download_through_the_api_service(
         assert api.delete(f"/api/v1/jobs/{job_id}").status_code in {200, 204}
 
 
+def test_a_batch_through_the_release_and_one_files_delete(
+    release: str, api_url: str, photo: Path, tmp_path: Path
+) -> None:
+    """A batch request is one MediaJob of the release; deleting one file's job is a patch of
+    it, which the API's Role allows; the other file completes."""
+    with httpx.Client(base_url=api_url, timeout=60) as api:
+        email = f"e2e-{uuid.uuid4().hex[:10]}@example.com"
+        registered = api.post(
+            "/api/v1/auth/register", json={"email": email, "password": uuid.uuid4().hex}
+        )
+        assert registered.status_code == 201, registered.text
+        token = registered.json()["data"]["tokens"]["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        data = photo.read_bytes()
+        files = [("files", (name, data, "image/jpeg")) for name in ("kept.jpg", "dropped.jpg")]
+        upload = api.post("/api/v1/image/batch/convert/webp", files=files)
+        assert upload.status_code == 202, upload.text
+        kept, dropped = (job["job_id"] for job in upload.json()["data"]["jobs"])
+        assert api.delete(f"/api/v1/jobs/{dropped}").status_code == 204
+        assert api.get(f"/api/v1/jobs/{dropped}").status_code == 404
+        deadline = time.monotonic() + 180
+        while (job := api.get(f"/api/v1/jobs/{kept}").json()["data"])["status"] in {
+            "pending",
+            "processing",
+        }:
+            assert time.monotonic() < deadline, f"job still {job['status']}"
+            time.sleep(0.5)
+        assert job["status"] == "completed", job
+        stream = ffprobe(download(job["result_url"], tmp_path / "kept.webp"))["streams"][0]
+        assert stream["codec_name"] == "webp"
+        assert api.delete(f"/api/v1/jobs/{kept}").status_code == 204
+
+
 def test_kubectl_apply_sample_wait_and_download(
     release: str, minio_settings: MinioSettings, photo: Path, tmp_path: Path
 ) -> None:
