@@ -110,6 +110,13 @@ QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi)?$"
 MAX_ITEMS = 100
 # The longest `ttlSecondsAfterFinished` (30 days); the API's job retention is bounded by it.
 MAX_TTL_SECONDS_AFTER_FINISHED = 30 * 24 * 3600
+# Most outputs of one MediaJob (inputs x renditions): the status lists each with its URL
+# (~700 bytes), and is written whole as items settle; 300 keep it near 200 KB.
+MAX_OUTPUTS = 300
+TOO_MANY_OUTPUTS = (
+    f"inputs times renditions must be at most {MAX_OUTPUTS}: the status lists every output "
+    "with its URL"
+)
 
 
 class ObjectInput(BaseModel):
@@ -218,6 +225,11 @@ def _options_rules() -> list[dict[str, str]]:
             "self.renditions.all(r, self.renditions.exists_one(s, s.name == r.name))",
             DUPLICATE_RENDITIONS,
         ),
+        cel(
+            "!has(self.inputs) || !has(self.renditions) || "
+            f"self.inputs.size() * self.renditions.size() <= {MAX_OUTPUTS}",
+            TOO_MANY_OUTPUTS,
+        ),
     ]
     return rules
 
@@ -310,6 +322,8 @@ class MediaJobSpec(BaseModel):
             twice = duplicate_rendition_names(self.renditions)
             if twice:
                 raise ValueError(f"{DUPLICATE_RENDITIONS}; used more than once: {', '.join(twice)}")
+            if len(self.items) * len(self.renditions) > MAX_OUTPUTS:
+                raise ValueError(TOO_MANY_OUTPUTS)
         if self.options is None:
             raise ValueError(_needs(self.operation, OPTIONS_FIELD[self.operation]))
         return self

@@ -188,6 +188,11 @@ def test_a_hostile_input_fails_once_with_invalid_input(
         (None, {}, "operation ImageConvert needs spec.imageConvert or spec.renditions"),
         ([{"name": "A", "format": "webp"}], {}, "should match"),
         ([{"name": f"r{i}", "format": "webp"} for i in range(13)], {}, "must have at most 12"),
+        (
+            [{"name": f"r{i}", "format": "webp"} for i in range(4)],
+            {"input": None, "inputs": [{"object": {"key": "x/y"}}] * 100},
+            "inputs times renditions must be at most 300",
+        ),
     ],
 )
 def test_the_api_server_refuses_what_the_models_refuse(
@@ -199,6 +204,7 @@ def test_the_api_server_refuses_what_the_models_refuse(
     message: str,
 ) -> None:
     spec = {"operation": "ImageConvert", "input": {"object": {"key": "x/y"}}, **extra}
+    spec = {k: v for k, v in spec.items() if v is not None}
     if renditions is not None:
         spec["renditions"] = renditions
     with pytest.raises(client.ApiException) as error:

@@ -101,6 +101,16 @@ def test_renditions_work_with_inputs() -> None:
     assert len(parsed.items) == 2
 
 
+def test_inputs_times_renditions_are_bounded() -> None:
+    def with_renditions(count: int) -> dict:
+        renditions = [{"name": f"r{i}", "format": "webp"} for i in range(count)]
+        return {"operation": "ImageConvert", "inputs": [INPUT] * 100, "renditions": renditions}
+
+    assert MediaJobSpec.model_validate(with_renditions(3))
+    with pytest.raises(ValidationError, match="inputs times renditions must be at most 300"):
+        MediaJobSpec.model_validate(with_renditions(4))
+
+
 def test_worker_options_refuse_duplicates_too() -> None:
     with pytest.raises(OptionsError, match="rendition names must be unique"):
         parse_options(
