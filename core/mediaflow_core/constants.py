@@ -83,6 +83,9 @@ ENV_VERIFY_DECODE = "MEDIAFLOW_VERIFY_DECODE"
 URL_DIR = "/var/run/secrets/mediaflow"
 INPUT_URL_FILE = "input-url"
 OUTPUT_URL_FILE = "output-url"
+# An ImageConvert with renditions: one presigned PUT URL per rendition, in the file
+# `output-url-<rendition name>` (instead of OUTPUT_URL_FILE).
+RENDITION_URL_FILE_PREFIX = "output-url-"
 WORK_DIR = "/work"
 
 # Warm pods (docs/architecture.md, "The warm path"). A warm pod is a Job's pod that serves one

@@ -78,6 +78,15 @@ class Preset(StrEnum):
     VERYSLOW = "veryslow"
 
 
+class RenditionFormat(StrEnum):
+    """Formats of the renditions of ImageConvert (a responsive image set)."""
+
+    WEBP = "webp"
+    AVIF = "avif"
+    PNG = "png"
+    JPEG = "jpeg"
+
+
 class ThumbnailFormat(StrEnum):
     """Thumbnail image formats."""
 

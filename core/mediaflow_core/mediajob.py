@@ -16,8 +16,11 @@ from pydantic.alias_generators import to_camel
 
 from mediaflow_core import constants as c
 from mediaflow_core.options import (
+    DUPLICATE_RENDITIONS,
+    MAX_RENDITIONS,
     OPTIONS_MODELS,
     ImageConvertOptions,
+    ImageRenditionsOptions,
     ImageResizeOptions,
     Operation,
     VideoConvertOptions,
@@ -25,7 +28,9 @@ from mediaflow_core.options import (
     VideoRotateOptions,
     VideoThumbnailOptions,
     VideoTrimOptions,
+    duplicate_rendition_names,
 )
+from mediaflow_core.options import Rendition as Rendition
 
 
 def cel(rule: str, message: str, field_path: str | None = None) -> dict[str, str]:
@@ -105,6 +110,13 @@ QUANTITY_PATTERN = r"^[0-9]+(\.[0-9]+)?(m|k|Ki|M|Mi|G|Gi)?$"
 MAX_ITEMS = 100
 # The longest `ttlSecondsAfterFinished` (30 days); the API's job retention is bounded by it.
 MAX_TTL_SECONDS_AFTER_FINISHED = 30 * 24 * 3600
+# Most outputs of one MediaJob (inputs x renditions): the status lists each with its URL
+# (~700 bytes), and is written whole as items settle; 300 keep it near 200 KB.
+MAX_OUTPUTS = 300
+TOO_MANY_OUTPUTS = (
+    f"inputs times renditions must be at most {MAX_OUTPUTS}: the status lists every output "
+    "with its URL"
+)
 
 
 class ObjectInput(BaseModel):
@@ -177,6 +189,16 @@ class ResourceOverrides(BaseModel):
     )
 
 
+RENDITIONS_ONLY_CONVERT = "renditions is only allowed with operation ImageConvert"
+RENDITIONS_OR_OPTIONS = "set at most one of imageConvert and renditions"
+
+
+def _needs(op: Operation, field: str) -> str:
+    if op is Operation.IMAGE_CONVERT:
+        return f"operation {op.value} needs spec.{field} or spec.renditions"
+    return f"operation {op.value} needs spec.{field}"
+
+
 def _options_rules() -> list[dict[str, str]]:
     rules = []
     for op, field in OPTIONS_FIELD.items():
@@ -188,12 +210,27 @@ def _options_rules() -> list[dict[str, str]]:
             )
         )
         if required:
-            rules.append(
-                cel(
-                    f"self.operation != '{op.value}' || has(self.{field})",
-                    f"operation {op.value} needs spec.{field}",
-                )
-            )
+            given = f"has(self.{field})"
+            if op is Operation.IMAGE_CONVERT:
+                given = f"({given} || has(self.renditions))"
+            rules.append(cel(f"self.operation != '{op.value}' || {given}", _needs(op, field)))
+    rules += [
+        cel(
+            f"!has(self.renditions) || self.operation == '{Operation.IMAGE_CONVERT.value}'",
+            RENDITIONS_ONLY_CONVERT,
+        ),
+        cel("!has(self.renditions) || !has(self.imageConvert)", RENDITIONS_OR_OPTIONS),
+        cel(
+            "!has(self.renditions) || "
+            "self.renditions.all(r, self.renditions.exists_one(s, s.name == r.name))",
+            DUPLICATE_RENDITIONS,
+        ),
+        cel(
+            "!has(self.inputs) || !has(self.renditions) || "
+            f"self.inputs.size() * self.renditions.size() <= {MAX_OUTPUTS}",
+            TOO_MANY_OUTPUTS,
+        ),
+    ]
     return rules
 
 
@@ -221,6 +258,15 @@ class MediaJobSpec(BaseModel):
     operation: Operation = Field(description="What to do with the input.")
     image_convert: ImageConvertOptions | None = Field(
         default=None, description="Options of ImageConvert."
+    )
+    renditions: list[Rendition] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_RENDITIONS,
+        description=f"Instead of imageConvert (operation ImageConvert only): 1 to "
+        f"{MAX_RENDITIONS} outputs of each input, decoded once and encoded once per rendition "
+        "(e.g. WebP and AVIF at three widths, a responsive image set). status.renditions (or "
+        "status.items[].renditions) lists their results; status.result is the first one's.",
     )
     image_resize: ImageResizeOptions | None = Field(
         default=None, description="Options of ImageResize."
@@ -268,15 +314,26 @@ class MediaJobSpec(BaseModel):
             attr = field_name(field)
             if getattr(self, attr) is not None and op is not self.operation:
                 raise ValueError(f"{field} is only allowed with operation {op.value}")
+        if self.renditions is not None:
+            if self.operation is not Operation.IMAGE_CONVERT:
+                raise ValueError(RENDITIONS_ONLY_CONVERT)
+            if self.image_convert is not None:
+                raise ValueError(RENDITIONS_OR_OPTIONS)
+            twice = duplicate_rendition_names(self.renditions)
+            if twice:
+                raise ValueError(f"{DUPLICATE_RENDITIONS}; used more than once: {', '.join(twice)}")
+            if len(self.items) * len(self.renditions) > MAX_OUTPUTS:
+                raise ValueError(TOO_MANY_OUTPUTS)
         if self.options is None:
-            raise ValueError(
-                f"operation {self.operation.value} needs spec.{OPTIONS_FIELD[self.operation]}"
-            )
+            raise ValueError(_needs(self.operation, OPTIONS_FIELD[self.operation]))
         return self
 
     @property
     def options(self) -> BaseModel | None:
-        """The options of the operation, defaulted when every option has a default."""
+        """The options of the operation, defaulted when every option has a default; for an
+        ImageConvert with renditions, ImageRenditionsOptions (what its worker gets)."""
+        if self.renditions is not None:
+            return ImageRenditionsOptions(renditions=self.renditions)
         given = getattr(self, field_name(OPTIONS_FIELD[self.operation]))
         if given is not None:
             return given
@@ -338,6 +395,12 @@ class MediaJobResult(BaseModel):
     url_expires_at: datetime | None = Field(default=None, description="When url stops working.")
 
 
+class RenditionResult(MediaJobResult):
+    """One rendition's file (spec.renditions): a result, and the rendition's name."""
+
+    name: str = Field(description="The rendition's name in spec.renditions.")
+
+
 class ItemStatus(BaseModel):
     """How one input of a MediaJob with spec.inputs is doing."""
 
@@ -357,7 +420,15 @@ class ItemStatus(BaseModel):
         default=None, ge=0, description="Its slot in that pod's mailbox."
     )
     attempts: int = Field(default=1, ge=1, description="Pods it was given to.")
-    result: MediaJobResult | None = Field(default=None, description="The result, once done.")
+    result: MediaJobResult | None = Field(
+        default=None,
+        description="The result, once done (with spec.renditions: the first rendition's).",
+    )
+    renditions: list[RenditionResult] | None = Field(
+        default=None,
+        max_length=MAX_RENDITIONS,
+        description="With spec.renditions: every rendition's result, in the order of the list.",
+    )
 
 
 class MediaJobStatus(BaseModel):
@@ -387,7 +458,16 @@ class MediaJobStatus(BaseModel):
         default=None, description="How long the conversion took, e.g. '12s' or '3m4s'."
     )
     progress: int | None = Field(default=None, ge=0, le=100, description="Percent done (0-100).")
-    result: MediaJobResult | None = Field(default=None, description="The result, once Succeeded.")
+    result: MediaJobResult | None = Field(
+        default=None,
+        description="The result, once Succeeded (with spec.renditions: the first rendition's).",
+    )
+    renditions: list[RenditionResult] | None = Field(
+        default=None,
+        max_length=MAX_RENDITIONS,
+        description="With spec.renditions and input: every rendition's result once "
+        "Succeeded, in the order of the list.",
+    )
     items: list[ItemStatus] | None = Field(
         default=None,
         max_length=MAX_ITEMS,

@@ -29,6 +29,7 @@ RESULTS = "results"
 UPLOADS = "uploads"
 INPUT = "input"
 OUTPUT = "output"
+RENDITIONS = "renditions"
 # Uploads in progress (see the operator's sweeper): the API writes this marker under an
 # upload's prefix before it stores anything there, rewrites it every UPLOAD_MARKER_REFRESH
 # while its request runs, and deletes it once the MediaJobs exist; the orphan sweep spares
@@ -73,6 +74,15 @@ def item_result_key(ref: MediaJobRef, index: int) -> str:
     """The result of input `index` of a MediaJob with spec.inputs (under its result prefix,
     so that deleting the MediaJob deletes them all)."""
     return f"{result_prefix(ref)}items/{index:03d}/{OUTPUT}"
+
+
+def rendition_key(ref: MediaJobRef, name: str, index: int | None = None) -> str:
+    """The object key of rendition `name` (spec.renditions): `<prefix>renditions/<name>`, or
+    for input `index` of spec.inputs `<prefix>items/NNN/renditions/<name>` (under the result
+    prefix: deleting the MediaJob, or cancelling that input, deletes them)."""
+    if index is None:
+        return f"{result_prefix(ref)}{RENDITIONS}/{name}"
+    return f"{result_prefix(ref)}items/{index:03d}/{RENDITIONS}/{name}"
 
 
 def item_id(uid: str, index: int) -> str:
@@ -158,7 +168,9 @@ EXTENSIONS = {
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._ -]+")
 
 
-def download_filename(stem: str, content_type: str | None) -> str:
-    """`stem` with the result's extension, safe inside a quoted Content-Disposition header."""
+def download_filename(stem: str, content_type: str | None, rendition: str | None = None) -> str:
+    """`stem` with the result's extension, safe inside a quoted Content-Disposition header;
+    a rendition's file is `<stem>-<rendition>.<ext>`."""
     safe = _UNSAFE_FILENAME.sub("_", stem).strip(" .") or "result"
-    return f"{safe[:100]}.{EXTENSIONS.get(content_type or '', 'bin')}"
+    suffix = f"-{rendition}" if rendition else ""
+    return f"{safe[:100]}{suffix}.{EXTENSIONS.get(content_type or '', 'bin')}"

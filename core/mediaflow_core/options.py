@@ -23,6 +23,7 @@ from mediaflow_core.formats import (
     ImageFormat,
     Operation,
     Preset,
+    RenditionFormat,
     ThumbnailFormat,
     VideoCodec,
 )
@@ -74,6 +75,74 @@ class ImageConvertOptions(_Options):
     def _lossless_only_webp(self) -> Self:
         if self.lossless and self.format is not ImageFormat.WEBP:
             raise ValueError(f"lossless is only supported for webp, not {self.format.value}")
+        return self
+
+
+# A rendition's name: a short lowercase DNS-label-like id. It names the rendition's object key
+# (`<prefix>renditions/<name>`), its Secret file (`output-url-<name>`) and its download name.
+RENDITION_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+RENDITION_NAME_MAX = 32
+# Most renditions of one input: each is an encode (and an object, a URL in the status).
+MAX_RENDITIONS = 12
+DUPLICATE_RENDITIONS = "rendition names must be unique"
+
+
+class Rendition(_Options):
+    """One output of an ImageConvert with renditions: a format and, optionally, bounds."""
+
+    name: str = Field(
+        min_length=1,
+        max_length=RENDITION_NAME_MAX,
+        pattern=RENDITION_NAME_PATTERN,
+        description="Id of the rendition, unique in the list: lowercase letters, digits and "
+        "'-', starting and ending with a letter or digit, at most 32 characters (e.g. "
+        "'w320-webp'). It names the result's object key and download file name.",
+    )
+    format: RenditionFormat = Field(description="Output format: webp, avif, png or jpeg.")
+    quality: int = Field(
+        default=85,
+        ge=1,
+        le=100,
+        description="Encoding quality from 1 (smallest) to 100 (best), mapped to each format's "
+        "own scale; ignored by png. Default: 85, as for imageConvert.",
+    )
+    width: int | None = Field(
+        default=None,
+        ge=1,
+        le=16384,
+        description="Largest width in pixels (1-16384). The picture fits inside width and "
+        "height keeping its aspect ratio, and is never enlarged. Default: no bound.",
+    )
+    height: int | None = Field(
+        default=None,
+        ge=1,
+        le=16384,
+        description="Largest height in pixels (1-16384); see width. Default: no bound.",
+    )
+
+
+def duplicate_rendition_names(renditions: list[Rendition]) -> list[str]:
+    """Names that more than one rendition of the list uses, in order of first use."""
+    seen: set[str] = set()
+    twice: list[str] = []
+    for rendition in renditions:
+        if rendition.name in seen and rendition.name not in twice:
+            twice.append(rendition.name)
+        seen.add(rendition.name)
+    return twice
+
+
+class ImageRenditionsOptions(_Options):
+    """What the worker gets for an ImageConvert with `renditions` (as MEDIAFLOW_OPTIONS, under
+    operation ImageConvert): the list, decoded once, encoded once per rendition."""
+
+    renditions: list[Rendition] = Field(min_length=1, max_length=MAX_RENDITIONS)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Self:
+        twice = duplicate_rendition_names(self.renditions)
+        if twice:
+            raise ValueError(f"{DUPLICATE_RENDITIONS}; used more than once: {', '.join(twice)}")
         return self
 
 
@@ -241,6 +310,7 @@ class VideoThumbnailOptions(_Options):
 
 OperationOptions = (
     ImageConvertOptions
+    | ImageRenditionsOptions
     | ImageResizeOptions
     | VideoConvertOptions
     | VideoRotateOptions
@@ -277,7 +347,8 @@ def parse_options(
     operation: str, options: str | bytes | Mapping[str, Any] | None
 ) -> OperationOptions:
     """The options model of `operation` validated from `options` (JSON text or a mapping);
-    raise OptionsError. The class of the result is the operation (`OPTIONS_MODELS`)."""
+    raise OptionsError. The class of the result is the operation (`OPTIONS_MODELS`), except
+    that ImageConvert options with a `renditions` list are ImageRenditionsOptions."""
     try:
         op = Operation(operation)
     except ValueError:
@@ -294,7 +365,10 @@ def parse_options(
         data = dict(options)
     if not isinstance(data, dict):
         raise OptionsError(f"options for {op.value} must be a JSON object")
+    model: type[OperationOptions] = OPTIONS_MODELS[op]
+    if op is Operation.IMAGE_CONVERT and "renditions" in data:
+        model = ImageRenditionsOptions
     try:
-        return OPTIONS_MODELS[op].model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise OptionsError(f"invalid options for {op.value}: {_describe(exc)}") from None

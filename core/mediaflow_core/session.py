@@ -7,7 +7,8 @@ holds one item and the presigned GET URL of the next slot. Only the operator wri
 
 Outcomes come back on the pod's stdout, one JSON line per item, which the operator follows
 (the pod log stream): `{"event": "item-start", "item": ID}`, then
-`{"event": "item", "item": ID, "result": {...}}` (a termination.WorkerResult) or
+`{"event": "item", "item": ID, "result": {...}}` (a termination.WorkerResult, with its
+`renditions` for an item with renditions) or
 `{"event": "item", "item": ID, "failure": {"reason": ..., "message": ...}}`.
 A slot whose next URL is empty closes the mailbox: the pod finishes what it has and ends (an
 operator that shuts down closes its warm pods; the next one makes its own).
@@ -50,6 +51,8 @@ class SlotItem:
     input_url: str
     output_url: str
     input_public_only: bool = False
+    # An ImageConvert with renditions: rendition name -> presigned PUT URL (output_url is "").
+    output_urls: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -48,6 +48,28 @@ class WorkerResult(_Message):
     width: int | None = Field(default=None, description="Width in pixels; None if unknown.")
     height: int | None = Field(default=None, description="Height in pixels; None if unknown.")
     duration: float | None = Field(default=None, description="Seconds (videos); None for images.")
+    # With renditions, the fields above are the first rendition's; each is here, by name. At
+    # most 12 of ~120 bytes each: the message stays well under TERMINATION_LIMIT.
+    renditions: list[RenditionOutput] | None = Field(
+        default=None, description="Every rendition uploaded, in the order of the options."
+    )
+
+    def to_json(self) -> str:
+        """As _Message.to_json; `renditions` only when there are some (a plain result's
+        message is what it was before renditions existed)."""
+        exclude = {"renditions"} if self.renditions is None else None
+        return self.model_dump_json(by_alias=True, exclude=exclude)
+
+
+class RenditionOutput(_Message):
+    """One rendition a worker uploaded (spec.renditions): its name and file, never a URL."""
+
+    name: str = Field(description="The rendition's name.")
+    size: int = Field(ge=0, description="Size of the uploaded rendition in bytes.")
+    content_type: str = Field(description="MIME type of the rendition.")
+    format: str = Field(description="Short name of its format: webp, avif, png or jpeg.")
+    width: int | None = Field(default=None, description="Width in pixels.")
+    height: int | None = Field(default=None, description="Height in pixels.")
 
 
 class WorkerFailure(_Message):

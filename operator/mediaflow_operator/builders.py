@@ -25,6 +25,10 @@ WORKER_UID = 10001
 # Room for the input, the output and a decoder's intermediate files, plus slack.
 WORK_DIR_FACTOR = 3
 WORK_DIR_SLACK = 256 * 1024**2
+# Each rendition (spec.renditions) adds room for its decoded frame (an uncompressed PNG: a
+# photo's raw pixels are several times its JPEG) and its output, plus slack.
+RENDITION_FACTOR = 4
+RENDITION_SLACK = 16 * 1024**2
 
 
 class SpecError(ValueError):
@@ -185,11 +189,23 @@ def labels_of(ref: MediaJobRef) -> dict[str, str]:
 
 
 def build_url_secret(
-    ref: MediaJobRef, job: dict[str, Any], *, input_url: str, output_url: str
+    ref: MediaJobRef,
+    job: dict[str, Any],
+    *,
+    input_url: str,
+    output_url: str,
+    rendition_urls: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The Secret holding a Job's presigned URLs, owned by that Job (created, so with a uid):
-    the garbage collector deletes it with the Job, and so with the MediaJob."""
+    the garbage collector deletes it with the Job, and so with the MediaJob. With
+    `rendition_urls` (spec.renditions) the output URLs are the files `output-url-<name>`,
+    and there is no `output-url`."""
     meta = job["metadata"]
+    urls = {c.INPUT_URL_FILE: input_url}
+    if rendition_urls:
+        urls |= {f"{c.RENDITION_URL_FILE_PREFIX}{n}": url for n, url in rendition_urls.items()}
+    else:
+        urls[c.OUTPUT_URL_FILE] = output_url
     return {
         "apiVersion": "v1",
         "kind": "Secret",
@@ -211,7 +227,7 @@ def build_url_secret(
         "type": "Opaque",
         # Never changed once made: a retried pod reads what the first one read.
         "immutable": True,
-        "stringData": {c.INPUT_URL_FILE: input_url, c.OUTPUT_URL_FILE: output_url},
+        "stringData": urls,
     }
 
 
@@ -220,10 +236,17 @@ def owned_by(obj: dict[str, Any], uid: str) -> bool:
     return any(o.get("uid") == uid for o in obj["metadata"].get("ownerReferences") or [])
 
 
-def work_dir_bytes(input_size: int | None, settings: OperatorSettings) -> int:
-    """Size of the pod's scratch volume: a multiple of the input, or of the largest input."""
+def work_dir_bytes(input_size: int | None, settings: OperatorSettings, renditions: int = 0) -> int:
+    """Size of the pod's scratch volume: a multiple of the input, or of the largest input,
+    and room for each rendition's frame and output."""
     size = input_size if input_size is not None else settings.max_input_bytes
-    return size * WORK_DIR_FACTOR + WORK_DIR_SLACK
+    extra = renditions * (size * RENDITION_FACTOR + RENDITION_SLACK)
+    return size * WORK_DIR_FACTOR + WORK_DIR_SLACK + extra
+
+
+def rendition_count(spec: MediaJobSpec) -> int:
+    """How many renditions each input of the MediaJob has (0: one plain output)."""
+    return len(spec.renditions or ())
 
 
 def worker_env(
@@ -273,7 +296,7 @@ def build_job(
     """The hardened batch/v1 Job that runs one MediaJob (docs/architecture.md: pods hold no
     credentials)."""
     res = pod_resources(spec, settings)
-    scratch = work_dir_bytes(input_size, settings)
+    scratch = work_dir_bytes(input_size, settings, rendition_count(spec))
     labels = labels_of(ref)
     container = {
         "name": WORKER_CONTAINER,

@@ -14,9 +14,21 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from mediaflow_core import constants as c
-from mediaflow_core.mediajob import Condition, ItemStatus, MediaJobResult, MediaJobStatus, Phase
+from mediaflow_core.mediajob import (
+    Condition,
+    ItemStatus,
+    MediaJobResult,
+    MediaJobStatus,
+    Phase,
+    RenditionResult,
+)
 from mediaflow_core.session import ItemOutcome
-from mediaflow_core.termination import WorkerFailure, WorkerResult, read_termination
+from mediaflow_core.termination import (
+    RenditionOutput,
+    WorkerFailure,
+    WorkerResult,
+    read_termination,
+)
 from mediaflow_operator.observed import JobView, PodView
 
 TERMINAL = {Phase.SUCCEEDED, Phase.FAILED, Phase.CANCELLED}
@@ -215,14 +227,21 @@ def warm_outcome(outcome: ItemOutcome) -> Outcome | None:
 ITEM_ATTEMPTS = 3  # pods one input is given to before it fails with TransientError
 
 
-def item_settled(item: ItemStatus, outcome: Outcome, result: MediaJobResult | None) -> ItemStatus:
-    """An input's outcome, as its warm pod reported it."""
+def item_settled(
+    item: ItemStatus,
+    outcome: Outcome,
+    result: MediaJobResult | None,
+    renditions: list[RenditionResult] | None = None,
+) -> ItemStatus:
+    """An input's outcome, as its warm pod reported it (with renditions: `result` is the
+    first rendition's)."""
     return item.model_copy(
         update={
             "phase": outcome.phase,
             "reason": None if outcome.phase is Phase.SUCCEEDED else outcome.reason,
             "message": outcome.message[:1024],
             "result": result,
+            "renditions": renditions,
         }
     )
 
@@ -705,6 +724,34 @@ def with_result(
             )
         }
     )
+
+
+def rendition_result(
+    output: RenditionOutput, *, bucket: str, key: str, url: str, url_expires_at: datetime
+) -> RenditionResult:
+    """One rendition's result: what the worker reported of it, where it is, a URL."""
+    return RenditionResult(
+        name=output.name,
+        bucket=bucket,
+        key=key,
+        size=output.size,
+        content_type=output.content_type,
+        width=output.width,
+        height=output.height,
+        url=url,
+        url_expires_at=second(url_expires_at),
+    )
+
+
+def first_result(renditions: list[RenditionResult]) -> MediaJobResult:
+    """`result` of a MediaJob (or item) with renditions: the first rendition's, so that
+    printer columns and clients that read only `result` keep working."""
+    return MediaJobResult.model_validate(renditions[0].model_dump(exclude={"name"}))
+
+
+def with_renditions(status: MediaJobStatus, renditions: list[RenditionResult]) -> MediaJobStatus:
+    """A success's status with every rendition, and the first as its result."""
+    return status.model_copy(update={"result": first_result(renditions), "renditions": renditions})
 
 
 # Video progress.

@@ -33,7 +33,14 @@ from typing import Any
 from pydantic import ValidationError
 
 from mediaflow_core import constants as c
-from mediaflow_core.mediajob import ItemStatus, MediaJobSpec, MediaJobStatus, Phase
+from mediaflow_core.mediajob import (
+    ItemStatus,
+    MediaJobResult,
+    MediaJobSpec,
+    MediaJobStatus,
+    Phase,
+    RenditionResult,
+)
 from mediaflow_core.naming import (
     MediaJobRef,
     cancel_item_annotation,
@@ -43,10 +50,12 @@ from mediaflow_core.naming import (
     item_result_key,
     item_result_prefix,
     job_name,
+    rendition_key,
     result_key,
     result_prefix,
 )
 from mediaflow_core.session import SlotItem
+from mediaflow_core.termination import WorkerResult
 from mediaflow_operator import deciders
 from mediaflow_operator.builders import (
     SpecError,
@@ -59,7 +68,9 @@ from mediaflow_operator.builders import (
     owned_by,
     pod_resources,
     pod_url_ttl,
+    rendition_count,
     url_secret_name,
+    work_dir_bytes,
 )
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.deciders import Transition
@@ -261,7 +272,9 @@ class Reconciler:
         """Queue the MediaJob in a warm pod of its owner (warm.py); None when none takes it
         (the bounds), and it gets a Job of its own."""
         assert self.pool is not None  # noqa: S101
-        self.input_size(spec)  # InputNotFound, InputTooLarge: before any pod is involved
+        # InputNotFound, InputTooLarge: before any pod is involved
+        if not self.fits_warm(spec, self.input_size(spec)):
+            return None  # its renditions need more scratch space than a warm item has
         reserved = self.pool.reserve(owner_of(body), key, ref.uid)
         if reserved is None:
             return None
@@ -292,6 +305,10 @@ class Reconciler:
         source = spec.items[index or 0]
         options = spec.options
         output = result_key(ref) if index is None else item_result_key(ref, index)
+        renditions = {
+            r.name: self.gateway.pod_put_url(rendition_key(ref, r.name, index), ttl)
+            for r in spec.renditions or ()
+        }
         return SlotItem(
             id=ref.uid if index is None else item_id(ref.uid, index),
             operation=spec.operation.value,
@@ -299,8 +316,9 @@ class Reconciler:
             input_url=self.gateway.pod_get_url(source.object.key, ttl)
             if source.object
             else str(source.url),
-            output_url=self.gateway.pod_put_url(output, ttl),
+            output_url="" if renditions else self.gateway.pod_put_url(output, ttl),
             input_public_only=source.url is not None and not self.settings.allow_private_url_inputs,
+            output_urls=renditions or None,
         )
 
     def input_size(self, spec: MediaJobSpec, index: int = 0) -> int | None:
@@ -321,6 +339,12 @@ class Reconciler:
                     f"{self.settings.max_input_bytes}",
                 )
         return input_size
+
+    def fits_warm(self, spec: MediaJobSpec, input_size: int | None) -> bool:
+        """Does one input's work fit the scratch space a warm pod has per item (sized for
+        the largest input and one output)? Only renditions of a large input do not."""
+        need = work_dir_bytes(input_size, self.settings, rendition_count(spec))
+        return need <= work_dir_bytes(None, self.settings)
 
     def make_job(self, ref: MediaJobRef, spec: MediaJobSpec) -> JobView:
         """Create the Job, or adopt the one of that name a previous run made for this
@@ -346,9 +370,15 @@ class Reconciler:
         source = spec.input.object
         # The spec has exactly one of input.object and input.url.
         input_url = self.gateway.pod_get_url(source.key, ttl) if source else str(spec.input.url)
-        output_url = self.gateway.pod_put_url(result_key(ref), ttl)
+        renditions = {
+            r.name: self.gateway.pod_put_url(rendition_key(ref, r.name), ttl)
+            for r in spec.renditions or ()
+        }
+        output_url = "" if renditions else self.gateway.pod_put_url(result_key(ref), ttl)
         job_body = {"metadata": {"name": job.name, "uid": job.uid}}
-        secret = build_url_secret(ref, job_body, input_url=input_url, output_url=output_url)
+        secret = build_url_secret(
+            ref, job_body, input_url=input_url, output_url=output_url, rendition_urls=renditions
+        )
         try:
             self.gateway.create_secret(secret)
         except ConflictError:
@@ -414,7 +444,14 @@ class Reconciler:
                 items.append(deciders.item_cancelled(ItemStatus(index=index, phase=Phase.PENDING)))
                 continue
             try:
-                self.input_size(spec, index)
+                size = self.input_size(spec, index)
+                if not self.fits_warm(spec, size):
+                    raise SpecError(  # noqa: TRY301
+                        "InputTooLarge",
+                        f"input is {size} bytes: too large for {rendition_count(spec)} "
+                        "renditions in a pod that converts many inputs; give it a MediaJob "
+                        "of its own (input instead of inputs)",
+                    )
             except SpecError as error:
                 items.append(ItemStatus(index=index, phase=Phase.FAILED, reason=error.reason,
                                         message=str(error)[:1024]))  # fmt: skip
@@ -498,18 +535,12 @@ class Reconciler:
                     message = (outcome.failure or {}).get("message") or "no valid result"
                     retry[n] = f"its pod failed on it ({message})"
                     continue
-                result = None
+                result, renditions = None, None
                 if decided.result is not None:
-                    output = item_result_key(ref, item.index)
-                    filename = download_filename(
-                        f"{ref.name}-{item.index}", decided.result.content_type
+                    result, renditions = self.signed_results(
+                        ref, decided.result, f"{ref.name}-{item.index}", item.index
                     )
-                    url, expires_at = self.gateway.result_url(output, filename)
-                    result = deciders.with_result(
-                        MediaJobStatus(), decided.result, bucket=self.gateway.bucket,
-                        key=output, url=url, url_expires_at=expires_at,
-                    ).result  # fmt: skip
-                items[n] = deciders.item_settled(item, decided, result)
+                items[n] = deciders.item_settled(item, decided, result, renditions)
                 self.pool.settled(key.namespace, item.job_name, uid)
             elif state != "live":
                 retry[n] = "its pod ended before converting it"
@@ -707,15 +738,37 @@ class Reconciler:
     def with_result_url(self, ref: MediaJobRef, transition: Transition) -> Transition:
         if transition.result is None:
             return transition
-        filename = download_filename(ref.name, transition.result.content_type)
-        url, expires_at = self.gateway.result_url(result_key(ref), filename)
-        return Transition(
-            deciders.with_result(
-                transition.status, transition.result, bucket=self.gateway.bucket,
-                key=result_key(ref), url=url, url_expires_at=expires_at,
-            ),
-            transition.event,
-        )  # fmt: skip
+        result, renditions = self.signed_results(ref, transition.result, ref.name)
+        status = transition.status.model_copy(update={"result": result, "renditions": renditions})
+        return Transition(status, transition.event)
+
+    def signed_results(
+        self, ref: MediaJobRef, reported: WorkerResult, stem: str, index: int | None = None
+    ) -> tuple[MediaJobResult, list[RenditionResult] | None]:
+        """The result a worker reported (of the MediaJob, or of input `index`), where it is,
+        with a fresh download URL; with renditions, each one's, and the first as the result."""
+        bucket = self.gateway.bucket
+        if reported.renditions:
+            renditions = []
+            for output in reported.renditions:
+                key = rendition_key(ref, output.name, index)
+                filename = download_filename(stem, output.content_type, output.name)
+                url, expires_at = self.gateway.result_url(key, filename)
+                renditions.append(
+                    deciders.rendition_result(
+                        output, bucket=bucket, key=key, url=url, url_expires_at=expires_at
+                    )
+                )
+            return deciders.first_result(renditions), renditions
+        key = result_key(ref) if index is None else item_result_key(ref, index)
+        url, expires_at = self.gateway.result_url(
+            key, download_filename(stem, reported.content_type)
+        )
+        status = deciders.with_result(
+            MediaJobStatus(), reported, bucket=bucket, key=key, url=url, url_expires_at=expires_at
+        )
+        assert status.result is not None  # noqa: S101
+        return status.result, None
 
     def pod_news_pending(self, job: JobView, pods: tuple[PodView, ...]) -> bool:
         """Has the Job finished just now while no pod of it has been seen ending? (A deadline

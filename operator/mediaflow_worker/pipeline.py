@@ -16,7 +16,12 @@ from pathlib import Path
 from mediaflow_core.formats import Operation
 from mediaflow_core.libmagic import mime_type
 from mediaflow_core.media import HEAD_BYTES, MediaType, UnsupportedMedia, classify
-from mediaflow_core.options import OperationOptions, OptionsError, parse_options
+from mediaflow_core.options import (
+    ImageRenditionsOptions,
+    OperationOptions,
+    OptionsError,
+    parse_options,
+)
 
 from . import planner
 from .errors import InvalidInput
@@ -25,7 +30,7 @@ from .headers import ImageHeader, read_image_header
 from .planner import OUTPUT, ImageSource, Source, VideoSource
 from .probe import Limits, MediaInfo, check_image, check_video, ffprobe_args, parse_probe_output
 from .report import log
-from .settings import Settings
+from .settings import ConfigError, Settings
 from .tools import run_tool
 from .transfer import fetch
 
@@ -117,12 +122,40 @@ def make_work_dir(parent: str) -> Path:
         return path
 
 
+def destinations(options: OperationOptions, settings: Settings) -> dict[str, str]:
+    """Where each output of the plan goes: the one output URL, or one per rendition
+    (ConfigError when the Secret lacks one: an operator bug, not the user's)."""
+    if not isinstance(options, ImageRenditionsOptions):
+        if not settings.output_url:
+            raise ConfigError("the worker has no output URL")
+        return {OUTPUT: settings.output_url}
+    urls = dict(settings.output_urls)
+    missing = [r.name for r in options.renditions if not urls.get(r.name)]
+    if missing:
+        raise ConfigError(f"the worker has no output URL for the renditions {', '.join(missing)}")
+    return {r.name: urls[r.name] for r in options.renditions}
+
+
+def result_of(options: OperationOptions, results: list[dict]) -> dict:
+    """The termination message's fields: the one output's; with renditions the first
+    rendition's, and every rendition's by name (keys, sizes, dimensions: never a URL)."""
+    if not isinstance(options, ImageRenditionsOptions):
+        (result,) = results
+        return result
+    renditions = [
+        {"name": r.name, **{k: v for k, v in result.items() if k != "duration"}}
+        for r, result in zip(options.renditions, results, strict=True)
+    ]
+    return {**results[0], "renditions": renditions}
+
+
 def run(settings: Settings) -> dict:
     """Do the whole job; raise a WorkerError on failure. The work directory is always cleaned.
 
-    Returns the result of the plan's one output (the termination message's fields).
+    Returns the result (the termination message's fields).
     """
     options = validate_options(settings)  # before anything is downloaded
+    where = destinations(options, settings)
     kind = "video" if Operation(settings.operation).is_video else "image"
     work = make_work_dir(settings.work_dir)
     try:
@@ -136,8 +169,7 @@ def run(settings: Settings) -> dict:
         )
         source = learn(src, kind, settings.limits, work)
         job_plan = planner.plan(options, source, settings.limits, settings.threads, work)
-        (result,) = execute(job_plan, work, settings, {OUTPUT: settings.output_url})
-        return result
+        return result_of(options, execute(job_plan, work, settings, where))
     finally:
         # Every tool was killed and reaped by run_tool/execute on the way out.
         shutil.rmtree(work, ignore_errors=True)

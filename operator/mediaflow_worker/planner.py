@@ -7,8 +7,10 @@ dispatches on it once. Every refusal that depends on the input and the options t
 output over the pixel limit, a timestamp past the end, a metadata-only rotation of a WebM) is
 made here, before any tool runs.
 
-A Plan carries a tuple of outputs, so that several renditions of one decoded input can be one
-plan (issue 12, item 3); every operation plans one output today, named `OUTPUT`.
+A Plan carries a tuple of outputs: every operation plans one output, named `OUTPUT`, except
+an ImageConvert with renditions (issue 12, item 3), which plans one decode step (ffmpeg, one
+run: the input oriented and scaled to every distinct size as uncompressed PNG frames) and one
+encode step per rendition, each output named by its rendition.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
 
-from mediaflow_core.media import MediaType
+from mediaflow_core.media import IMAGE_TYPES, MediaType
 from mediaflow_core.options import (
     ImageConvertOptions,
+    ImageRenditionsOptions,
     ImageResizeOptions,
     OperationOptions,
     VideoConvertOptions,
@@ -128,6 +131,8 @@ def plan(
                 threads,
                 work,
             )
+        case ImageRenditionsOptions(), ImageSource():
+            return _renditions_plan(options, source, limits, threads, work)
         case ImageResizeOptions(), ImageSource():
             return _image_plan(
                 plans.image_job_for_resize(source.media, options, *_header_fields(source)),
@@ -202,6 +207,56 @@ def _image_plan(
 
 def _image_step(args: list[str], releases: tuple[Path, ...], notes: Mapping[str, object]) -> Step:
     return Step(tuple(args), "image", "tool", None, releases, notes)
+
+
+# The decode step's frames are read back by cwebp, avifenc or ffmpeg (forced PNG demuxer).
+_FRAME_MEDIA = IMAGE_TYPES["image/png"]
+
+
+def _renditions_plan(
+    options: ImageRenditionsOptions, source: ImageSource, limits: Limits, threads: int, work: Path
+) -> Plan:
+    """One decode of the input (orientation applied, the first frame of an animation) to an
+    uncompressed PNG per distinct output size, then one encode per rendition from its size's
+    frame. Each frame is released by the last encode that reads it."""
+    header = source.header
+    display = plans.oriented_size(header.width, header.height, header.orientation)
+    sizes = [plans.rendition_size(*display, r.width, r.height) for r in options.renditions]
+    for (out_w, out_h), rendition in zip(sizes, options.renditions, strict=True):
+        if out_w * out_h > limits.max_pixels:
+            raise InvalidInput(
+                f"rendition {rendition.name} of {out_w}x{out_h} exceeds the "
+                f"{limits.max_pixels / 1e6:g}-megapixel limit"
+            )
+    distinct = list(dict.fromkeys(sizes))
+    frames = tuple(work / f"decoded-{n}.png" for n in range(len(distinct)))
+    decode_args = plans.renditions_decode_args(
+        source.media,
+        str(source.path),
+        plans.ORIENTATION_FILTERS.get(header.orientation, []),
+        display,
+        list(zip(distinct, map(str, frames), strict=True)),
+        threads,
+        limits.max_pixels,
+    )
+    decode = Step(
+        tuple(decode_args), "image", "tool", None, (source.path,), {"decode": len(distinct)}
+    )
+    frame_of = [frames[distinct.index(size)] for size in sizes]
+    last_use = {frame: n for n, frame in enumerate(frame_of)}
+    steps, outputs = [decode], []
+    for n, (rendition, (out_w, out_h)) in enumerate(zip(options.renditions, sizes, strict=True)):
+        fmt = rendition.format.value
+        frame, dst = frame_of[n], work / f"rendition-{rendition.name}.{fmt}"
+        args = plans.rendition_encode_args(
+            fmt, rendition.quality, str(frame), str(dst), _FRAME_MEDIA, threads, limits.max_pixels
+        )
+        releases = (frame,) if last_use[frame] == n else ()
+        notes = {"format": fmt, "rendition": rendition.name}
+        steps.append(Step(tuple(args), "image", "tool", None, releases, notes))
+        content_type = plans.CONTENT_TYPES[fmt]
+        outputs.append(Output(rendition.name, dst, fmt, content_type, out_w, out_h))
+    return Plan(tuple(steps), tuple(outputs), intermediates=frames)
 
 
 # ---------------------------------------------------------------- videos

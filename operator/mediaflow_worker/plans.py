@@ -183,6 +183,67 @@ class ImageJob:
         return "ffmpeg"
 
 
+def oriented_size(width: int, height: int, orientation: int) -> tuple[int, int]:
+    """The size as displayed: EXIF orientations 5-8 swap the sides."""
+    return (height, width) if orientation >= 5 else (width, height)
+
+
+def rendition_size(
+    src_w: int, src_h: int, width: int | None, height: int | None
+) -> tuple[int, int]:
+    """A rendition's size: fit inside width x height (either may be absent), keeping the
+    aspect ratio, never enlarged (ImageResize's `inside` without upscaling)."""
+    factors = [f for f in ((width or 0) / src_w, (height or 0) / src_h) if f > 0]
+    factor = min([*factors, 1.0])
+    out_w = min(_scaled(src_w, factor), width or src_w)
+    out_h = min(_scaled(src_h, factor), height or src_h)
+    return out_w, out_h
+
+
+def renditions_decode_args(
+    media: MediaType,
+    src: str,
+    orientation_filters: list[str],
+    display: tuple[int, int],
+    frames: list[tuple[tuple[int, int], str]],
+    threads: int,
+    max_pixels: int,
+) -> list[str]:
+    """One ffmpeg run that decodes the input once (hardened, first frame) and writes it, oriented,
+    at every size of `frames` ((width, height), path) as an uncompressed PNG."""
+    head = ffmpeg_head(media, src, threads, max_pixels)
+    head.insert(head.index("-f"), "-noautorotate")
+    labels = [f"[s{n}]" for n in range(len(frames))]
+    graph = f"[0:v]{','.join([*orientation_filters, f'split={len(frames)}'])}{''.join(labels)}"
+    args = []
+    for n, ((width, height), path) in enumerate(frames):
+        scale = "null" if (width, height) == display else f"scale={width}:{height}:flags=lanczos"
+        graph += f";{labels[n]}{scale},setsar=1[o{n}]"
+        args += ["-map", f"[o{n}]", "-frames:v", "1", "-c:v", "png", "-compression_level", "0"]
+        args += ["-f", "image2", "-update", "1", f"file:{path}"]
+    return [*head, "-filter_complex", graph, "-map_metadata", "-1", "-threads", str(threads), *args]
+
+
+def rendition_encode_args(
+    fmt: str,
+    quality: int,
+    frame: str,
+    dst: str,
+    frame_media: MediaType,
+    threads: int,
+    max_pixels: int,
+) -> list[str]:
+    """The encode of one rendition from its decoded PNG frame: cwebp, avifenc, or ffmpeg
+    (PNG, JPEG) reading the frame with the PNG demuxer forced."""
+    if fmt == "webp":
+        return cwebp_args(frame, dst, quality, False, threads)
+    if fmt == "avif":
+        return avifenc_args(frame, dst, quality, threads)
+    head = ffmpeg_head(frame_media, frame, threads, max_pixels)
+    encode = image_encode_args(fmt, quality, False, False)
+    return [*head, "-frames:v", "1", "-map_metadata", "-1", *encode, f"file:{dst}"]
+
+
 def image_job_for_convert(
     media: MediaType,
     opts: ImageConvertOptions,

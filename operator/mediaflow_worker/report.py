@@ -57,7 +57,10 @@ def success_message(result: dict[str, Any]) -> str:
     # loading pydantic only for this: the operator validates the message with the model when it
     # reads it back, and a plain ImageConvert job never loads pydantic otherwise.
     keys = ("size", "contentType", "format", "width", "height", "duration")
-    return json.dumps({key: result.get(key) for key in keys}, separators=(",", ":"))
+    message = {key: result.get(key) for key in keys}
+    if result.get("renditions") is not None:
+        message["renditions"] = result["renditions"]
+    return json.dumps(message, separators=(",", ":"))
 
 
 def write_termination(path: str, text: str) -> None:

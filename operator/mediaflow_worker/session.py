@@ -116,6 +116,7 @@ def convert_item(base: Settings, item: SlotItem) -> bool:
         options=item.options or "{}",
         input_url=item.input_url,
         output_url=item.output_url,
+        output_urls=tuple((item.output_urls or {}).items()),
         input_public_only=item.input_public_only,
     )
     try:

@@ -27,6 +27,8 @@ class Settings(NamedTuple):
     input_url: str
     output_url: str
     work_dir: str = "/work"
+    # An ImageConvert with renditions: (rendition name, presigned PUT URL) for each.
+    output_urls: tuple[tuple[str, str], ...] = ()
     termination_log: str = "/dev/termination-log"
     threads: int = 1
     fetch_timeout: float = 900.0
@@ -76,6 +78,22 @@ def _url(directory: str, name: str) -> str:
     return url
 
 
+def _rendition_urls(directory: str) -> tuple[tuple[str, str], ...]:
+    """The files `output-url-<name>` of the URL folder (a Secret volume also holds `..data`
+    and a timestamped folder: only the prefix counts), sorted by name."""
+    try:
+        names = sorted(
+            p.name
+            for p in Path(directory).iterdir()
+            if p.name.startswith(c.RENDITION_URL_FILE_PREFIX)
+        )
+    except OSError:
+        return ()
+    return tuple(
+        (name.removeprefix(c.RENDITION_URL_FILE_PREFIX), _url(directory, name)) for name in names
+    )
+
+
 def settings_from_env(env: Mapping[str, str], *, urls: bool = True) -> Settings:
     """Settings from an environment mapping, and the URLs from the files of
     `MEDIAFLOW_URL_DIR`; ConfigError names the broken variable or file."""
@@ -91,12 +109,15 @@ def settings_from_env(env: Mapping[str, str], *, urls: bool = True) -> Settings:
             env, "MEDIAFLOW_MAX_DURATION_SECONDS", int(defaults.max_duration_seconds)
         ),
     )
+    # With renditions the Secret holds `output-url-<name>` files instead of `output-url`.
+    output_urls = _rendition_urls(url_dir) if urls else ()
     return Settings(
         operation=env[c.ENV_OPERATION],
         options=env.get(c.ENV_OPTIONS, "") or "{}",
         # A warm pod (urls=False) gets its URLs per item, from its mailbox.
         input_url=_url(url_dir, c.INPUT_URL_FILE) if urls else "",
-        output_url=_url(url_dir, c.OUTPUT_URL_FILE) if urls else "",
+        output_url=_url(url_dir, c.OUTPUT_URL_FILE) if urls and not output_urls else "",
+        output_urls=output_urls,
         work_dir=env.get(c.ENV_WORK_DIR) or c.WORK_DIR,
         termination_log=env.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log",
         threads=_threads(env),

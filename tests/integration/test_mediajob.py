@@ -30,6 +30,8 @@ GROUP, VERSION, PLURAL = "mediaflow.io", "v1alpha1", "mediajobs"
 # What each sample's result must be (inputs: a 320x240 photo, a 2 s 320x240 clip).
 EXPECTED = {
     "image-convert": {"codec": "webp", "width": 320, "height": 240},
+    # result: the first rendition (w320-webp); every rendition: tests/integration/test_renditions.py
+    "image-renditions": {"codec": "webp", "width": 320, "height": 240},
     "image-resize": {"codec": "png", "width": 160, "height": 120},
     "video-convert": {"codec": "vp9", "width": 320, "height": 240, "container": "matroska"},
     "video-rotate": {"codec": "h264", "width": 240, "height": 320},
@@ -172,9 +174,11 @@ def test_sample_succeeds_and_its_url_downloads_the_requested_media(
         output.write_bytes(response.read())
         disposition = response.headers["Content-Disposition"]
     assert output.stat().st_size == result["size"]
-    # Saved under the MediaJob's name with the extension of what it really is.
+    # Saved under the MediaJob's name (and a rendition's, with renditions) with the extension
+    # of what it really is.
     extension = EXTENSIONS[result["contentType"]]
-    assert disposition == f'attachment; filename="{name}.{extension}"'
+    stem = f"{name}-{status['renditions'][0]['name']}" if "renditions" in status else name
+    assert disposition == f'attachment; filename="{stem}.{extension}"'
     probe = ffprobe(output)
     expected = EXPECTED[sample.stem]
     stream = probe["streams"][0]

@@ -34,6 +34,7 @@ SUMMARIES = {
     "/image/batch/convert/webp": "Convert up to 20 images to WebP",
     "/image/batch/convert/avif": "Convert up to 20 images to AVIF",
     "/image/batch/convert/format": "Convert up to 20 images to another format",
+    "/image/renditions": "Make several renditions of an image (formats, sizes) from one decode",
     "/video/convert": "Convert a video to another container or codec",
     "/video/rotate": "Rotate a video",
     "/video/resize": "Resize a video",

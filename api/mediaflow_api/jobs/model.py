@@ -82,6 +82,8 @@ class JobType(StrEnum):
     VIDEO_RESIZE = "video_resize"
     VIDEO_TRIM = "video_trim"
     VIDEO_THUMBNAIL = "video_thumbnail"
+    # `POST /image/renditions`: an ImageConvert MediaJob with spec.renditions.
+    IMAGE_RENDITIONS = "image_renditions"
 
 
 # The operation of each job type's MediaJobs.
@@ -89,6 +91,7 @@ OPERATIONS: dict[JobType, Operation] = {
     JobType.IMAGE_CONVERT_WEBP: Operation.IMAGE_CONVERT,
     JobType.IMAGE_CONVERT_AVIF: Operation.IMAGE_CONVERT,
     JobType.IMAGE_CONVERT_FORMAT: Operation.IMAGE_CONVERT,
+    JobType.IMAGE_RENDITIONS: Operation.IMAGE_CONVERT,
     **{JobType[op.name]: op for op in Operation if op is not Operation.IMAGE_CONVERT},
 }
 
@@ -105,6 +108,17 @@ ACTIVE = frozenset({JobStatus.PENDING, JobStatus.PROCESSING})
 PHASES: dict[JobStatus, str] = {status: phase for phase, status in STATUSES.items() if phase}
 
 
+class RenditionLink(BaseModel):
+    """One rendition of a completed `image_renditions` job."""
+
+    name: str = Field(description="The rendition's name, as requested.")
+    url: str = Field(description="A presigned download URL of the rendition.")
+    content_type: str = Field(description="MIME type of the rendition.")
+    width: int | None = Field(default=None, description="Width in pixels.")
+    height: int | None = Field(default=None, description="Height in pixels.")
+    size: int = Field(ge=0, description="Size in bytes.")
+
+
 class Job(BaseModel):
     """A conversion job, in the previous service's shape."""
 
@@ -116,6 +130,12 @@ class Job(BaseModel):
         default=None, description="When completed: a presigned download URL of the result."
     )
     error: str | None = Field(default=None, description="When failed: why.")
+    renditions: list[RenditionLink] | None = Field(
+        default=None,
+        description="When a completed image_renditions job: every rendition with its own "
+        "presigned URL, in the order requested (result_url is the first's). Null for other "
+        "jobs, and until completed.",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -347,10 +367,13 @@ def updated_at(mediajob: dict[str, Any]) -> datetime:
 
 
 def result_filename(
-    mediajob: dict[str, Any], content_type: str | None, index: int | None = None
+    mediajob: dict[str, Any],
+    content_type: str | None,
+    index: int | None = None,
+    rendition: str | None = None,
 ) -> str:
     """The uploaded file's name (of input `index` of a batch) with the result's extension,
-    safe for a header."""
+    safe for a header; a rendition's is `<stem>-<rendition>.<ext>`."""
     annotations = mediajob["metadata"].get("annotations") or {}
     name = annotations.get(ANNOTATION_FILENAME) or ""
     if index is not None:
@@ -359,7 +382,37 @@ def result_filename(
             name = names[index] if isinstance(names[index], str) else ""
         except (ValueError, IndexError, TypeError):
             name = ""
-    return download_filename(PurePosixPath(name).stem, content_type)
+    return download_filename(PurePosixPath(name).stem, content_type, rendition)
+
+
+def signed_results(
+    mediajob: dict[str, Any],
+    found: dict[str, Any],
+    sign: Callable[[str, str], str],
+    index: int | None = None,
+) -> tuple[str | None, list[RenditionLink] | None]:
+    """A completed job's result URL and, with renditions, every rendition's (`found`: the
+    MediaJob's status, or its item's); the result URL downloads as the first rendition."""
+    result = found.get("result") or {}
+    renditions = [r for r in found.get("renditions") or [] if r.get("key") and r.get("name")]
+    if not renditions:
+        if not result.get("key"):
+            return None, None
+        return sign(
+            result["key"], result_filename(mediajob, result.get("contentType"), index)
+        ), None
+    links = [
+        RenditionLink(
+            name=r["name"],
+            url=sign(r["key"], result_filename(mediajob, r.get("contentType"), index, r["name"])),
+            content_type=r.get("contentType") or "application/octet-stream",
+            width=r.get("width"),
+            height=r.get("height"),
+            size=int(r.get("size") or 0),
+        )
+        for r in renditions
+    ]
+    return links[0].url, links
 
 
 def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = None) -> Job:
@@ -367,10 +420,9 @@ def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = No
     is called only for a completed job, and without it no URL is given."""
     status = mediajob.get("status") or {}
     state = job_status(mediajob)
-    result = status.get("result") or {}
-    result_url = None
-    if state is JobStatus.COMPLETED and sign is not None and result.get("key"):
-        result_url = sign(result["key"], result_filename(mediajob, result.get("contentType")))
+    result_url, renditions = None, None
+    if state is JobStatus.COMPLETED and sign is not None:
+        result_url, renditions = signed_results(mediajob, status, sign)
     progress = 100 if state is JobStatus.COMPLETED else int(status.get("progress") or 0)
     return Job(
         id=mediajob["metadata"]["name"],
@@ -379,6 +431,7 @@ def to_job(mediajob: dict[str, Any], sign: Callable[[str, str], str] | None = No
         progress=max(0, min(100, progress)),
         result_url=result_url,
         error=(status.get("message") or "the job failed") if state is JobStatus.FAILED else None,
+        renditions=renditions,
         created_at=created_at(mediajob),
         updated_at=updated_at(mediajob),
     )
@@ -394,12 +447,9 @@ def to_item_job(
     one of a single file's MediaJob."""
     item = _item(mediajob, index) or {}
     state = item_status(mediajob, index)
-    result = item.get("result") or {}
-    result_url = None
-    if state is JobStatus.COMPLETED and sign is not None and result.get("key"):
-        result_url = sign(
-            result["key"], result_filename(mediajob, result.get("contentType"), index)
-        )
+    result_url, renditions = None, None
+    if state is JobStatus.COMPLETED and sign is not None:
+        result_url, renditions = signed_results(mediajob, item, sign, index)
     error = None
     if state is JobStatus.FAILED:
         status = mediajob.get("status") or {}
@@ -411,6 +461,7 @@ def to_item_job(
         progress=100 if state is JobStatus.COMPLETED else 0,
         result_url=result_url,
         error=(error or "the job failed") if state is JobStatus.FAILED else None,
+        renditions=renditions,
         created_at=created_at(mediajob),
         updated_at=updated_at(mediajob),
     )

@@ -10,6 +10,7 @@ models (the single source of truth for what the operator accepts).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -20,10 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from mediaflow_api.jobs.model import JobType
 from mediaflow_core.mediajob import OPTIONS_FIELD
 from mediaflow_core.options import (
+    MAX_RENDITIONS,
     TIMESTAMP_PATTERN,
     Container,
     FitMode,
     ImageFormat,
+    ImageRenditionsOptions,
     Operation,
     OptionsError,
     Preset,
@@ -83,6 +86,12 @@ class _Form(BaseModel):
     def options(self) -> dict[str, Any]:
         """The MediaJob options (camelCase, without unset values) of this form."""
         raise NotImplementedError
+
+    @classmethod
+    def json_parts(cls) -> dict[str, dict[str, Any]]:
+        """Fields sent as JSON text (a part of type application/json): the JSON schema of
+        each one's value, for the OpenAPI description of the form."""
+        return {}
 
 
 def _quality(default: int) -> Any:
@@ -280,6 +289,54 @@ class VideoThumbnailForm(_Form):
         return {"timestamp": self.timestamp, "format": self.format.value}
 
 
+def _rendition_list(text: str) -> list[Any]:
+    """The renditions of a form's JSON text, validated by the MediaJob's own models (so a
+    422 says what `kubectl apply` would say); ValueError otherwise."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ValueError(
+            'must be a JSON list of renditions, e.g. [{"name": "w320-webp", "format": "webp", '
+            '"width": 320}]'
+        ) from None
+    try:
+        parse_options(Operation.IMAGE_CONVERT.value, {"renditions": data})
+    except OptionsError as error:
+        raise ValueError(str(error).split(": ", 1)[-1]) from None
+    return data
+
+
+class RenditionsForm(_Form):
+    """Several outputs of one image, decoded once."""
+
+    renditions: str = Field(
+        description=f"A JSON list of 1 to {MAX_RENDITIONS} renditions, each "
+        '{"name", "format", "quality"?, "width"?, "height"?}: name a short lowercase id '
+        "unique in the list (letters, digits, '-'; at most 32 characters), format webp, avif, "
+        "png or jpeg, quality 1-100 (default 85), width and height optional bounds in pixels "
+        "(the picture fits inside them keeping its aspect ratio and is never enlarged). E.g. "
+        '[{"name": "w320-webp", "format": "webp", "width": 320}, '
+        '{"name": "w320-avif", "format": "avif", "width": 320, "quality": 60}].',
+    )
+
+    @classmethod
+    def json_parts(cls) -> dict[str, dict[str, Any]]:
+        schema = ImageRenditionsOptions.model_json_schema(by_alias=True)
+        return {"renditions": {**schema["properties"]["renditions"], "$defs": schema["$defs"]}}
+
+    @field_validator("renditions")
+    @classmethod
+    def _valid_list(cls, value: str) -> str:
+        _rendition_list(value)
+        return value
+
+    def options(self) -> dict[str, Any]:
+        renditions = ImageRenditionsOptions.model_validate(
+            {"renditions": _rendition_list(self.renditions)}
+        ).renditions
+        return {"renditions": [r.model_dump(by_alias=True, exclude_none=True) for r in renditions]}
+
+
 class RateGroup(StrEnum):
     """Endpoints sharing a per-user rate limit (the previous service's groups)."""
 
@@ -334,6 +391,7 @@ ENDPOINTS: dict[str, UploadEndpoint] = {
         _endpoint(
             "/image/batch/convert/format", FormatForm, IC, JobType.IMAGE_CONVERT_FORMAT, True
         ),
+        _endpoint("/image/renditions", RenditionsForm, IC, JobType.IMAGE_RENDITIONS),
         _endpoint(
             "/video/convert", VideoConvertForm, Operation.VIDEO_CONVERT, JobType.VIDEO_CONVERT
         ),
@@ -385,10 +443,16 @@ def mediajob_spec(endpoint: UploadEndpoint, fields: Mapping[str, str], key: str)
     except OptionsError as error:
         detail = str(error).split(": ", 1)[-1] if ": " in str(error) else str(error)
         raise InvalidFieldsError([(None, detail)]) from None
+    # Renditions are a field of the spec of their own, instead of the operation's options.
+    fields_of_spec = (
+        options
+        if isinstance(form, RenditionsForm)
+        else {OPTIONS_FIELD[endpoint.operation]: options}
+    )
     return {
         "operation": endpoint.operation.value,
         "input": {"object": {"key": key}},
-        OPTIONS_FIELD[endpoint.operation]: options,
+        **fields_of_spec,
     }
 
 

@@ -74,7 +74,29 @@ def _property(prop: dict[str, Any], defs: dict[str, Any]) -> Schema:
         enum=prop.get("enum"),
         minimum=prop.get("minimum"),
         maximum=prop.get("maximum"),
+        min_length=prop.get("minLength"),
+        max_length=prop.get("maxLength"),
         pattern=prop.get("pattern"),
+    )
+
+
+def _json_list(schema: dict[str, Any], description: str | None) -> Schema:
+    """The Schema of a form field sent as a JSON list of objects (e.g. renditions): what
+    the list and each item take, as the MediaJob models state it."""
+    defs = schema.get("$defs", {})
+    item = _plain(schema["items"], defs)
+    return Schema(
+        type=OpenAPIType.ARRAY,
+        description=description,
+        min_items=schema.get("minItems"),
+        max_items=schema.get("maxItems"),
+        items=Schema(
+            type=OpenAPIType.OBJECT,
+            description=item.get("description"),
+            properties={name: _property(p, defs) for name, p in item["properties"].items()},
+            required=item.get("required"),
+            additional_properties=False,
+        ),
     )
 
 
@@ -96,6 +118,9 @@ def request_body(endpoint: UploadEndpoint) -> RequestBody:
     )
     properties = {endpoint.file_field: files}
     properties |= {name: _property(p, defs) for name, p in schema["properties"].items()}
+    json_parts = endpoint.form.json_parts()
+    for name, part in json_parts.items():
+        properties[name] = _json_list(part, properties[name].description)
     # Model-level constraints of the form (e.g. width or height), as the form states them.
     # A branch may narrow a field too (e.g. fit fill needs both sides: a fit of one side).
     any_of = [
@@ -120,7 +145,10 @@ def request_body(endpoint: UploadEndpoint) -> RequestBody:
                     required=[endpoint.file_field, *schema.get("required", [])],
                     any_of=any_of or None,
                 ),
-                encoding={endpoint.file_field: Encoding(content_type=", ".join(accepted))},
+                encoding={
+                    endpoint.file_field: Encoding(content_type=", ".join(accepted)),
+                    **{name: Encoding(content_type="application/json") for name in json_parts},
+                },
             )
         },
     )

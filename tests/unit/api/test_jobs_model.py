@@ -148,6 +148,7 @@ def test_job_types_are_the_previous_services() -> None:
         "image_convert_webp",
         "image_convert_avif",
         "image_convert_format",
+        "image_renditions",  # ours, additive: POST /image/renditions
     ]
     assert JobType.VIDEO_THUMBNAIL.value == "video_thumbnail"
 

@@ -49,6 +49,7 @@ def test_the_previous_services_endpoints_all_exist() -> None:
             "/video/resize",
             "/video/trim",
             "/video/thumbnail",
+            "/image/renditions",  # ours, additive
         ]
     )
     for endpoint in ENDPOINTS.values():
@@ -88,6 +89,7 @@ def test_every_spec_is_a_valid_mediajob_spec() -> None:
         "/image/resize": {"width": "100"},
         "/video/resize": {"height": "360"},
         "/video/trim": {"start_time": "00:00:01", "end_time": "00:00:02.500"},
+        "/image/renditions": {"renditions": '[{"name": "a", "format": "avif", "width": 9}]'},
     }
     for path, endpoint in ENDPOINTS.items():
         result = mediajob_spec(endpoint, examples.get(path, {}), KEY)
