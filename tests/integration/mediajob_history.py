@@ -35,6 +35,9 @@ FIELDS: dict[JobType, dict[str, str]] = {
     JobType.IMAGE_RESIZE: {"width": "320", "height": "240"},
     JobType.VIDEO_RESIZE: {"width": "640", "height": "360"},
     JobType.VIDEO_TRIM: {"start_time": "00:00:01", "end_time": "00:00:05"},
+    JobType.IMAGE_RENDITIONS: {
+        "renditions": '[{"name": "w320-webp", "format": "webp", "width": 320}]'
+    },
 }
 # Of every 20 MediaJobs: most finished, a few failed, cancelled or still active.
 PHASES = ["Succeeded"] * 14 + ["Failed"] * 3 + ["Cancelled"] + ["Running"] + ["Pending"]
