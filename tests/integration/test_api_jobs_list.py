@@ -38,6 +38,7 @@ JOB_FIELDS = {
     "error",
     "created_at",
     "updated_at",
+    "renditions",  # additive: null for jobs without renditions
 }
 
 

@@ -10,6 +10,7 @@ said in the descriptions and answered 415/422 with a precise `detail`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
@@ -80,6 +81,16 @@ def _property(prop: dict[str, Any], defs: dict[str, Any]) -> Schema:
     )
 
 
+def _item_property(prop: dict[str, Any], defs: dict[str, Any]) -> Schema:
+    """A property of an object in a JSON form field: unlike a form field, JSON can send
+    null, which an optional property (`X | None`) takes."""
+    schema = _property(prop, defs)
+    nullable = any(p.get("type") == "null" for p in prop.get("anyOf", []))
+    if nullable and isinstance(schema.type, OpenAPIType):
+        return dataclasses.replace(schema, type=[schema.type, OpenAPIType.NULL])
+    return schema
+
+
 def _json_list(schema: dict[str, Any], description: str | None) -> Schema:
     """The Schema of a form field sent as a JSON list of objects (e.g. renditions): what
     the list and each item take, as the MediaJob models state it."""
@@ -93,7 +104,7 @@ def _json_list(schema: dict[str, Any], description: str | None) -> Schema:
         items=Schema(
             type=OpenAPIType.OBJECT,
             description=item.get("description"),
-            properties={name: _property(p, defs) for name, p in item["properties"].items()},
+            properties={name: _item_property(p, defs) for name, p in item["properties"].items()},
             required=item.get("required"),
             additional_properties=False,
         ),
