@@ -40,6 +40,10 @@ ANNOTATION_DELETE_INPUT = f"{GROUP}/delete-input"
 # deleted; the other inputs go on. (naming.cancel_item_annotation / cancelled_items.) The
 # API cancels one file of a batch request this way.
 ANNOTATION_CANCEL_ITEM_PREFIX = f"{GROUP}/cancel-item-"
+# The id of the HTTP request that made the MediaJob (the API's `X-Request-ID`), so that one
+# upload can be followed from the request through the operator's log lines to the pod's.
+ANNOTATION_REQUEST_ID = f"{GROUP}/request-id"
+# The request id of one file of a batch MediaJob is the request's: one annotation serves all.
 
 # The operator's finalizer on every MediaJob (the reconciler adds and removes it). The same
 # name Kopf kept for the operator before 0.4.0, so MediaJobs of earlier releases need nothing.
