@@ -1,11 +1,15 @@
 """Worker overhead: wall time and peak memory of `mediaflow-worker` against the bare tool command.
 
     uv run python bench/worker_overhead.py [--seconds 60] [--preset medium] [--threads 1]
+    uv run python bench/worker_overhead.py --before 7f0632d   # + that commit's worker, same run
 
 Generates a 4K photo (JPEG) and a 1080p video with ffmpeg, serves them from a loopback HTTP
 server (the worker downloads and uploads; the bare command reads and writes local files), then
-runs each pair in alternation and prints medians. Peak memory is the max RSS of the process tree
-(os.wait4 folds in reaped descendants), so the worker's figure includes its tools.
+runs each pair in alternation and prints medians. With `--before REV`, the worker of git
+revision REV (its `core/` and `operator/` unpacked into a temporary folder) runs in the same
+alternation, and the table compares this tree's worker with it: a before/after in one run.
+Peak memory is the max RSS of the process tree (os.wait4 folds in reaped descendants), so the
+worker's figure includes its tools.
 """
 
 from __future__ import annotations
@@ -79,6 +83,21 @@ def ffmpeg(*args: str) -> None:
     )
 
 
+def unpack_worker(revision: str, root: Path) -> str:
+    """Unpack `core/` and `operator/` of git `revision` under `root`; the PYTHONPATH that runs
+    that revision's worker (its packages shadow this tree's installed ones)."""
+    repo = Path(__file__).resolve().parents[1]
+    target = root / f"worker-{revision}"
+    target.mkdir()
+    archive = subprocess.run(
+        ["git", "-C", str(repo), "archive", revision, "core", "operator"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
+    return f"{target / 'operator'}:{target / 'core'}"
+
+
 def main() -> None:
     """Run the comparison and print a table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -87,6 +106,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1, help="MEDIAFLOW_THREADS / -threads")
     parser.add_argument("--photo-runs", type=int, default=3, help="repetitions of photo cases")
     parser.add_argument("--video-runs", type=int, default=1, help="repetitions of the video case")
+    parser.add_argument(
+        "--before",
+        default="",
+        help="also run the worker of this git revision (e.g. 7f0632d, before issue 12)",
+    )
     parser.add_argument(
         "--only", default="", help="run only the cases whose name contains this (e.g. webp)"
     )
@@ -103,6 +127,7 @@ def main() -> None:
                "-preset", "ultrafast", "-crf", "20", "-pix_fmt", "yuv420p", "-c:a", "aac",
                str(video))  # fmt: skip
     base = serve(root)
+    before_path = unpack_worker(ns.before, root) if ns.before else None
     work = root / "work"
     work.mkdir()
     threads = str(ns.threads)
@@ -167,7 +192,7 @@ def main() -> None:
             ("VideoConvert", {"container": "mp4", "preset": ns.preset}, "video.mp4", {}),
         ),
     ]
-    rows, best_rows = [], []
+    rows, best_rows, before_rows = [], [], []
     for name, runs, bare, (operation, options, source, extra) in cases:
         if runs == 0 or ns.only not in name:
             continue
@@ -186,12 +211,28 @@ def main() -> None:
             **extra,
         }
         worker = [sys.executable, "-m", "mediaflow_worker"]
-        bare_runs, worker_runs = [], []
-        for _ in range(runs):  # alternate, so background load hits both alike
+        bare_runs, worker_runs, before_runs = [], [], []
+        for _ in range(runs):  # alternate, so background load hits all alike
             print(f"{name}: bare ...", file=sys.stderr)
             bare_runs.append(measure(bare))
             print(f"{name}: worker ...", file=sys.stderr)
             worker_runs.append(measure(worker, env))
+            if before_path is not None:
+                print(f"{name}: worker of {ns.before} ...", file=sys.stderr)
+                before_runs.append(measure(worker, {**env, "PYTHONPATH": before_path}))
+        if before_runs:
+            before_rows.append(
+                (
+                    name,
+                    runs,
+                    statistics.median(r[0] for r in before_runs),
+                    statistics.median(r[0] for r in worker_runs),
+                    statistics.median(r[1] for r in before_runs),
+                    statistics.median(r[1] for r in worker_runs),
+                    max(r[2] for r in before_runs),
+                    max(r[2] for r in worker_runs),
+                )
+            )
         b_wall = statistics.median(r[0] for r in bare_runs)
         w_wall = statistics.median(r[0] for r in worker_runs)
         b_cpu = statistics.median(r[1] for r in bare_runs)
@@ -227,6 +268,19 @@ def main() -> None:
                 f"{name:<36} {runs:>4} {b_wall:>7.2f} {w_wall:>8.2f} {w_wall / b_wall:>7.3f} "
                 f"{b_cpu:>8.2f} {w_cpu:>10.2f} {w_cpu / b_cpu:>6.3f} "
                 f"{b_rss:>8.0f} {w_rss:>10.0f} {w_rss / b_rss:>6.2f}"
+            )
+    if before_rows:
+        print(f"this tree's worker against the worker of {ns.before} (medians)")
+        print(
+            f"{'case':<36} {'runs':>4} {'before s':>8} {'after s':>7} {'wall x':>7} "
+            f"{'before cpu':>10} {'after cpu':>9} {'cpu x':>6} "
+            f"{'before MiB':>10} {'after MiB':>9} {'mem x':>6}"
+        )
+        for name, runs, b_wall, a_wall, b_cpu, a_cpu, b_rss, a_rss in before_rows:
+            print(
+                f"{name:<36} {runs:>4} {b_wall:>8.2f} {a_wall:>7.2f} {a_wall / b_wall:>7.3f} "
+                f"{b_cpu:>10.2f} {a_cpu:>9.2f} {a_cpu / b_cpu:>6.3f} "
+                f"{b_rss:>10.0f} {a_rss:>9.0f} {a_rss / b_rss:>6.2f}"
             )
     print(f"(load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     print(f"(threads={ns.threads}, cpus={os.cpu_count()}, python={sys.version.split()[0]})")
