@@ -15,6 +15,9 @@ packages=(
 	openssl curl ca-certificates
 	# the media tools the worker drives (tests run them on the host too)
 	ffmpeg webp libavif-bin libmagic1 file
+	# the web console's end-to-end tests drive Debian's Chromium with Playwright (no browser
+	# download: nothing but the package registries is reachable)
+	chromium
 )
 missing=()
 for p in "${packages[@]}"; do
