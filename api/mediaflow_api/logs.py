@@ -10,6 +10,7 @@ import logging
 import sys
 from typing import Literal
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
 from mediaflow_api.request_context import current_context
@@ -19,6 +20,8 @@ LogFormat = Literal["json", "text"]
 # What every JSON line has, beside the record's extra fields (method, route, status, ...).
 JSON_FIELDS = "%(levelname)s %(name)s %(message)s %(request_id)s %(user_id)s"
 JSON_RENAMES = {"levelname": "level", "name": "logger"}
+# Uvicorn adds a copy of its message with terminal colour codes: not for a JSON line.
+JSON_OMITTED = (*RESERVED_ATTRS, "color_message")
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s [%(request_id)s] %(message)s"
 
 
@@ -37,7 +40,9 @@ class RequestContextFilter(logging.Filter):
 
 def formatter(log_format: LogFormat) -> logging.Formatter:
     if log_format == "json":
-        return JsonFormatter(JSON_FIELDS, rename_fields=JSON_RENAMES, timestamp="time")
+        return JsonFormatter(
+            JSON_FIELDS, rename_fields=JSON_RENAMES, timestamp="time", reserved_attrs=JSON_OMITTED
+        )
     return logging.Formatter(TEXT_FORMAT)
 
 

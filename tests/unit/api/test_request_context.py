@@ -125,6 +125,12 @@ def test_a_json_line_has_time_level_logger_message_and_the_request() -> None:
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", data["time"])
 
 
+def test_uvicorns_coloured_copy_of_the_message_is_left_out() -> None:
+    record = _record("Started", color_message="\x1b[36mStarted\x1b[0m")
+    RequestContextFilter().filter(record)
+    assert "color_message" not in json.loads(formatter("json").format(record))
+
+
 def test_outside_a_request_the_ids_are_null_and_a_records_own_id_wins() -> None:
     record = _record("starting")
     RequestContextFilter().filter(record)
