@@ -9,9 +9,10 @@ from litestar import Litestar, get
 from litestar.testing import TestClient
 from prometheus_client import REGISTRY
 
+from mediaflow_api.app import create_app
 from mediaflow_api.auth.service import unauthorized
 from mediaflow_api.problems import EXCEPTION_HANDLERS
-from tests.unit.api.conftest import FakeClients
+from tests.unit.api.conftest import FakeClients, make_settings
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +90,18 @@ def test_a_401_is_an_auth_failure_by_its_slug() -> None:
         assert client.get("/guarded").status_code == 401
         assert client.get("/guarded").status_code == 401
     assert value("mediaflow_api_auth_failures_total", reason="token-expired") == before + 2
+
+
+def test_a_sign_in_refused_by_the_address_limit_is_counted(fakes: FakeClients) -> None:
+    app = create_app(
+        make_settings(auth_rate_limit_burst=1, auth_rate_limit_per_minute=0.001),
+        clients_factory=lambda _settings: fakes,
+    )
+    before = value("mediaflow_api_rate_limited_total", limit="auth-address")
+    form = {"username": "someone@example.com", "password": "whatever it is"}
+    with TestClient(app) as client:
+        client.post("/api/v1/auth/login", data=form)  # takes the one attempt
+        refused = client.post("/api/v1/auth/login", data=form)
+    assert refused.status_code == 429
+    assert refused.json()["type"] == "urn:mediaflow:problem:rate-limited"
+    assert value("mediaflow_api_rate_limited_total", limit="auth-address") == before + 1
