@@ -8,6 +8,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from mediaflow_api.app import create_app
+from mediaflow_api.logs import configure_logging
 from mediaflow_api.settings import ApiSettings
 
 
@@ -36,7 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     # (its default FORWARDED_ALLOW_IPS), i.e. from anything sharing the pod's network. The
     # client address is read by the rate limits alone, from MEDIAFLOW_API_TRUSTED_PROXIES
     # (auth/ratelimit.py `client_address`); the request's `client` stays the TCP peer.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, proxy_headers=False)
+    #
+    # One process (no uvicorn workers): the metrics of prometheus_client's default registry
+    # are the whole pod's. Logging is configured here, not by uvicorn (log_config=None), so
+    # uvicorn's own records come out in the same format; its access log is replaced by the
+    # API's request line (request_context.py).
+    configure_logging(settings.log_format, settings.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        proxy_headers=False,
+        log_config=None,
+        access_log=False,
+    )
     return 0
 
 

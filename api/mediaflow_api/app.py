@@ -29,7 +29,9 @@ from mediaflow_api.controllers.jobs import JobsController
 from mediaflow_api.controllers.uploads import UPLOAD_HANDLERS
 from mediaflow_api.health import HealthChecks
 from mediaflow_api.jobs.service import JobService
+from mediaflow_api.metrics import PROMETHEUS, MetricsController
 from mediaflow_api.problems import EXCEPTION_HANDLERS
+from mediaflow_api.request_context import REQUEST_ID_HEADER, RequestContextMiddleware, before_send
 from mediaflow_api.routing import answer_options
 from mediaflow_api.settings import ApiSettings
 from mediaflow_api.uploads.forms import RateGroup
@@ -135,8 +137,15 @@ def create_app(
     )
     # --- end of the auth lane's block.
     return Litestar(
-        route_handlers=[api],
+        route_handlers=[api, MetricsController],
         lifespan=[lifespan],
+        # The request context first: it is current while the metrics middleware and the
+        # handler run. Every response (routing errors too) gets X-Request-ID in before_send.
+        middleware=[RequestContextMiddleware(), PROMETHEUS.middleware],
+        before_send=[before_send],
+        # Logging is the entrypoint's (logs.configure_logging): Litestar's default config
+        # would replace the root handler with its own text format.
+        logging_config=None,
         state=State(
             {
                 "settings": settings,
@@ -169,7 +178,9 @@ def create_app(
         },
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=answer_options,  # OPTIONS lists every method (see routing.py)
-        cors_config=CORSConfig(allow_origins=settings.cors_origins)
+        cors_config=CORSConfig(
+            allow_origins=settings.cors_origins, expose_headers=[REQUEST_ID_HEADER]
+        )
         if settings.cors_origins
         else None,
         openapi_config=OpenAPIConfig(

@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from mediaflow_api.clients import Clients
+from mediaflow_api.metrics import storage_checked
 
 
 class State(StrEnum):
@@ -196,6 +197,7 @@ class HealthChecks:
         names = list(self.probes)
         states = await asyncio.gather(*(self.probes[name].run() for name in names))
         components = dict(zip(names, states, strict=True))
+        storage_checked(components["minio"].status is State.UP)
         healthy = all(c.status is State.UP for c in states)
         flat = {
             key: "ok" if components[name].status is State.UP else "error"

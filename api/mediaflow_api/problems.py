@@ -10,9 +10,15 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_401_UNAUTHORIZED,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
 from litestar.types import ExceptionHandlersMap
 from pydantic import BaseModel, Field
+
+from mediaflow_api.metrics import AUTH_FAILURES
 
 PROBLEM_JSON = "application/problem+json"
 # Problem types are identifiers, not links: RFC 9457 allows non-dereferenceable URIs.
@@ -63,6 +69,7 @@ class Problem(HTTPException):
         errors: list[FieldError] | None = None,
     ) -> None:
         super().__init__(detail=detail, status_code=status_code, headers=headers)
+        self.kind = kind  # the slug: a bounded label value of the API's metrics
         self.type = f"{TYPE_PREFIX}{kind}"
         self.title = title
         self.errors = errors
@@ -148,6 +155,8 @@ def handle_http_exception(
         logger.error("%s %s failed: %r", request.method, request.url.path, exc)
         return handle_unexpected(request, exc)
     if isinstance(exc, Problem):
+        if status == HTTP_401_UNAUTHORIZED:
+            AUTH_FAILURES.labels(reason=exc.kind).inc()
         problem = ProblemDetails(
             type=exc.type, title=exc.title, status=status, detail=exc.detail, errors=exc.errors
         )

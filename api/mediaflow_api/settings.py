@@ -56,6 +56,14 @@ class ApiSettings(S3Settings):
     namespace: str = Field(
         default="mediaflow", description="Namespace of MediaJobs and user Secrets."
     )
+    log_format: Literal["json", "text"] = Field(
+        default="json",
+        description="`json`: one JSON object per line (request id, user id, route, status, "
+        "duration...); `text`: lines for a developer's terminal.",
+    )
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe level logged."
+    )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Origins allowed by CORS: a JSON list or comma-separated; empty disables CORS.",

@@ -12,7 +12,9 @@ from litestar.handlers.base import BaseRouteHandler
 from mediaflow_api.auth.ratelimit import TokenBucketLimiter, client_address, retry_after_header
 from mediaflow_api.auth.schemas import UserView
 from mediaflow_api.auth.service import AuthService, unauthorized
+from mediaflow_api.metrics import RATE_LIMITED
 from mediaflow_api.problems import Problem
+from mediaflow_api.request_context import context_of
 
 
 def request_client(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
@@ -31,6 +33,7 @@ def auth_rate_limit(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRoute
     """
     limiter: TokenBucketLimiter = connection.app.state.auth_limiter
     if wait := limiter.acquire(request_client(connection)):
+        RATE_LIMITED.labels(limit="auth-address").inc()
         retry_after = retry_after_header(wait)
         raise Problem(
             429,
@@ -58,4 +61,6 @@ def provide_current_user(
     request: Request[Any, Any, Any], auth_service: NamedDependency[AuthService]
 ) -> UserView:
     """The user of the request's `Authorization: Bearer <access token>`, or a 401."""
-    return UserView.of(auth_service.authenticate(bearer_token(request)))
+    user = UserView.of(auth_service.authenticate(bearer_token(request)))
+    context_of(request.scope).user_id = user.id  # for the request's log lines
+    return user

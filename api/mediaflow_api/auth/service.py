@@ -22,6 +22,7 @@ from mediaflow_api.auth.users import (
     storage_id,
     user_id,
 )
+from mediaflow_api.metrics import RATE_LIMITED
 from mediaflow_api.problems import Problem
 
 BEARER_CHALLENGE = {"WWW-Authenticate": "Bearer"}
@@ -139,6 +140,7 @@ class AuthService:
 
     def _check_account(self, email: str) -> None:
         if wait := self.account_limiter.wait(email):
+            RATE_LIMITED.labels(limit="auth-account").inc()
             raise account_limited(wait)
 
     def register(self, email: str, password: str) -> tuple[User, Tokens]:

@@ -3,6 +3,8 @@
 Each answers 202 with the job(s) it queued; the work happens in the MediaJob's pod.
 """
 
+import time
+
 from litestar import Request, Response, post
 from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
@@ -11,7 +13,9 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from mediaflow_api.auth.ratelimit import TokenBucketLimiter, retry_after_header
 from mediaflow_api.auth.schemas import UserView
 from mediaflow_api.envelope import Envelope, envelope
+from mediaflow_api.metrics import RATE_LIMITED, UPLOAD_BYTES, UPLOAD_SECONDS, UPLOADS_REJECTED
 from mediaflow_api.problems import Problem
+from mediaflow_api.request_context import context_of
 from mediaflow_api.uploads.forms import ENDPOINTS, RateGroup, UploadEndpoint
 from mediaflow_api.uploads.openapi import error_responses, upload_operation
 from mediaflow_api.uploads.quota import ActiveJobQuota
@@ -46,8 +50,26 @@ SUMMARIES = {
 async def _submit(
     endpoint: UploadEndpoint, request: Request, user: UserView, service: UploadService
 ) -> list[StoredFile]:
+    """Receive the upload; counted in the upload metrics (accepted: bytes and time by
+    kind; refused: by the problem's slug)."""
+    started = time.perf_counter()
+    try:
+        stored = await _receive(endpoint, request, user, service)
+    except Problem as problem:
+        UPLOADS_REJECTED.labels(reason=problem.kind).inc()
+        raise
+    kind = endpoint.kind.value
+    UPLOAD_BYTES.labels(kind=kind).inc(sum(file.size for file in stored))
+    UPLOAD_SECONDS.labels(kind=kind).observe(time.perf_counter() - started)
+    return stored
+
+
+async def _receive(
+    endpoint: UploadEndpoint, request: Request, user: UserView, service: UploadService
+) -> list[StoredFile]:
     limiters: dict[RateGroup, TokenBucketLimiter] = request.app.state.upload_limiters
     if wait := limiters[endpoint.rate_group].acquire(user.id):
+        RATE_LIMITED.labels(limit=f"upload-{endpoint.rate_group.value}").inc()
         retry_after = retry_after_header(wait)
         raise Problem(
             429,
@@ -68,7 +90,12 @@ async def _submit(
         )
         body = with_idle_timeout(request.stream(), settings.upload_idle_timeout_seconds, upload)
         return await service.receive(
-            endpoint, user.id, request.headers.get("content-type"), body, quota
+            endpoint,
+            user.id,
+            request.headers.get("content-type"),
+            body,
+            quota,
+            request_id=context_of(request.scope).request_id,
         )
 
 

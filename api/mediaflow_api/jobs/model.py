@@ -33,6 +33,7 @@ from pydantic import BaseModel, Field
 
 from mediaflow_core.constants import (
     ANNOTATION_DELETE_INPUT,
+    ANNOTATION_REQUEST_ID,
     API_VERSION,
     GROUP,
     KIND,
@@ -186,12 +187,17 @@ def mediajob_body(
     spec: dict[str, Any],
     *,
     retention_seconds: int,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """The MediaJob to create for an upload of `filename` by `owner`, with `spec`, deleted
     `retention_seconds` after it finished (keyword and required, so that no path that makes
-    a MediaJob for the API can leave it without a retention)."""
+    a MediaJob for the API can leave it without a retention), annotated with the id of the
+    request that made it."""
     if spec.get("operation") != OPERATIONS[job_type].value:
         raise ValueError(f"a {job_type.value} job is an {OPERATIONS[job_type].value} MediaJob")
+    annotations = {ANNOTATION_FILENAME: filename, ANNOTATION_DELETE_INPUT: "true"}
+    if request_id:
+        annotations[ANNOTATION_REQUEST_ID] = request_id
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -204,7 +210,7 @@ def mediajob_body(
                 # What the operator's first status write says: it need not write the label.
                 LABEL_PHASE: PHASES[JobStatus.PENDING],
             },
-            "annotations": {ANNOTATION_FILENAME: filename, ANNOTATION_DELETE_INPUT: "true"},
+            "annotations": annotations,
         },
         # The operator's TTL expiry deletes it; its finalizer then deletes the result prefix
         # and, by the delete-input annotation above, the upload.
@@ -232,13 +238,21 @@ def batch_mediajob_body(
     spec: dict[str, Any],
     *,
     retention_seconds: int,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """The one MediaJob of a batch request: `files` are (job id, file name) in the order of
     `spec.inputs`, each file's job a label, their names an annotation."""
     if len(spec.get("inputs") or []) != len(files) or "input" in spec:
         raise ValueError("a batch MediaJob has one input per file, in spec.inputs")
     body = mediajob_body(
-        name, namespace, owner, "", job_type, spec, retention_seconds=retention_seconds
+        name,
+        namespace,
+        owner,
+        "",
+        job_type,
+        spec,
+        retention_seconds=retention_seconds,
+        request_id=request_id,
     )
     metadata = body["metadata"]
     metadata["labels"][LABEL_BATCH] = "true"

@@ -52,6 +52,7 @@ from mediaflow_api.jobs.model import (
     new_batch_name,
     new_job_id,
 )
+from mediaflow_api.metrics import storage_failed
 from mediaflow_api.problems import FieldError, Problem
 from mediaflow_api.settings import ApiSettings
 from mediaflow_api.uploads.forms import (
@@ -381,10 +382,12 @@ class UploadService:
         content_type: str | None,
         body: Any,
         quota: ActiveJobQuota,
+        *,
+        request_id: str | None = None,
     ) -> list[StoredFile]:
         """Store the files of a multipart `body` (an async iterator of chunks) and create
-        their MediaJobs within the owner's active-job `quota`; on any failure, nothing of
-        this request remains."""
+        their MediaJobs (annotated with `request_id`) within the owner's active-job `quota`;
+        on any failure, nothing of this request remains."""
         boundary = multipart_boundary(content_type)
         stored: list[StoredFile] = []
         created: list[str] = []
@@ -398,15 +401,20 @@ class UploadService:
             _require_files(endpoint, stored)
             async with quota.creating_jobs(len(stored)):
                 if batch is None:
-                    await self._create_mediajobs(endpoint, owner, fields, stored, created, calls)
+                    await self._create_mediajobs(
+                        endpoint, owner, fields, stored, created, calls, request_id
+                    )
                 else:
-                    await self._create_batch(endpoint, owner, fields, stored, created, batch, calls)
+                    await self._create_batch(
+                        endpoint, owner, fields, stored, created, batch, calls, request_id
+                    )
         except InvalidFieldsError as error:
             await self._clean_up(request, stored, created)
             raise invalid_fields(error.errors) from None
         except (StorageError, S3Error, urllib3.exceptions.HTTPError) as error:
             # Never the error's URLs' queries: a presigned URL's signature is a credential.
             logger.warning("upload failed: object storage: %s", without_queries(repr(error)))
+            storage_failed()
             await self._clean_up(request, stored, created)
             raise storage_unavailable() from None
         except BaseException:
@@ -424,6 +432,7 @@ class UploadService:
         stored: list[StoredFile],
         created: list[str],
         calls: BlockingCalls,
+        request_id: str | None,
     ) -> None:
         """Create the MediaJobs, CREATE_CONCURRENCY at once. `created` lists every one tried
         (a create that failed may still have been made: a timeout), so the clean-up deletes
@@ -438,6 +447,7 @@ class UploadService:
                 endpoint.job_type,
                 spec,
                 retention_seconds=self.settings.job_retention_seconds,
+                request_id=request_id,
             )
             for file, spec in zip(stored, specs, strict=True)
         ]
@@ -470,6 +480,7 @@ class UploadService:
         created: list[str],
         name: str,
         calls: BlockingCalls,
+        request_id: str | None,
     ) -> None:
         """Create the request's one MediaJob, an input per file in the order they came."""
         body = batch_mediajob_body(
@@ -480,6 +491,7 @@ class UploadService:
             endpoint.job_type,
             batch_spec(endpoint, fields, [file.key for file in stored]),
             retention_seconds=self.settings.job_retention_seconds,
+            request_id=request_id,
         )
         created.append(name)  # before: a create that timed out may still have been made
         await calls(self._create, body)
@@ -611,6 +623,7 @@ class UploadService:
                 # One request for all; a file whose store never started is simply absent.
                 await asyncio.to_thread(self.remove_objects, [file.key for file in stored])
             except Exception:
+                storage_failed()
                 logger.exception(
                     "could not delete the objects of a failed upload: %s",
                     [file.key for file in stored],

@@ -12,6 +12,7 @@ from mediaflow_api.jobs.model import (
     ANNOTATION_DELETE_INPUT,
     ANNOTATION_FILENAME,
     ANNOTATION_FILENAMES,
+    ANNOTATION_REQUEST_ID,
     DEFAULT_JOB_RETENTION_SECONDS,
     LABEL_BATCH,
     LABEL_JOB_TYPE,
@@ -515,3 +516,23 @@ def test_a_batch_files_result_is_named_after_it(filenames: str, expected: str) -
     body = batch()
     body["metadata"]["annotations"][ANNOTATION_FILENAMES] = filenames
     assert result_filename(body, "image/webp", 1) == expected
+
+
+def test_bodies_carry_the_request_that_made_them() -> None:
+    """Single and batch MediaJobs of an upload name its request id (issue 13 item 6)."""
+    single = mediajob_body(
+        new_job_id(), "team", OWNER, "a.jpg", JobType.IMAGE_CONVERT_WEBP, SPEC,
+        retention_seconds=60, request_id="rid-1",
+    )  # fmt: skip
+    assert single["metadata"]["annotations"][ANNOTATION_REQUEST_ID] == "rid-1"
+    assert ANNOTATION_REQUEST_ID == "mediaflow.io/request-id"
+    batch = batch_mediajob_body(
+        new_batch_name(), "team", OWNER, FILES, JobType.IMAGE_CONVERT_WEBP, BATCH_SPEC,
+        retention_seconds=60, request_id="rid-2",
+    )  # fmt: skip
+    assert batch["metadata"]["annotations"][ANNOTATION_REQUEST_ID] == "rid-2"
+    without = mediajob_body(
+        new_job_id(), "team", OWNER, "a.jpg", JobType.IMAGE_CONVERT_WEBP, SPEC,
+        retention_seconds=60,
+    )  # fmt: skip
+    assert ANNOTATION_REQUEST_ID not in without["metadata"]["annotations"]
