@@ -63,7 +63,8 @@ print_release_usage() {
 MediaFlow is running: release $release in namespace $namespace.
   API:      $api_url   (OpenAPI: $api_url/docs)
   storage:  $storage (MINIO_* in $env_name)
-
+${PROMETHEUS_URL:+  metrics:  $PROMETHEUS_URL   (Prometheus API; alerts: $PROMETHEUS_URL/api/v1/alerts)
+}
   source $env_name
   curl -s \$MEDIAFLOW_API_URL/api/v1/health
   curl -s -X POST \$MEDIAFLOW_API_URL/api/v1/auth/register -H 'Content-Type: application/json' \\
