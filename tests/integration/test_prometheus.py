@@ -24,7 +24,7 @@ from kubernetes import client
 from tests.environment import require_env, restricted_namespace, wait_until
 from tests.unit.test_grafana_dashboard import expressions, resolve
 from tests.unit.test_manifests import helm
-from tests.unit.test_prometheus_rules import ALERTS, alert_rules
+from tests.unit.test_prometheus_rules import REPO, alert_rules
 
 IMAGE = os.environ.get("MEDIAFLOW_IMAGE", "mediaflow.local/mediaflow:dev")
 PROBE_RELEASE = "mf-probe"
@@ -70,7 +70,7 @@ def chart_pod(component: str) -> dict[str, Any]:
         [helm(), "template", PROBE_RELEASE, "charts/mediaflow", "--namespace", "mediaflow",
          "--show-only", f"templates/{component}-deployment.yaml"],
         capture_output=True, text=True, check=True,
-        cwd=ALERTS.parents[3],
+        cwd=REPO,
     ).stdout  # fmt: skip
     return yaml.safe_load(out)["spec"]["template"]
 
@@ -154,7 +154,7 @@ def stand_ins(kube: client.ApiClient) -> Iterator[tuple[str, dict[str, str]]]:
 def test_prometheus_is_the_pinned_build_and_ready() -> None:
     versions = dict(
         line.split("=", 1)
-        for line in (ALERTS.parents[3] / "hack/versions.env").read_text().splitlines()
+        for line in (REPO / "hack/versions.env").read_text().splitlines()
         if line and not line.startswith("#")
     )
     minor, patch = versions["PROMETHEUS_VERSION"].removeprefix("v0.").split(".")
