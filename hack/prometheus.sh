@@ -10,6 +10,12 @@
 #   down    stop it by its PID file (data is kept).
 #   config  print the configuration it would run with.
 #
+# Processes run on this machine (a test's own operator or API) are scraped too when a file
+# `*.json` in $PROMETHEUS_TARGETS_DIR (.local/state/prometheus/targets, in .local/env) lists
+# them, in Prometheus' file_sd format: [{"targets": ["127.0.0.1:PORT"], "labels": {"job": ...}}].
+# Name their job something else than the release's (e.g. mediaflow-operator-test), or the
+# release's alerts would count them.
+#
 # It scrapes every 5 s: the kube-apiserver's /metrics (job kube-apiserver) with its own client
 # certificate, and the pods that carry `prometheus.io/scrape: "true"` and the chart's labels,
 # found through the Kubernetes API (role pod) and relabelled to job mediaflow-operator or
@@ -27,6 +33,7 @@ PROMETHEUS_URL=http://127.0.0.1:$PROMETHEUS_PORT
 PROMETHEUS_DIR=$STATE_DIR/prometheus
 PROMETHEUS_CONFIG=$PROMETHEUS_DIR/prometheus.yml
 PROMETHEUS_PIDFILE=$RUN_DIR/prometheus.pid
+PROMETHEUS_TARGETS_DIR=$PROMETHEUS_DIR/targets
 ALERT_RULES=$REPO_DIR/charts/mediaflow/files/prometheus/alerts.yaml
 
 kubectl() { "$KUBE_BIN/kubectl" --kubeconfig "$PKI_DIR/admin.kubeconfig" "$@"; }
@@ -94,6 +101,11 @@ scrape_configs:
     target_label: kubernetes_pod
   - source_labels: [__meta_kubernetes_pod_label_app_kubernetes_io_instance]
     target_label: release
+# Processes on this machine that registered themselves (a file per process).
+- job_name: local-processes
+  file_sd_configs:
+  - files: [$PROMETHEUS_TARGETS_DIR/*.json]
+    refresh_interval: 5s
 YAML
 }
 
@@ -125,17 +137,19 @@ ready() { curl -fsS "$PROMETHEUS_URL/-/ready" >/dev/null 2>&1; }
 
 # PROMETHEUS_URL in .local/env, after what cluster-up and helm-up wrote there.
 write_env() {
-	sed -i '/^export PROMETHEUS_URL=/d; /^# The local Prometheus (hack\/prometheus.sh)/d' "$LOCAL_DIR/env"
+	sed -i '/^export PROMETHEUS_URL=/d; /^export PROMETHEUS_TARGETS_DIR=/d; /^# The local Prometheus (hack\/prometheus.sh)/d' "$LOCAL_DIR/env"
 	cat >>"$LOCAL_DIR/env" <<ENV
-# The local Prometheus (hack/prometheus.sh): its HTTP API, from this machine.
+# The local Prometheus (hack/prometheus.sh): its HTTP API, from this machine, and where local
+# processes register to be scraped (file_sd JSON files).
 export PROMETHEUS_URL=$PROMETHEUS_URL
+export PROMETHEUS_TARGETS_DIR=$PROMETHEUS_TARGETS_DIR
 ENV
 }
 
 up() {
 	[ -f "$LOCAL_DIR/env" ] && [ -f "$PKI_DIR/admin.kubeconfig" ] || die "no cluster: run make cluster-up first"
 	bash "$HACK_DIR/build-binaries.sh" prometheus
-	mkdir -p "$PROMETHEUS_DIR/data" "$LOG_DIR" "$RUN_DIR"
+	mkdir -p "$PROMETHEUS_DIR/data" "$PROMETHEUS_TARGETS_DIR" "$LOG_DIR" "$RUN_DIR"
 	identity
 	local tmp; tmp=$(mktemp "$PROMETHEUS_CONFIG.XXXXXX")
 	print_config >"$tmp"

@@ -11,7 +11,7 @@ from kubernetes import client
 
 from tests.e2e.conftest import RELEASE, run
 from tests.environment import wait_until
-from tests.integration.test_prometheus import prometheus, query
+from tests.integration.prometheus import prometheus, query
 
 
 def release_pods(namespace: str, component: str) -> set[str]:

@@ -9,11 +9,12 @@ own. tests/e2e/test_metrics_release.py checks the release's own pods."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import os
 import subprocess
-import urllib.parse
-import urllib.request
+import threading
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,7 +22,8 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.environment import require_env, restricted_namespace, wait_until
+from tests.environment import restricted_namespace, wait_until
+from tests.integration.prometheus import prometheus, query, scrape_target
 from tests.unit.test_grafana_dashboard import expressions, resolve
 from tests.unit.test_manifests import helm
 from tests.unit.test_prometheus_rules import REPO, alert_rules
@@ -47,21 +49,6 @@ class Metrics(http.server.BaseHTTPRequestHandler):
         pass
 http.server.ThreadingHTTPServer(("", int(sys.argv[1])), Metrics).serve_forever()
 """
-
-
-def prometheus(path: str, **params: str) -> Any:
-    """GET PROMETHEUS_URL/api/v1/PATH; its `data` (fails on an error status)."""
-    url = f"{require_env('PROMETHEUS_URL').rstrip('/')}/api/v1/{path}"
-    if params:
-        url += "?" + urllib.parse.urlencode(params)
-    with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 (our local URL)
-        body = json.load(response)
-    assert body["status"] == "success", body
-    return body["data"]
-
-
-def query(expr: str) -> list[dict[str, Any]]:
-    return prometheus("query", query=expr)["result"]
 
 
 def chart_pod(component: str) -> dict[str, Any]:
@@ -248,3 +235,47 @@ def test_every_alert_rule_is_loaded_and_evaluates_without_error() -> None:
 def test_every_dashboard_expression_is_accepted_by_prometheus() -> None:
     for expr in expressions():
         prometheus("query", query=resolve(expr))  # fails on a bad_data error
+
+
+def test_a_local_process_can_register_itself_as_a_target() -> None:
+    """What an integration test's own operator or API process uses (scrape_target)."""
+    body = b"mediaflow_test_local 7\n"
+
+    class Metrics(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Metrics)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    address = f"127.0.0.1:{server.server_address[1]}"
+    job = f"mediaflow-test-{uuid.uuid4().hex[:6]}"
+    try:
+        with scrape_target(address, job=job, lane="prom"):
+            sample = wait_until(
+                "the local process scraped",
+                lambda: query(f'mediaflow_test_local{{job="{job}"}}'),
+                timeout=30,
+            )
+            assert sample[0]["metric"]["instance"] == address
+            assert sample[0]["metric"]["lane"] == "prom"
+            assert sample[0]["value"][1] == "7"
+        # Unregistered: the target goes away.
+        wait_until(
+            "the target dropped",
+            lambda: (
+                not [
+                    t
+                    for t in prometheus("targets", state="active")["activeTargets"]
+                    if t["labels"]["job"] == job
+                ]
+            ),
+            timeout=30,
+        )
+    finally:
+        server.shutdown()

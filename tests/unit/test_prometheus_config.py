@@ -87,3 +87,13 @@ def test_cluster_up_starts_it_and_cluster_down_stops_it() -> None:
     assert main.index("write_env") < main.index('bash "$HACK_DIR/prometheus.sh" up')
     down = (REPO / "hack/cluster-down.sh").read_text()
     assert 'bash "$HACK_DIR/prometheus.sh" down' in down
+
+
+def test_processes_of_this_machine_can_register_as_targets() -> None:
+    job = scrape("local-processes")
+    assert job["file_sd_configs"] == [
+        {
+            "files": ["/tmp/mediaflow-local/state/prometheus/targets/*.json"],
+            "refresh_interval": "5s",
+        }
+    ]
