@@ -29,7 +29,7 @@ kwok: ## Build the pinned KWOK (simulated nodes for the scale simulation and its
 	@bash hack/build-binaries.sh kwok
 
 .PHONY: cluster-up
-cluster-up: deps ## Start the local cluster and MinIO (idempotent); writes .local/env
+cluster-up: deps ## Start the local cluster, MinIO and Prometheus (idempotent); writes .local/env
 	@bash hack/cluster-up.sh
 
 # cluster-up starts Prometheus and cluster-down stops it; these only start/reload or stop it.
@@ -41,7 +41,7 @@ prometheus-down: ## Stop the local Prometheus (its data stays in .local/state/pr
 	@bash hack/prometheus.sh down
 
 .PHONY: cluster-down
-cluster-down: ## Stop the local cluster, MinIO and the dockerd we started (idempotent)
+cluster-down: ## Stop the local cluster, MinIO, Prometheus and the dockerd we started (idempotent)
 	@bash hack/cluster-down.sh
 
 .PHONY: image
