@@ -21,7 +21,7 @@ deps: ## Install Debian packages, uv and the locked Python environment
 	@bash hack/install-deps.sh
 
 .PHONY: binaries
-binaries: ## Build the pinned Kubernetes, etcd, CoreDNS, Helm, crictl, MinIO and kube-router binaries (cached)
+binaries: ## Build the pinned Kubernetes, etcd, CoreDNS, Helm, crictl, MinIO, kube-router and Prometheus binaries (cached)
 	@bash hack/build-binaries.sh
 
 .PHONY: kwok
@@ -29,11 +29,19 @@ kwok: ## Build the pinned KWOK (simulated nodes for the scale simulation and its
 	@bash hack/build-binaries.sh kwok
 
 .PHONY: cluster-up
-cluster-up: deps ## Start the local cluster and MinIO (idempotent); writes .local/env
+cluster-up: deps ## Start the local cluster, MinIO and Prometheus (idempotent); writes .local/env
 	@bash hack/cluster-up.sh
 
+# cluster-up starts Prometheus and cluster-down stops it; these only start/reload or stop it.
+.PHONY: prometheus prometheus-down
+prometheus: ## Start the local Prometheus, or reload its configuration and alert rules (after cluster-up)
+	@bash hack/prometheus.sh up
+
+prometheus-down: ## Stop the local Prometheus (its data stays in .local/state/prometheus)
+	@bash hack/prometheus.sh down
+
 .PHONY: cluster-down
-cluster-down: ## Stop the local cluster, MinIO and the dockerd we started (idempotent)
+cluster-down: ## Stop the local cluster, MinIO, Prometheus and the dockerd we started (idempotent)
 	@bash hack/cluster-down.sh
 
 .PHONY: image

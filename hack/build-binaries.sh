@@ -52,6 +52,20 @@ build_kube_router() {
 	GOBIN=$1 go install -trimpath -ldflags "-s -w -X $pkg.Version=$KUBE_ROUTER_VERSION -X $pkg.BuildDate=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
 		"github.com/cloudnativelabs/kube-router/v2/cmd/kube-router@$KUBE_ROUTER_VERSION"
 }
+# Prometheus and promtool. The module's v0.3xx.y is Prometheus 3.xx.y: that is what they report.
+# Tags: only the Kubernetes service discovery (the one the local Prometheus uses) is compiled
+# in, which keeps the cold build to a fraction of the full one. The web UI's assets are built
+# by npm upstream and are not in the Go module, so this build serves the HTTP API (/api/v1/...)
+# and /metrics, but not the UI pages.
+build_prometheus() {
+	local minor=${PROMETHEUS_VERSION#v0.} patch; patch=${minor#*.}; minor=${minor%%.*}
+	local version=3.$((10#${minor} - 300)).$patch pkg=github.com/prometheus/common/version
+	log "building Prometheus $version ($PROMETHEUS_VERSION: prometheus, promtool)"
+	GOBIN=$1 go install -trimpath -tags remove_all_sd,enable_kubernetes_sd \
+		-ldflags "-s -w -X $pkg.Version=$version -X $pkg.Revision=$PROMETHEUS_VERSION -X $pkg.Branch=module -X $pkg.BuildUser=mediaflow -X $pkg.BuildDate=$(date -u +%Y%m%d-%H:%M:%S)" \
+		"github.com/prometheus/prometheus/cmd/prometheus@$PROMETHEUS_VERSION" \
+		"github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION"
+}
 
 mkdir -p "$MEDIAFLOW_CACHE"
 what=${1:-all}
@@ -64,6 +78,7 @@ case $what in
 		install_atomically "$CRICTL_BIN" build_crictl
 		install_atomically "$MINIO_BIN" build_minio
 		install_atomically "$KUBE_ROUTER_BIN" build_kube_router
+		install_atomically "$PROMETHEUS_BIN" build_prometheus
 		;;
 	kubernetes) install_atomically "$KUBE_BIN" build_kubernetes ;;
 	etcd) install_atomically "$ETCD_BIN" build_etcd ;;
@@ -72,6 +87,7 @@ case $what in
 	minio) install_atomically "$MINIO_BIN" build_minio ;;
 	crictl) install_atomically "$CRICTL_BIN" build_crictl ;;
 	kube-router) install_atomically "$KUBE_ROUTER_BIN" build_kube_router ;;
+	prometheus) install_atomically "$PROMETHEUS_BIN" build_prometheus ;;
 	# Not in `all`: only the scale simulation needs it, and `make up` stays as fast.
 	kwok) install_atomically "$KWOK_BIN" build_kwok ;;
 	*) die "unknown component: $what" ;;

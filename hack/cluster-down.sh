@@ -5,6 +5,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 [ "$(id -u)" = 0 ] || die "needs root"
 
+bash "$HACK_DIR/prometheus.sh" down
 # kube-router goes first so that it does not bring back the rules removed below; the kubelet
 # next so that it does not restart the pods removed below.
 for name in kube-router kubelet kube-proxy coredns kube-scheduler kube-controller-manager kube-apiserver etcd minio; do

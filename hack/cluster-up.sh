@@ -6,7 +6,8 @@
 #   kube-router (NetworkPolicy only), CoreDNS and MinIO run as host processes (logs in
 #   .local/logs/, PIDs in .local/run/);
 #   containerd (Debian's package) runs with a configuration and state of its own;
-#   pods live on the bridge $POD_BRIDGE ($POD_CIDR), services in $SERVICE_CIDR.
+#   pods live on the bridge $POD_BRIDGE ($POD_CIDR), services in $SERVICE_CIDR;
+#   Prometheus (hack/prometheus.sh) scrapes the API server and the release's pods.
 # Every address used here exists only on this machine.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 source "$HACK_DIR/pki.sh"
@@ -420,6 +421,8 @@ main() {
 	wait_for_node
 	start_kube_router
 	write_env
+	# After write_env: it adds PROMETHEUS_URL to the fresh .local/env.
+	bash "$HACK_DIR/prometheus.sh" up
 	log "cluster ready in $((SECONDS - started))s: source $LOCAL_DIR/env; kubectl get nodes"
 }
 

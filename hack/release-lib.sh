@@ -53,17 +53,18 @@ wait_http() {
 	curl -fsS -o /dev/null "$url" || die "$what does not answer at $url"
 }
 
-# print_release_usage RELEASE NAMESPACE API_URL STORAGE ENV_FILE: how to use the release,
-# then its MediaJobs.
+# print_release_usage RELEASE NAMESPACE API_URL STORAGE ENV_FILE [PROMETHEUS_URL]: how to use
+# the release, then its MediaJobs.
 print_release_usage() {
-	local release=$1 namespace=$2 api_url=$3 storage=$4 env_file=$5 env_name
+	local release=$1 namespace=$2 api_url=$3 storage=$4 env_file=$5 prometheus_url=${6:-} env_name
 	env_name=${env_file#"$REPO_DIR"/}
 	cat <<EOF
 
 MediaFlow is running: release $release in namespace $namespace.
   API:      $api_url   (OpenAPI: $api_url/docs)
   storage:  $storage (MINIO_* in $env_name)
-
+${prometheus_url:+  metrics:  $prometheus_url   (Prometheus API; alerts: $prometheus_url/api/v1/alerts)
+}
   source $env_name
   curl -s \$MEDIAFLOW_API_URL/api/v1/health
   curl -s -X POST \$MEDIAFLOW_API_URL/api/v1/auth/register -H 'Content-Type: application/json' \\
