@@ -23,6 +23,7 @@ from mediaflow_api.auth.service import AuthService
 from mediaflow_api.auth.tokens import TokenCodec
 from mediaflow_api.auth.users import UserStore
 from mediaflow_api.clients import Clients, open_clients
+from mediaflow_api.console import console_router
 from mediaflow_api.controllers.auth import AuthController
 from mediaflow_api.controllers.health import HealthController
 from mediaflow_api.controllers.jobs import JobsController
@@ -135,7 +136,8 @@ def create_app(
     )
     # --- end of the auth lane's block.
     return Litestar(
-        route_handlers=[api],
+        # The web console at / (docs/console.md), outside the OpenAPI schema.
+        route_handlers=[api, console_router(settings)],
         lifespan=[lifespan],
         state=State(
             {
