@@ -117,7 +117,9 @@ export class Session {
     this.access = tokens.access_token;
     sessionStorage.setItem(REFRESH_KEY, tokens.refresh_token);
     clearTimeout(this.timer);
-    const wait = Math.max(5_000, tokenExpiry(this.access) - Date.now() - REFRESH_MARGIN_MS);
+    // A minute before expiry, or a quarter of the lifetime before it for short-lived tokens.
+    const lifetime = tokenExpiry(this.access) - Date.now();
+    const wait = Math.max(5_000, lifetime - Math.min(REFRESH_MARGIN_MS, lifetime / 4));
     this.timer = setTimeout(() => this.refresh().catch(() => {}), wait);
     if (!wasSignedIn) this.onChange(true);
   }

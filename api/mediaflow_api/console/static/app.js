@@ -113,7 +113,7 @@ async function showView(signedIn, reason) {
     $("uploads").replaceChildren();
     $("uploads-section").hidden = true;
     closeResult();
-    announce(reason ? `Signed out: ${reason}` : "Signed out.");
+    announce(reason ? `Signed out: ${reason}` : reason === null ? "Signed out." : "");
     $("email").focus();
   }
 }
