@@ -28,7 +28,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs/images"
 PASSWORD = "console passphrase 1"  # noqa: S105 - a test password
 JOB_TIMEOUT_MS = 45_000
-TIMES = "\N{MULTIPLICATION SIGN}"  # dimensions read "320 × 240"
+TIMES = "\N{MULTIPLICATION SIGN}"  # between width and height
 
 
 @pytest.fixture(scope="module")
