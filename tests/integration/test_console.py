@@ -8,26 +8,20 @@ of docs/console.md are made).
 
 from __future__ import annotations
 
-import os
 import re
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
+from tests.console_page import Console, check_download, chromium, wait_in_page
 from tests.integration.api_process import ApiProcess
 from tests.integration.test_api_jobs import cleanup  # noqa: F401 - fixture
-from tests.media import ffprobe, make_clip, make_photo
+from tests.media import make_clip, make_photo
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
-CHROMIUM = Path("/usr/bin/chromium")
-DOCS_IMAGES = Path(__file__).resolve().parents[2] / "docs/images"
-PASSWORD = "console passphrase 1"  # noqa: S105 - a test password
-JOB_TIMEOUT_MS = 45_000
 TIMES = "\N{MULTIPLICATION SIGN}"  # between width and height
 
 
@@ -51,14 +45,8 @@ def console_api(
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    # A missing browser is a failure, never a skip: the lead installs Debian's chromium.
-    assert CHROMIUM.exists(), f"{CHROMIUM} is missing: apt-get install chromium"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=["--no-sandbox"]
-        )
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -74,100 +62,14 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     }
 
 
-class Console:
-    """A browser page on the console that records console errors and CSP violations."""
-
-    def __init__(self, page: Page, api: ApiProcess, shots: Path) -> None:
-        self.page = page
-        self.api = api
-        self.shots = shots
-        self.problems: list[str] = []
-        page.on("console", self._console)
-        page.on("pageerror", lambda error: self.problems.append(f"page error: {error}"))
-        page.set_default_timeout(15_000)
-
-    def _console(self, message: ConsoleMessage) -> None:
-        # Chromium reports CSP violations ("Refused to load/execute ...") as console errors.
-        if message.type in ("error", "warning"):
-            self.problems.append(f"{message.type}: {message.text}")
-
-    def open(self) -> dict[str, str]:
-        response = self.page.goto(f"{self.api.url}/")
-        assert response is not None
-        assert response.status == 200
-        expect(self.page.locator("#auth")).to_be_visible()
-        return response.headers
-
-    def sign_up(self) -> str:
-        email = f"console-{uuid.uuid4().hex[:10]}@example.com"
-        self.page.get_by_label("Email").fill(email)
-        self.page.get_by_label("Password").fill(PASSWORD)
-        self.page.get_by_role("button", name="Create account").click()
-        expect(self.page.locator("#work")).to_be_visible()
-        expect(self.page.locator("#who")).to_have_text(email)
-        return email
-
-    def choose(self, operation: str, files: list[Path], **fields: str) -> None:
-        self.page.get_by_label("Operation").select_option(operation)
-        for name, value in fields.items():
-            field = self.page.locator(f"#opt-{name}")
-            if field.evaluate("e => e.tagName") == "SELECT":
-                field.select_option(value)
-            else:
-                field.fill(value)
-        self.page.locator("#files").set_input_files([str(f) for f in files])
-
-    def upload_and_follow(self, count: int) -> tuple[list[Any], list[str]]:
-        """Submit, then watch the newest `count` upload items until each is final; returns
-        their elements and every state text seen meanwhile."""
-        self.page.get_by_role("button", name="Upload and convert").click()
-        items = self.page.locator("#uploads li.upload")
-        seen: list[str] = []
-
-        def final() -> bool:
-            texts = items.locator(".state").all_inner_texts()[:count]
-            seen.extend(t for t in texts if not seen or seen[-1] != t)
-            statuses = [items.nth(i).get_attribute("data-status") for i in range(count)]
-            return all(s in ("completed", "failed", "deleted") for s in statuses)
-
-        wait_in_page(self.page, final, JOB_TIMEOUT_MS)
-        return [items.nth(i) for i in range(count)], seen
-
-    def screenshot(self, name: str) -> Path:
-        path = self.shots / name
-        self.page.screenshot(path=str(path), full_page=True)
-        if os.environ.get("MEDIAFLOW_CONSOLE_SCREENSHOTS") == "1":
-            DOCS_IMAGES.mkdir(exist_ok=True)
-            self.page.screenshot(path=str(DOCS_IMAGES / name), full_page=True)
-        return path
-
-
-def wait_in_page(page: Page, predicate: Callable[[], bool], timeout_ms: int) -> None:
-    waited = 0
-    while not predicate():
-        assert waited < timeout_ms, "timed out waiting in the page"
-        page.wait_for_timeout(100)
-        waited += 100
-
-
 @pytest.fixture
 def console(browser: Browser, console_api: ApiProcess, tmp_path: Path) -> Iterator[Console]:
     context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    view = Console(page, console_api, tmp_path)
+    view = Console(page, console_api.url, tmp_path)
     yield view
     context.close()
     assert view.problems == [], view.problems
-
-
-def check_download(console: Console, name: str, tmp: Path) -> dict[str, Any]:
-    with console.page.expect_download() as info:
-        console.page.locator("#download").click()
-    download = info.value
-    assert download.suggested_filename == name
-    saved = tmp / download.suggested_filename
-    download.save_as(saved)
-    return ffprobe(saved)  # fails unless the file decodes
 
 
 def test_the_page_is_served_with_its_policy_and_loads_cleanly(console: Console) -> None:
@@ -314,7 +216,7 @@ def test_a_phone_sized_window(
     context = browser.new_context(
         viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
     )
-    console = Console(context.new_page(), console_api, tmp_path)
+    console = Console(context.new_page(), console_api.url, tmp_path)
     try:
         console.open()
         console.sign_up()
