@@ -19,6 +19,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 DOCS_IMAGES = Path(__file__).resolve().parents[1] / "docs/images"
 PASSWORD = "console passphrase 1"  # noqa: S105 - a test password
 JOB_TIMEOUT_MS = 45_000
+# Sign-ups hash a password (argon2, 64 MiB) on a machine shared with other work: seconds.
+expect.set_options(timeout=20_000)
 
 
 @contextmanager
@@ -91,7 +93,7 @@ class Console:
             statuses = [items.nth(i).get_attribute("data-status") for i in range(count)]
             return all(s in ("completed", "failed", "deleted") for s in statuses)
 
-        wait_in_page(self.page, final, JOB_TIMEOUT_MS)
+        wait_in_page(self.page, final, JOB_TIMEOUT_MS, lambda: f"jobs to finish; seen {seen}")
         return [items.nth(i) for i in range(count)], seen
 
     def screenshot(self, name: str) -> Path:
@@ -103,10 +105,15 @@ class Console:
         return path
 
 
-def wait_in_page(page: Page, predicate: Callable[[], bool], timeout_ms: int) -> None:
+def wait_in_page(
+    page: Page,
+    predicate: Callable[[], bool],
+    timeout_ms: int,
+    what: Callable[[], str] = lambda: "the page",
+) -> None:
     waited = 0
     while not predicate():
-        assert waited < timeout_ms, "timed out waiting in the page"
+        assert waited < timeout_ms, f"timed out after {timeout_ms} ms waiting for {what()}"
         page.wait_for_timeout(100)
         waited += 100
 
