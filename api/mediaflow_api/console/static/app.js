@@ -5,6 +5,7 @@ import { collectFields, loadOperations, renderFields, showFieldErrors } from "./
 const $ = (id) => document.getElementById(id);
 const POLL_MS = 1000;
 const PAGE_SIZE = 10;
+const LIST_REFRESH_MS = 3000;
 const FINAL = new Set(["completed", "failed", "cancelled", "deleted"]);
 const STATUS_WORDS = {
   pending: "Waiting to start",
@@ -22,6 +23,7 @@ const state = {
   page: 1,
   total: 0,
   poller: null,
+  listTimer: null,
   resultUrls: [], // object URLs of the result view, revoked when it closes
 };
 
@@ -108,6 +110,7 @@ async function showView(signedIn, reason) {
     $("operation").focus();
   } else {
     clearInterval(state.poller);
+    clearTimeout(state.listTimer);
     state.poller = null;
     state.tracked.clear();
     $("uploads").replaceChildren();
@@ -185,7 +188,14 @@ function uploadItem(file) {
     "li",
     { class: "upload" },
     el("span", { class: "name", text: file.name }),
-    el("span", { class: "bars" }, upload, job),
+    el(
+      "span",
+      { class: "bars" },
+      el("span", { class: "bar-name", text: "upload" }),
+      upload,
+      el("span", { class: "bar-name", text: "conversion" }),
+      job,
+    ),
     words,
     actions,
   );
@@ -274,6 +284,7 @@ async function uploadBatch(operation, fields, files) {
 function refused(ui, error) {
   ui.item.classList.add("failed");
   ui.words.textContent = `Refused: ${error.message}`;
+  ui.job.previousElementSibling.remove();
   ui.job.remove();
   showProblem($("convert-problem"), error, $("options"));
   announce(`${ui.file.name} was refused: ${error.message}`);
@@ -391,6 +402,12 @@ async function loadJobs() {
   });
   if (!rows.length) rows.push(el("tr", {}, el("td", { colspan: "4", text: "No jobs yet." })));
   $("jobs").replaceChildren(...rows);
+  // Jobs still running that this tab does not follow (e.g. from before a reload): read the
+  // page again in a few seconds, so their rows move on too.
+  clearTimeout(state.listTimer);
+  if (page.items.some((job) => !FINAL.has(job.status) && !state.tracked.has(job.id))) {
+    state.listTimer = setTimeout(loadJobs, LIST_REFRESH_MS);
+  }
   $("page-info").textContent = `Page ${state.page} of ${pages} (${page.total} jobs)`;
   $("prev").disabled = state.page <= 1;
   $("next").disabled = state.page >= pages;
