@@ -57,7 +57,7 @@ class Console:
     def open(self) -> dict[str, str]:
         response = self.page.goto(f"{self.url}/")
         assert response is not None
-        assert response.status == 200
+        assert response.status == 200, f"{self.url}/ answered {response.status}: no console?"
         expect(self.page.locator("#auth")).to_be_visible()
         return response.headers
 

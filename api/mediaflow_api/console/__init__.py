@@ -51,14 +51,17 @@ def content_security_policy(settings: ApiSettings) -> str:
 
 
 def security_headers(settings: ApiSettings) -> dict[str, str]:
-    """Headers of every console response."""
+    """Headers of every console response.
+
+    No Cross-Origin-Opener-Policy: browsers ignore it on plain-HTTP origins other than
+    localhost (the local release's `http://10.244.0.1:30080`) and log an error for it.
+    """
     return {
         "Content-Security-Policy": content_security_policy(settings),
         "X-Content-Type-Options": "nosniff",
         # Presigned URLs and job ids stay out of other sites' logs.
         "Referrer-Policy": "no-referrer",
         "X-Frame-Options": "DENY",  # for browsers that ignore frame-ancestors
-        "Cross-Origin-Opener-Policy": "same-origin",
         "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
     }
 
