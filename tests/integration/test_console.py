@@ -162,9 +162,21 @@ def test_failures_are_shown_in_words(console: Console, media: dict[str, Path]) -
     # The refused upload logged a 422 in the browser's console: that one is expected.
     console.problems = [p for p in console.problems if "422" not in p]
 
-    # A file that is a JPEG by its first bytes only: uploaded, then the job fails.
-    console.choose("/image/convert/webp", [media["broken"]], quality="80")
+    # A file that is a JPEG by its first bytes only, dropped on the drop zone: uploaded,
+    # then the job fails.
+    console.choose("/image/convert/webp", [], quality="80")
+    console.page.locator("#drop").evaluate(
+        """(zone, bytes) => {
+            const data = new DataTransfer();
+            data.items.add(new File([new Uint8Array(bytes)], "dropped.jpg", {type: "image/jpeg"}));
+            zone.dispatchEvent(new DragEvent("drop", {dataTransfer: data, bubbles: true}));
+        }""",
+        list(media["broken"].read_bytes()),
+    )
+    expect(console.page.locator("#chosen li")).to_have_count(1)
+    expect(console.page.locator("#chosen li")).to_contain_text("dropped.jpg")
     (item,), _ = console.upload_and_follow(1)
+    expect(item.locator(".name")).to_have_text("dropped.jpg")
     expect(item).to_have_attribute("data-status", "failed")
     expect(item.locator(".state")).to_have_text(re.compile(r"Failed: \w+"))
     console.page.get_by_label("Status").select_option("failed")
