@@ -23,6 +23,7 @@ from mediaflow_api.auth.service import AuthService
 from mediaflow_api.auth.tokens import TokenCodec
 from mediaflow_api.auth.users import UserStore
 from mediaflow_api.clients import Clients, open_clients
+from mediaflow_api.console import console_router
 from mediaflow_api.controllers.auth import AuthController
 from mediaflow_api.controllers.health import HealthController
 from mediaflow_api.controllers.jobs import JobsController
@@ -137,7 +138,8 @@ def create_app(
     )
     # --- end of the auth lane's block.
     return Litestar(
-        route_handlers=[api, MetricsController],
+        # /metrics, and the web console at / (docs/console.md): both outside the OpenAPI schema.
+        route_handlers=[api, MetricsController, console_router(settings)],
         lifespan=[lifespan],
         # The request context first: it is current while the metrics middleware and the
         # handler run. Every response (routing errors too) gets X-Request-ID in before_send.
