@@ -6,6 +6,12 @@ the children it waited for), so items of a warm pod running side by side in thre
 never charged for each other's tools, as `getrusage(RUSAGE_CHILDREN)` deltas would be. The
 meter of the item being converted is a context variable: each item runs in its own thread,
 and a thread starts with a context of its own.
+
+Peak memory is the largest `ru_maxrss` of the tools. Linux keeps, across `exec`, the RSS
+high-water mark of the process image a tool replaced, which for a child made by
+fork/vfork is the worker's own: a tool's `ru_maxrss` is the larger of its own peak and the
+worker's resident size when it was started (tens of MB in the pod). Above that floor
+(ffmpeg on a video, avifenc on a large photo) it is the tool's own peak.
 """
 
 from __future__ import annotations
