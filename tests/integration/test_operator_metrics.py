@@ -15,9 +15,12 @@ from kubernetes import client
 from prometheus_client.parser import text_string_to_metric_families
 
 from mediaflow_core import constants as c
-from tests.environment import MinioSettings, ScratchNamespace, unique_name
-from tests.integration.operator_process import OperatorProcess
+from tests.environment import MinioSettings, ScratchNamespace, unique_name, wait_until
+from tests.integration.operator_process import OperatorProcess, free_port
 from tests.integration.test_mediajob import GROUP, PLURAL, VERSION, custom, wait_finished
+from tests.integration.test_operator_leader import candidate, holder
+from tests.integration.test_operator_leader import crd as crd  # a fixture
+from tests.integration.test_operator_leader import scratch as scratch  # a fixture (the Lease's)
 from tests.media import make_photo
 
 pytestmark = pytest.mark.integration
@@ -137,3 +140,27 @@ def test_outcomes_times_and_cost_of_real_mediajobs_are_in_status_and_metrics(
         entry.get("requestId") == request and entry.get("object", {}).get("name") == warm
         for entry in logged
     ), logged[-5:]
+
+
+def test_a_standby_serves_metrics_that_say_it_is_not_the_leader(
+    kube: client.ApiClient, scratch: ScratchNamespace
+) -> None:
+    """Two replicas with leader election (on a Lease of their own): both answer /metrics;
+    the Lease's holder says leader 1 and counts MediaJobs, the standby 0 and none."""
+    first = candidate("mtrfirst", scratch.name, free_port())
+    second = None
+    try:
+        wait_until("the first replica to lead", lambda: holder(kube, scratch.name).startswith(
+            "mtrfirst"), timeout=60)  # fmt: skip
+        second = candidate("mtrsecond", scratch.name, free_port())
+        leader = samples(first.metrics())
+        standby = samples(second.metrics())
+        assert value(leader, "mediaflow_operator_leader") == 1
+        assert value(standby, "mediaflow_operator_leader") == 0
+        assert any(name == "mediaflow_progress_budget_reads_per_second" for name, _ in leader)
+        assert not any(name.startswith("mediaflow_mediajob") for name, _ in standby)
+        assert holder(kube, scratch.name).startswith("mtrfirst")
+    finally:
+        for replica in (second, first):
+            if replica is not None:
+                replica.stop()
