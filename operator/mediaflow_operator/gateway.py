@@ -248,7 +248,8 @@ class KubeGateway:
         return self.storage.bucket
 
     @contextmanager
-    def _storage_call(self) -> Iterator[None]:
+    def storage_call(self) -> Iterator[None]:
+        """Count a failure of the object-storage calls in this block, then raise it."""
         try:
             yield
         except Exception:
@@ -256,7 +257,7 @@ class KubeGateway:
             raise
 
     def object_size(self, key: str) -> int | None:
-        with self._storage_call():
+        with self.storage_call():
             return self.storage.size(key)
 
     def pod_get_url(self, key: str, ttl: Any) -> str:
@@ -269,18 +270,18 @@ class KubeGateway:
         return self.storage.result_url(key, filename)
 
     def delete_prefix(self, prefix: str) -> int:
-        with self._storage_call():
+        with self.storage_call():
             return self.storage.delete_prefix(prefix)
 
     def delete_objects(self, keys: list[str]) -> None:
         """Delete these objects in one request (S3 DeleteObjects; keys that do not exist
         count as deleted)."""
         if keys:
-            with self._storage_call():
+            with self.storage_call():
                 self.storage.delete_keys(keys)
 
     def put_object(self, key: str, data: bytes) -> None:
-        with self._storage_call():
+        with self.storage_call():
             self.storage.put(key, data)
 
 

@@ -344,7 +344,7 @@ class Metrics:
         started = time.perf_counter()
         try:
             yield
-        except BaseException:
+        except Exception:
             self.reconcile_errors.labels(handler).inc()
             raise
         finally:

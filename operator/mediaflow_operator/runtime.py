@@ -149,7 +149,9 @@ class Runtime:
         # Only prefixes named after namespaces that exist: a bucket shared with other data
         # (or a namespace's leftovers after it is gone) is never guessed at.
         existing = {ns.metadata.name for ns in gateway.core.list_namespace().items}
-        for namespace in gateway.storage.top_level_names():
+        with gateway.storage_call():
+            names = gateway.storage.top_level_names()
+        for namespace in names:
             if (
                 namespace not in existing
                 or not served(namespace, self.namespaces)
@@ -157,11 +159,12 @@ class Runtime:
             ):
                 continue
             # Objects first, MediaJobs second: a MediaJob created in between is seen.
-            objects = [
-                StoredObject(key, modified)
-                for prefix in OWNED_PREFIXES
-                for key, modified in gateway.storage.objects_under(f"{namespace}/{prefix}")
-            ]
+            with gateway.storage_call():
+                objects = [
+                    StoredObject(key, modified)
+                    for prefix in OWNED_PREFIXES
+                    for key, modified in gateway.storage.objects_under(f"{namespace}/{prefix}")
+                ]
             if not objects:
                 continue
             try:
@@ -173,7 +176,7 @@ class Runtime:
                 continue
             keys = orphans(namespace, objects, LiveMediaJobs.from_items(items), now, grace)
             if keys:
-                gateway.storage.delete_keys(keys)
+                gateway.delete_objects(keys)
                 log.info("orphan sweep: deleted %d objects of %s: %s", len(keys), namespace, keys)
                 deleted += len(keys)
         return deleted + self.sweep_mailboxes(existing, now, grace)
@@ -181,17 +184,18 @@ class Runtime:
     def sweep_mailboxes(self, namespaces: set[str], now: datetime, grace: timedelta) -> int:
         """Delete warm pods' mailboxes whose Job is gone (a crash left them)."""
         gateway = self.gateway
-        objects = [
-            StoredObject(key, modified)
-            for key, modified in gateway.storage.objects_under(f"{SESSIONS_PREFIX}/")
-            if key.split("/")[1] in namespaces and served(key.split("/")[1], self.namespaces)
-        ]
+        with gateway.storage_call():
+            objects = [
+                StoredObject(key, modified)
+                for key, modified in gateway.storage.objects_under(f"{SESSIONS_PREFIX}/")
+                if key.split("/")[1] in namespaces and served(key.split("/")[1], self.namespaces)
+            ]
         live = {(s.namespace, s.name) for s in self.pool.sessions()}
         for namespace, job in {tuple(o.key.split("/")[1:3]) for o in objects} - live:
             if gateway.read_job(namespace, job) is not None:
                 live.add((namespace, job))
         keys = stale_mailboxes(objects, live, now, grace)
         if keys:
-            gateway.storage.delete_keys(keys)
+            gateway.delete_objects(keys)
             log.info("orphan sweep: deleted %d mailbox objects of ended warm pods", len(keys))
         return len(keys)
