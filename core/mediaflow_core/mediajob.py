@@ -401,6 +401,36 @@ class RenditionResult(MediaJobResult):
     name: str = Field(description="The rendition's name in spec.renditions.")
 
 
+class MediaJobCost(BaseModel):
+    """What a MediaJob's conversion cost, as its worker measured it (for charge-back)."""
+
+    model_config = validations()
+
+    cpu_seconds: float = Field(
+        ge=0,
+        description="CPU seconds (user + system) of the conversion tools (ffmpeg, cwebp, "
+        "avifenc, the decoders that verify the output).",
+    )
+    peak_memory_bytes: int = Field(
+        ge=0, description="Peak resident memory of the largest of those tool processes, bytes."
+    )
+    input_bytes: int = Field(ge=0, description="Bytes of input downloaded.")
+    output_bytes: int = Field(ge=0, description="Bytes of output uploaded.")
+
+
+def total_cost(costs: list[MediaJobCost | None]) -> MediaJobCost | None:
+    """The sum of the items' costs (the peak memory: the largest), None when none is known."""
+    known = [cost for cost in costs if cost is not None]
+    if not known:
+        return None
+    return MediaJobCost(
+        cpu_seconds=round(sum(k.cpu_seconds for k in known), 3),
+        peak_memory_bytes=max(k.peak_memory_bytes for k in known),
+        input_bytes=sum(k.input_bytes for k in known),
+        output_bytes=sum(k.output_bytes for k in known),
+    )
+
+
 class ItemStatus(BaseModel):
     """How one input of a MediaJob with spec.inputs is doing."""
 
@@ -428,6 +458,9 @@ class ItemStatus(BaseModel):
         default=None,
         max_length=MAX_RENDITIONS,
         description="With spec.renditions: every rendition's result, in the order of the list.",
+    )
+    cost: MediaJobCost | None = Field(
+        default=None, description="What converting this input cost, once it ended."
     )
 
 
@@ -477,6 +510,11 @@ class MediaJobStatus(BaseModel):
         default=None, description="With spec.inputs: items finished of all, e.g. '37/100'."
     )
     message: str | None = Field(default=None, description="What happened last, for people.")
+    cost: MediaJobCost | None = Field(
+        default=None,
+        description="What the conversion cost, once it ended (with spec.inputs: the sum of "
+        "the items').",
+    )
 
 
 def spec_from_object(body: dict[str, Any]) -> MediaJobSpec:

@@ -53,6 +53,16 @@ class SlotItem:
     input_public_only: bool = False
     # An ImageConvert with renditions: rendition name -> presigned PUT URL (output_url is "").
     output_urls: dict[str, str] | None = None
+    # The API request that made the MediaJob (ANNOTATION_REQUEST_ID), for the pod's log lines.
+    request_id: str | None = None
+
+
+def _item_json(item: SlotItem) -> dict[str, Any]:
+    # Without a request id the slot is what it was before the field existed.
+    doc = asdict(item)
+    if doc["request_id"] is None:
+        del doc["request_id"]
+    return doc
 
 
 @dataclass(frozen=True)
@@ -62,7 +72,7 @@ class Slot:
 
     def to_json(self) -> bytes:
         return json.dumps(
-            {"items": [asdict(i) for i in self.items], "next": self.next_url},
+            {"items": [_item_json(i) for i in self.items], "next": self.next_url},
             separators=(",", ":"),
         ).encode()
 

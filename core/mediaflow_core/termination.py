@@ -39,6 +39,17 @@ class _Message(BaseModel):
         return self.model_dump_json(by_alias=True)
 
 
+class WorkerCost(_Message):
+    """What one conversion cost (issue 13): the CPU time and peak memory of the tool processes
+    the worker ran for it (each one's rusage, so items of a warm pod running side by side are
+    told apart) and the bytes it downloaded and uploaded."""
+
+    cpu_seconds: float = Field(ge=0, description="User + system CPU seconds of its tools.")
+    peak_memory_bytes: int = Field(ge=0, description="Largest peak RSS of one of its tools.")
+    input_bytes: int = Field(ge=0, description="Bytes of input downloaded.")
+    output_bytes: int = Field(ge=0, description="Bytes of output uploaded.")
+
+
 class WorkerResult(_Message):
     """A successful worker's termination message: the file it uploaded."""
 
@@ -53,11 +64,12 @@ class WorkerResult(_Message):
     renditions: list[RenditionOutput] | None = Field(
         default=None, description="Every rendition uploaded, in the order of the options."
     )
+    cost: WorkerCost | None = Field(default=None, description="What the conversion cost.")
 
     def to_json(self) -> str:
-        """As _Message.to_json; `renditions` only when there are some (a plain result's
-        message is what it was before renditions existed)."""
-        exclude = {"renditions"} if self.renditions is None else None
+        """As _Message.to_json; `renditions` and `cost` only when there are some (a plain
+        result's message is what it was before they existed)."""
+        exclude = {k for k in ("renditions", "cost") if getattr(self, k) is None} or None
         return self.model_dump_json(by_alias=True, exclude=exclude)
 
 
@@ -77,14 +89,23 @@ class WorkerFailure(_Message):
 
     reason: FailureReason
     message: str = Field(max_length=MESSAGE_LIMIT)
+    # What the tools cost before the failure (a tool that refused the input ran too).
+    cost: WorkerCost | None = Field(default=None, description="What the attempt cost.")
 
     @classmethod
-    def of(cls, reason: FailureReason | str, message: str) -> WorkerFailure:
+    def of(
+        cls, reason: FailureReason | str, message: str, cost: WorkerCost | None = None
+    ) -> WorkerFailure:
         """A failure whose message is made to fit: whitespace folded, cut to MESSAGE_LIMIT."""
         message = " ".join(message.split())
         if len(message) > MESSAGE_LIMIT:
             message = message[: MESSAGE_LIMIT - 1] + "…"
-        return cls(reason=FailureReason(reason), message=message)
+        return cls(reason=FailureReason(reason), message=message, cost=cost)
+
+    def to_json(self) -> str:
+        """As _Message.to_json; `cost` only when known."""
+        exclude = {"cost"} if self.cost is None else None
+        return self.model_dump_json(by_alias=True, exclude=exclude)
 
 
 def read_termination(text: str | None) -> WorkerResult | WorkerFailure | None:

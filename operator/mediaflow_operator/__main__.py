@@ -28,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
 
     port = args.liveness_port or OperatorSettings.model_fields["liveness_port"].default
     kopf.configure(verbose=args.verbose, log_format=kopf.LogFormat.JSON)
+    # /metrics before the election: a standby answers too (mediaflow_operator_leader 0).
+    from mediaflow_operator import metrics
+
+    metrics.serve(OperatorSettings().metrics_port)
     election = LeaderElectionSettings()
     elector = None
     if election.enabled:

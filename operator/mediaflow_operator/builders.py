@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -249,8 +250,23 @@ def rendition_count(spec: MediaJobSpec) -> int:
     return len(spec.renditions or ())
 
 
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def request_id_of(body: dict[str, Any]) -> str | None:
+    """The API request that made the MediaJob (its `mediaflow.io/request-id` annotation), for
+    log lines and the worker's environment; None without one, or when it is not a plausible
+    id (anyone may annotate a MediaJob: at most 128 characters of [A-Za-z0-9._:-])."""
+    value = ((body.get("metadata") or {}).get("annotations") or {}).get(c.ANNOTATION_REQUEST_ID)
+    return value if isinstance(value, str) and REQUEST_ID.match(value) else None
+
+
 def worker_env(
-    spec: MediaJobSpec, *, settings: OperatorSettings, threads: str
+    spec: MediaJobSpec,
+    *,
+    settings: OperatorSettings,
+    threads: str,
+    request_id: str | None = None,
 ) -> list[dict[str, str]]:
     """The worker's inputs (mediaflow_core.constants); the URLs are files of the Job's
     Secret (c.URL_DIR), never values here."""
@@ -273,6 +289,8 @@ def worker_env(
         "HOME": c.WORK_DIR,
         "TMPDIR": c.WORK_DIR,
     }
+    if request_id is not None:  # the worker's log lines carry it
+        values[c.ENV_REQUEST_ID] = request_id
     return [{"name": k, "value": v} for k, v in values.items()]
 
 
@@ -292,9 +310,10 @@ def build_job(
     settings: OperatorSettings,
     *,
     input_size: int | None,
+    request_id: str | None = None,
 ) -> dict[str, Any]:
     """The hardened batch/v1 Job that runs one MediaJob (docs/architecture.md: pods hold no
-    credentials)."""
+    credentials); `request_id`: the API request that made it (request_id_of)."""
     res = pod_resources(spec, settings)
     scratch = work_dir_bytes(input_size, settings, rendition_count(spec))
     labels = labels_of(ref)
@@ -303,7 +322,12 @@ def build_job(
         "image": settings.image,
         "imagePullPolicy": settings.image_pull_policy,
         "command": ["mediaflow-worker"],
-        "env": worker_env(spec, settings=settings, threads=threads_value(res.cpu, settings)),
+        "env": worker_env(
+            spec,
+            settings=settings,
+            threads=threads_value(res.cpu, settings),
+            request_id=request_id,
+        ),
         "resources": container_resources(res.cpu, res.memory, scratch, settings),
         "securityContext": {
             "allowPrivilegeEscalation": False,

@@ -149,6 +149,13 @@ class OperatorSettings(S3Settings):
         default=50, ge=10, le=5000, description="How often a warm pod looks for its next item."
     )
     liveness_port: int = Field(default=8080, description="Port of the /healthz endpoint.")
+    metrics_port: int = Field(
+        default=8081,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus /metrics endpoint (docs/operator.md, Metrics); "
+        "0 turns it off. A standby replica serves it too.",
+    )
     orphan_sweep_interval_seconds: int = Field(
         default=900,
         ge=0,

@@ -9,7 +9,7 @@ calls one of these, and writes what it returns. None of them touches the network
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -17,14 +17,17 @@ from mediaflow_core import constants as c
 from mediaflow_core.mediajob import (
     Condition,
     ItemStatus,
+    MediaJobCost,
     MediaJobResult,
     MediaJobStatus,
     Phase,
     RenditionResult,
+    total_cost,
 )
 from mediaflow_core.session import ItemOutcome
 from mediaflow_core.termination import (
     RenditionOutput,
+    WorkerCost,
     WorkerFailure,
     WorkerResult,
     read_termination,
@@ -204,6 +207,34 @@ def warm_started(
     )
 
 
+def cost_of(reported: WorkerCost | dict | None) -> MediaJobCost | None:
+    """A worker's cost report as the status says it; None when missing or not one."""
+    if reported is None:
+        return None
+    try:
+        if isinstance(reported, dict):
+            reported = WorkerCost.model_validate(reported)
+        return MediaJobCost(
+            cpu_seconds=round(reported.cpu_seconds, 3),
+            peak_memory_bytes=reported.peak_memory_bytes,
+            input_bytes=reported.input_bytes,
+            output_bytes=reported.output_bytes,
+        )
+    except ValueError:
+        return None
+
+
+def pods_cost(pods: tuple[PodView, ...]) -> MediaJobCost | None:
+    """What every pod of a Job cost, from their termination messages (a retried conversion
+    costs each attempt)."""
+    costs = []
+    for pod in pods:
+        message = worker_message(pod)
+        if message is not None:
+            costs.append(cost_of(message.cost))
+    return total_cost(costs)
+
+
 def warm_outcome(outcome: ItemOutcome) -> Outcome | None:
     """What a warm pod's outcome line settles: a result, or a final failure. A transient
     failure settles nothing: the item goes to a fresh pod of its own (redispatched)."""
@@ -212,13 +243,16 @@ def warm_outcome(outcome: ItemOutcome) -> Outcome | None:
             result = WorkerResult.model_validate(outcome.result)
         except ValueError:
             return None  # not what a worker writes: a fresh pod does it again
-        return Outcome(Phase.SUCCEEDED, "Completed", "conversion succeeded", result)
+        return Outcome(
+            Phase.SUCCEEDED, "Completed", "conversion succeeded", result, cost_of(result.cost)
+        )
     failure = outcome.failure or {}
     reason, message = failure.get("reason"), str(failure.get("message") or "")[:4000]
+    spent = cost_of(failure.get("cost"))
     if reason == c.REASON_INVALID_INPUT:
-        return Outcome(Phase.FAILED, reason, message or "the input is not valid media")
+        return Outcome(Phase.FAILED, reason, message or "the input is not valid media", None, spent)
     if reason == c.REASON_INPUT_NOT_FOUND:
-        return Outcome(Phase.FAILED, reason, message or "the input was not found")
+        return Outcome(Phase.FAILED, reason, message or "the input was not found", None, spent)
     return None
 
 
@@ -242,6 +276,7 @@ def item_settled(
             "message": outcome.message[:1024],
             "result": result,
             "renditions": renditions,
+            "cost": outcome.cost,
         }
     )
 
@@ -339,7 +374,9 @@ def items_progress(
             reason, phase = "Cancelled", Phase.CANCELLED
         else:
             reason, phase = (failed[0].reason or "Failed"), Phase.FAILED
-        outcome = Outcome(phase, reason, items_message(items))
+        outcome = Outcome(
+            phase, reason, items_message(items), cost=total_cost([i.cost for i in items])
+        )
         started = parse_time(status.start_time) or now
         transition = finished(
             status.model_copy(update=update), outcome, started=started, generation=generation,
@@ -489,6 +526,7 @@ class Outcome:
     reason: str
     message: str
     result: WorkerResult | None = None
+    cost: MediaJobCost | None = None  # what the worker measured (its tools, bytes moved)
 
 
 def worker_message(pod: PodView) -> WorkerResult | WorkerFailure | None:
@@ -615,6 +653,7 @@ def followed(
         outcome = job_outcome(job, pods, status)
     started = first_start(pods) or (parse_time(status.start_time) if status.start_time else None)
     if outcome is not None:
+        outcome = replace(outcome, cost=pods_cost(pods))
         return finished(status, outcome, started=started, generation=generation, now=now)
     if started is not None:
         message = "the conversion is running"
@@ -690,6 +729,8 @@ def finished(
     if started is not None:
         update["start_time"] = second(started)
         update["duration"] = human_duration((now - started).total_seconds())
+    if outcome.cost is not None:
+        update["cost"] = outcome.cost
     if succeeded:
         event = Event("Normal", "Succeeded", outcome.message)
     elif outcome.phase is Phase.CANCELLED:  # asked for: nothing needs attention

@@ -9,7 +9,8 @@ what no watch holds (object storage, a pod's log, a Job or Secret after a confli
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -97,7 +98,11 @@ class KubeGateway:
     """The real gateway: the kubernetes client (in-cluster config, or the kubeconfig) and the
     MinIO client of mediaflow_core.storage."""
 
-    def __init__(self, settings: OperatorSettings) -> None:
+    def __init__(
+        self, settings: OperatorSettings, on_storage_error: Callable[[], None] | None = None
+    ) -> None:
+        # Called when a call to object storage fails (the storage-errors metric).
+        self.on_storage_error = on_storage_error or (lambda: None)
         try:
             kube_config.load_incluster_config()
         except kube_config.ConfigException:
@@ -242,8 +247,18 @@ class KubeGateway:
     def bucket(self) -> str:
         return self.storage.bucket
 
+    @contextmanager
+    def storage_call(self) -> Iterator[None]:
+        """Count a failure of the object-storage calls in this block, then raise it."""
+        try:
+            yield
+        except Exception:
+            self.on_storage_error()
+            raise
+
     def object_size(self, key: str) -> int | None:
-        return self.storage.size(key)
+        with self.storage_call():
+            return self.storage.size(key)
 
     def pod_get_url(self, key: str, ttl: Any) -> str:
         return self.storage.pod_get_url(key, ttl)
@@ -255,16 +270,19 @@ class KubeGateway:
         return self.storage.result_url(key, filename)
 
     def delete_prefix(self, prefix: str) -> int:
-        return self.storage.delete_prefix(prefix)
+        with self.storage_call():
+            return self.storage.delete_prefix(prefix)
 
     def delete_objects(self, keys: list[str]) -> None:
         """Delete these objects in one request (S3 DeleteObjects; keys that do not exist
         count as deleted)."""
         if keys:
-            self.storage.delete_keys(keys)
+            with self.storage_call():
+                self.storage.delete_keys(keys)
 
     def put_object(self, key: str, data: bytes) -> None:
-        self.storage.put(key, data)
+        with self.storage_call():
+            self.storage.put(key, data)
 
 
 def _translate(error: ApiException) -> Exception:

@@ -17,6 +17,7 @@ import kopf
 
 from mediaflow_core import constants as c
 from mediaflow_operator.config import OperatorSettings
+from mediaflow_operator.metrics import METRICS
 from mediaflow_operator.observed import JobView, Key, PodView, mediajob_of, session_of
 from mediaflow_operator.runtime import Runtime
 
@@ -52,7 +53,11 @@ def reconciler_health(memo: kopf.Memo, **_: Any) -> dict[str, int]:
 
 @kopf.on.event(*RESOURCE)
 async def mediajob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
+    with METRICS.handling("mediajob_event"):
+        _mediajob_event(event, memo.runtime)
+
+
+def _mediajob_event(event: kopf.RawEvent, runtime: Runtime) -> None:
     body = event["object"]
     meta = body["metadata"]
     if event["type"] == "DELETED":
@@ -63,7 +68,11 @@ async def mediajob_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> Non
 
 @kopf.on.event("batch", "v1", "jobs")
 async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
+    with METRICS.handling("job_event"):
+        _job_event(event, memo.runtime)
+
+
+def _job_event(event: kopf.RawEvent, runtime: Runtime) -> None:
     body = event["object"]
     if session_of(body) is not None:  # a warm pod's Job
         deleted = event["type"] == "DELETED" or bool(body["metadata"].get("deletionTimestamp"))
@@ -81,7 +90,11 @@ async def job_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event("", "v1", "pods")
 async def pod_event(event: kopf.RawEvent, memo: kopf.Memo, **_: Any) -> None:
-    runtime: Runtime = memo.runtime
+    with METRICS.handling("pod_event"):
+        _pod_event(event, memo.runtime)
+
+
+def _pod_event(event: kopf.RawEvent, runtime: Runtime) -> None:
     body = event["object"]
     session = session_of(body)
     if session is not None:  # a warm pod

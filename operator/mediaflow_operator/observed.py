@@ -153,7 +153,7 @@ def session_of(body: dict[str, Any]) -> str | None:
     return labels.get(c.LABEL_SESSION) or None
 
 
-KEPT_ANNOTATIONS = (c.ANNOTATION_CANCEL, c.ANNOTATION_DELETE_INPUT)
+KEPT_ANNOTATIONS = (c.ANNOTATION_CANCEL, c.ANNOTATION_DELETE_INPUT, c.ANNOTATION_REQUEST_ID)
 
 
 def kept_annotation(name: str) -> bool:

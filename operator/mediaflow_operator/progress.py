@@ -76,6 +76,7 @@ class ProgressReader:
         self.clock = clock
         self.last_read: dict[Key, float] = {}
         self.reads = 0
+        self.due = 0  # running videos due for a read at the last tick (a metric)
         self._stopped = threading.Event()
         self._thread = threading.Thread(target=self._run, name="progress", daemon=True)
 
@@ -101,6 +102,7 @@ class ProgressReader:
         self.last_read = {k: v for k, v in self.last_read.items() if k in running}
         self.budget.refill(now)
         due = pick(list(running), self.last_read, now, self.interval, len(running))
+        self.due = len(due)
         chosen = due[: self.budget.take(len(due))]
         for key in chosen:
             self.last_read[key] = now

@@ -69,12 +69,14 @@ from mediaflow_operator.builders import (
     pod_resources,
     pod_url_ttl,
     rendition_count,
+    request_id_of,
     url_secret_name,
     work_dir_bytes,
 )
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.deciders import Transition
 from mediaflow_operator.gateway import ConflictError, Gateway, GoneError
+from mediaflow_operator.metrics import METRICS, Metrics, finish_record
 from mediaflow_operator.observed import JobView, Key, PodView, Store
 from mediaflow_operator.warm import Pool, owner_of, slot_url_ttl, warm_eligible
 
@@ -128,10 +130,12 @@ class Reconciler:
         settings: OperatorSettings,
         clock: Any = None,
         pool: Pool | None = None,
+        metrics: Metrics = METRICS,
     ) -> None:
         self.gateway = gateway
         self.store = store
         self.settings = settings
+        self.metrics = metrics
         self.clock = clock or (lambda: datetime.now(UTC))
         self.pool = pool
         self.started = self.clock()
@@ -177,15 +181,27 @@ class Reconciler:
         new = dump(transition.status)
         old = body.get("status") or {}
         if new != old:
-            # A merge patch: what the new status no longer has is removed by a null.
-            body = self.gateway.patch_mediajob_status(body, {**dict.fromkeys(old), **new})
-            self.store.put_mediajob(body)
+            body = self.patch_status(body, transition.status)
         body = self.ensure_metadata(body)
         if transition.event is not None:
             event = transition.event
             self.gateway.post_event(body, type_=event.type, reason=event.reason,
                                     message=event.message)  # fmt: skip
         return body
+
+    def patch_status(self, body: dict[str, Any], status: MediaJobStatus) -> dict[str, Any]:
+        """Write the whole status (conditioned on the body's resourceVersion: ConflictError
+        when the MediaJob changed) and store the result. The one write that finishes a
+        MediaJob is recorded in the metrics (metrics.finish_record): once, since a second
+        writer conflicts and a later pass finds it finished."""
+        new, old = dump(status), body.get("status") or {}
+        # A merge patch: what the new status no longer has is removed by a null.
+        written = self.gateway.patch_mediajob_status(body, {**dict.fromkeys(old), **new})
+        self.store.put_mediajob(written)
+        record = finish_record(body, old, status)
+        if record is not None:
+            self.metrics.finished(record)
+        return written
 
     def ensure_metadata(self, body: dict[str, Any]) -> dict[str, Any]:
         patch = metadata_patch(body)
@@ -221,7 +237,7 @@ class Reconciler:
                 if placed is not None:
                     return placed
             if job is None or job.deleted:
-                job = self.make_job(ref, spec)
+                job = self.make_job(ref, spec, request_id_of(body))
             else:  # the watch brought it first: a previous run made it
                 check_owner(job, ref)
                 log.info("%s: Job %s exists; adopting it", key, job.name)
@@ -284,9 +300,8 @@ class Reconciler:
             now=self.now(),
         )  # fmt: skip
         try:
-            item = self.slot_item(ref, spec)
-            body = self.gateway.patch_mediajob_status(body, dump(transition.status))
-            self.store.put_mediajob(body)
+            item = self.slot_item(ref, spec, request_id=request_id_of(body))
+            body = self.patch_status(body, transition.status)
         except BaseException:
             # The pod reads its slots in order: a reserved slot is always written (empty,
             # when the MediaJob does not say it is there).
@@ -298,7 +313,13 @@ class Reconciler:
         log.info("%s: queued in warm pod Job %s, slot %d", key, job, slot)
         return body, transition.status
 
-    def slot_item(self, ref: MediaJobRef, spec: MediaJobSpec, index: int | None = None) -> SlotItem:
+    def slot_item(
+        self,
+        ref: MediaJobRef,
+        spec: MediaJobSpec,
+        index: int | None = None,
+        request_id: str | None = None,
+    ) -> SlotItem:
         """What a warm pod needs for one MediaJob (or one of its spec.inputs): its presigned
         URLs and options."""
         ttl = slot_url_ttl(self.settings)
@@ -319,6 +340,7 @@ class Reconciler:
             output_url="" if renditions else self.gateway.pod_put_url(output, ttl),
             input_public_only=source.url is not None and not self.settings.allow_private_url_inputs,
             output_urls=renditions or None,
+            request_id=request_id,
         )
 
     def input_size(self, spec: MediaJobSpec, index: int = 0) -> int | None:
@@ -346,11 +368,13 @@ class Reconciler:
         need = work_dir_bytes(input_size, self.settings, rendition_count(spec))
         return need <= work_dir_bytes(None, self.settings)
 
-    def make_job(self, ref: MediaJobRef, spec: MediaJobSpec) -> JobView:
+    def make_job(
+        self, ref: MediaJobRef, spec: MediaJobSpec, request_id: str | None = None
+    ) -> JobView:
         """Create the Job, or adopt the one of that name a previous run made for this
         MediaJob (a crash after creating it)."""
         input_size = self.input_size(spec)
-        manifest = build_job(ref, spec, self.settings, input_size=input_size)
+        manifest = build_job(ref, spec, self.settings, input_size=input_size, request_id=request_id)
         try:
             created = self.gateway.create_job(manifest)
         except ConflictError:
@@ -425,6 +449,10 @@ class Reconciler:
         transition = self.with_result_url(MediaJobRef.from_body(body), transition)
         body = self.write(key, body, transition)
         if transition.finished:
+            # The pods of its Job beyond the first ran it again (after a transient failure
+            # or a disruption): counted once, with the write that finished it.
+            operation = str((body.get("spec") or {}).get("operation") or "Unknown")
+            self.metrics.retried(key.namespace, operation, len(pods) - 1)
             return self.after_finish(key, body, transition.status)
         return None
 
@@ -497,11 +525,9 @@ class Reconciler:
         reserved is written: empty when the status could not be)."""
         assert self.pool is not None  # noqa: S101
         try:
-            slot_items = {i: self.slot_item(ref, spec, i) for i in placed}
-            new = dump(transition.status)
-            old = body.get("status") or {}
-            body = self.gateway.patch_mediajob_status(body, {**dict.fromkeys(old), **new})
-            self.store.put_mediajob(body)
+            request = request_id_of(body)
+            slot_items = {i: self.slot_item(ref, spec, i, request_id=request) for i in placed}
+            body = self.patch_status(body, transition.status)
         except BaseException:
             for index, (job, slot) in placed.items():
                 self.pool.release(ref.namespace, job, item_id(ref.uid, index))
@@ -556,6 +582,7 @@ class Reconciler:
                 )
             again = [items[n].index for n in retry if items[n].attempts < deciders.ITEM_ATTEMPTS]
             placed = self.place(key, body, ref, spec, again)
+            self.metrics.retried(key.namespace, spec.operation.value, len(again))
             for n, why in retry.items():
                 items[n] = deciders.item_retried(items[n], why, placed.get(items[n].index))
         transition = deciders.items_progress(
@@ -718,7 +745,7 @@ class Reconciler:
         log.info("%s: %s; giving it a Job of its own", key, why)
         try:
             spec = MediaJobSpec.model_validate(body.get("spec") or {})
-            job = self.make_job(ref, spec)
+            job = self.make_job(ref, spec, request_id_of(body))
             if job.finished is None:
                 self.give_urls(ref, job, spec)
         except SpecError as error:
@@ -733,6 +760,7 @@ class Reconciler:
             now=self.now(),
         )  # fmt: skip
         self.write(key, body, transition)
+        self.metrics.retried(key.namespace, spec.operation.value)
         return None
 
     def with_result_url(self, ref: MediaJobRef, transition: Transition) -> Transition:

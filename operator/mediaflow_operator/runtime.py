@@ -16,9 +16,11 @@ from kubernetes.client.exceptions import ApiException
 
 from mediaflow_core import constants as c
 from mediaflow_core.session import SESSIONS_PREFIX
+from mediaflow_operator import logcontext
 from mediaflow_operator.builders import namespace_excluded
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.gateway import KubeGateway
+from mediaflow_operator.metrics import METRICS, Metrics
 from mediaflow_operator.observed import Key, Store
 from mediaflow_operator.progress import ProgressReader
 from mediaflow_operator.reconciler import Reconciler
@@ -36,6 +38,9 @@ from mediaflow_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
 BACKOFF_FIRST, BACKOFF_MAX = 0.5, 60.0
+# A worker with nothing to do says so this often (the last-reconcile timestamp moves on), so
+# the timestamp stops only when the reconciler is stuck or gone, not when it is idle.
+IDLE_TICK_SECONDS = 15.0
 
 
 def backoff(failures: int) -> float:
@@ -44,14 +49,22 @@ def backoff(failures: int) -> float:
 
 
 class Runtime:
-    def __init__(self, settings: OperatorSettings, namespaces: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        settings: OperatorSettings,
+        namespaces: Sequence[str] = (),
+        metrics: Metrics = METRICS,
+    ) -> None:
         self.settings = settings
         self.namespaces = tuple(namespaces)
-        self.gateway = KubeGateway(settings)
+        self.metrics = metrics
+        self.gateway = KubeGateway(settings, on_storage_error=metrics.storage_error)
         self.store = Store()
         self.queue: WorkQueue[Key] = WorkQueue()
         self.pool = Pool(self.gateway, settings, self.queue.add)
-        self.reconciler = Reconciler(self.gateway, self.store, settings, pool=self.pool)
+        self.reconciler = Reconciler(
+            self.gateway, self.store, settings, pool=self.pool, metrics=metrics
+        )
         self.progress = ProgressReader(self.gateway, self.store, settings)
         self.failures: dict[Key, int] = {}
         self.reconciles = 0
@@ -64,6 +77,8 @@ class Runtime:
         self.sweeper = Sweeper(self.sweep_orphans, interval) if interval else None
 
     def start(self) -> Runtime:
+        logcontext.install()
+        self.metrics.attach(self.store, self.progress)
         for worker in self._workers:
             worker.start()
         self.progress.start()
@@ -72,6 +87,7 @@ class Runtime:
         return self
 
     def stop(self) -> None:
+        self.metrics.detach()
         self.pool.close_all()
         self.queue.close()
         self.progress.stop()
@@ -81,10 +97,22 @@ class Runtime:
             worker.join(timeout=30)
 
     def _work(self) -> None:
-        while (key := self.queue.get()) is not None:
-            delay = None
+        while True:
+            key = self.queue.get(timeout=IDLE_TICK_SECONDS)
+            if key is None:
+                if self.queue.closed:
+                    return
+                self.metrics.reconciled()  # idle, and alive
+                continue
+            self._reconcile(key)
+            self.metrics.reconciled()
+
+    def _reconcile(self, key: Key) -> None:
+        delay = None
+        with logcontext.about(self.store.mediajob(key)):
             try:
-                requeue = self.reconciler.reconcile(key)
+                with self.metrics.handling("reconcile"):
+                    requeue = self.reconciler.reconcile(key)
             except Exception as error:
                 with self._lock:
                     failures = self.failures[key] = self.failures.get(key, 0) + 1
@@ -99,8 +127,8 @@ class Runtime:
                 delay = requeue.seconds if requeue else None
             finally:
                 self.queue.done(key)
-            if delay is not None:
-                self.queue.add_after(key, delay)
+        if delay is not None:
+            self.queue.add_after(key, delay)
 
     def health(self) -> dict[str, int]:
         """For the liveness probe's report: how much is known and waiting."""
@@ -121,7 +149,9 @@ class Runtime:
         # Only prefixes named after namespaces that exist: a bucket shared with other data
         # (or a namespace's leftovers after it is gone) is never guessed at.
         existing = {ns.metadata.name for ns in gateway.core.list_namespace().items}
-        for namespace in gateway.storage.top_level_names():
+        with gateway.storage_call():
+            names = gateway.storage.top_level_names()
+        for namespace in names:
             if (
                 namespace not in existing
                 or not served(namespace, self.namespaces)
@@ -129,11 +159,12 @@ class Runtime:
             ):
                 continue
             # Objects first, MediaJobs second: a MediaJob created in between is seen.
-            objects = [
-                StoredObject(key, modified)
-                for prefix in OWNED_PREFIXES
-                for key, modified in gateway.storage.objects_under(f"{namespace}/{prefix}")
-            ]
+            with gateway.storage_call():
+                objects = [
+                    StoredObject(key, modified)
+                    for prefix in OWNED_PREFIXES
+                    for key, modified in gateway.storage.objects_under(f"{namespace}/{prefix}")
+                ]
             if not objects:
                 continue
             try:
@@ -145,7 +176,7 @@ class Runtime:
                 continue
             keys = orphans(namespace, objects, LiveMediaJobs.from_items(items), now, grace)
             if keys:
-                gateway.storage.delete_keys(keys)
+                gateway.delete_objects(keys)
                 log.info("orphan sweep: deleted %d objects of %s: %s", len(keys), namespace, keys)
                 deleted += len(keys)
         return deleted + self.sweep_mailboxes(existing, now, grace)
@@ -153,17 +184,18 @@ class Runtime:
     def sweep_mailboxes(self, namespaces: set[str], now: datetime, grace: timedelta) -> int:
         """Delete warm pods' mailboxes whose Job is gone (a crash left them)."""
         gateway = self.gateway
-        objects = [
-            StoredObject(key, modified)
-            for key, modified in gateway.storage.objects_under(f"{SESSIONS_PREFIX}/")
-            if key.split("/")[1] in namespaces and served(key.split("/")[1], self.namespaces)
-        ]
+        with gateway.storage_call():
+            objects = [
+                StoredObject(key, modified)
+                for key, modified in gateway.storage.objects_under(f"{SESSIONS_PREFIX}/")
+                if key.split("/")[1] in namespaces and served(key.split("/")[1], self.namespaces)
+            ]
         live = {(s.namespace, s.name) for s in self.pool.sessions()}
         for namespace, job in {tuple(o.key.split("/")[1:3]) for o in objects} - live:
             if gateway.read_job(namespace, job) is not None:
                 live.add((namespace, job))
         keys = stale_mailboxes(objects, live, now, grace)
         if keys:
-            gateway.storage.delete_keys(keys)
+            gateway.delete_objects(keys)
             log.info("orphan sweep: deleted %d mailbox objects of ended warm pods", len(keys))
         return len(keys)

@@ -95,6 +95,11 @@ class WorkQueue(Generic[K]):
             self._closed = True
             self._cond.notify_all()
 
+    @property
+    def closed(self) -> bool:
+        with self._cond:
+            return self._closed
+
     def __len__(self) -> int:
         with self._cond:
             return len(self._queue)

@@ -8,8 +8,16 @@ import time
 from mediaflow_core import constants as c
 from mediaflow_core.constants import EXIT_INTERNAL, EXIT_OK, REASON_TRANSIENT_ERROR
 
+from .cost import metering
 from .errors import TransientError, WorkerError
-from .report import failure_message, log, redact, success_message, write_termination
+from .report import (
+    failure_message,
+    log,
+    redact,
+    request_id,
+    success_message,
+    write_termination,
+)
 
 
 def _stop(signum: int, _frame: object) -> None:
@@ -57,34 +65,42 @@ def _job() -> int:
     os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "__all__")
 
     signal.signal(signal.SIGTERM, _stop)
+    if os.environ.get(c.ENV_REQUEST_ID):  # the API request that made the MediaJob
+        request_id.set(os.environ[c.ENV_REQUEST_ID])
     if os.environ.get(c.ENV_SESSION) == "1":
         return _session()
     started = time.monotonic()
     termination = os.environ.get("MEDIAFLOW_TERMINATION_LOG") or "/dev/termination-log"
-    try:
-        # Here, not at the top: the option models (pydantic) load with it, after the variable.
-        from .pipeline import run
-        from .settings import settings_from_env
+    with metering() as meter:
+        try:
+            # Here, not at the top: the option models (pydantic) load with it, after the
+            # variable.
+            from .pipeline import run
+            from .settings import settings_from_env
 
-        settings = settings_from_env(os.environ)
-        log("start", operation=settings.operation, threads=settings.threads)
-        result = run(settings)
-    except WorkerError as exc:
-        message = redact(str(exc))
-        write_termination(termination, failure_message(exc.reason, message))
-        seconds = round(time.monotonic() - started, 3)
-        log("failed", reason=exc.reason, exit=exc.exit_code, message=message, seconds=seconds)
-        return exc.exit_code
-    except Exception as exc:
-        message = f"internal error in the worker ({type(exc).__name__}); retrying may help"
-        write_termination(termination, failure_message(REASON_TRANSIENT_ERROR, message))
-        log(
-            "failed",
-            reason=REASON_TRANSIENT_ERROR,
-            exit=EXIT_INTERNAL,
-            error=f"{type(exc).__name__}: {redact(str(exc))[:300]}",
-        )
-        return EXIT_INTERNAL
+            settings = settings_from_env(os.environ)
+            log("start", operation=settings.operation, threads=settings.threads)
+            result = {**run(settings), "cost": meter.report()}
+        except WorkerError as exc:
+            message = redact(str(exc))
+            spent = meter.report()
+            write_termination(termination, failure_message(exc.reason, message, spent))
+            seconds = round(time.monotonic() - started, 3)
+            log("failed", reason=exc.reason, exit=exc.exit_code, message=message,
+                seconds=seconds, cost=spent)  # fmt: skip
+            return exc.exit_code
+        except Exception as exc:
+            message = f"internal error in the worker ({type(exc).__name__}); retrying may help"
+            spent = meter.report()
+            write_termination(termination, failure_message(REASON_TRANSIENT_ERROR, message, spent))
+            log(
+                "failed",
+                reason=REASON_TRANSIENT_ERROR,
+                exit=EXIT_INTERNAL,
+                error=f"{type(exc).__name__}: {redact(str(exc))[:300]}",
+                cost=spent,
+            )
+            return EXIT_INTERNAL
     write_termination(termination, success_message(result))
     log("done", seconds=round(time.monotonic() - started, 3), **result)
     return EXIT_OK

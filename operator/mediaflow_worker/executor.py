@@ -14,6 +14,7 @@ from pathlib import Path
 from mediaflow_core.libmagic import mime_type
 from mediaflow_core.media import MediaType
 
+from . import cost
 from .commands import CONTENT_TYPES, OUTPUT_DEMUXERS
 from .errors import InternalError, InvalidInput
 from .headers import check_structure, output_header
@@ -73,6 +74,8 @@ def execute(
             # An output that then fails to decode has been uploaded, but the job fails (exit
             # 70, no result): the operator publishes nothing, and the retry overwrites it.
             upload(output.path, destinations[output.name], result["contentType"])
+            if (meter := cost.current()) is not None:
+                meter.add_output(result["size"])
             if decoder is not None:
                 finish_decode(decoder)
         finally:

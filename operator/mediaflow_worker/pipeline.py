@@ -23,7 +23,7 @@ from mediaflow_core.options import (
     parse_options,
 )
 
-from . import planner
+from . import cost, planner
 from .errors import InvalidInput
 from .executor import execute
 from .headers import ImageHeader, read_image_header
@@ -160,13 +160,15 @@ def run(settings: Settings) -> dict:
     work = make_work_dir(settings.work_dir)
     try:
         src = work / "input"
-        fetch(
+        size = fetch(
             settings.input_url,
             src,
             settings.limits.max_input_bytes,
             settings.fetch_timeout,
             public_only=settings.input_public_only,
         )
+        if (meter := cost.current()) is not None:
+            meter.add_input(size)
         source = learn(src, kind, settings.limits, work)
         job_plan = planner.plan(options, source, settings.limits, settings.threads, work)
         return result_of(options, execute(job_plan, work, settings, where))

@@ -10,11 +10,15 @@ import json
 import re
 import sys
 import threading
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 _LINES = threading.Lock()  # a warm pod's items log from several threads: whole lines only
+# The API request that made the MediaJob being converted (MEDIAFLOW_REQUEST_ID, or a warm
+# item's slot): every log line of it carries it as `requestId`.
+request_id: ContextVar[str | None] = ContextVar("mediaflow_request_id", default=None)
 _QUERY = re.compile(r"(https?://[^\s?#'\"]*)\?[^\s'\"]*")
 
 
@@ -38,17 +42,21 @@ def redact(text: str) -> str:
 def log(event: str, **fields: Any) -> None:
     """Write one JSON log line to stdout."""
     record = {"event": event, **fields}
+    if (request := request_id.get()) is not None:
+        record.setdefault("requestId", request)
     line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
     with _LINES:
         sys.stdout.write(line)
         sys.stdout.flush()
 
 
-def failure_message(reason: str, message: str) -> str:
-    """Termination message of a failure, always under the 4096-byte limit."""
-    from mediaflow_core.termination import WorkerFailure
+def failure_message(reason: str, message: str, cost: dict[str, Any] | None = None) -> str:
+    """Termination message of a failure, always under the 4096-byte limit (`cost`: the
+    fields of a WorkerCost, what the attempt cost)."""
+    from mediaflow_core.termination import WorkerCost, WorkerFailure
 
-    return WorkerFailure.of(reason, redact(message)).to_json()
+    spent = WorkerCost.model_validate(cost) if cost is not None else None
+    return WorkerFailure.of(reason, redact(message), spent).to_json()
 
 
 def success_message(result: dict[str, Any]) -> str:
@@ -60,6 +68,8 @@ def success_message(result: dict[str, Any]) -> str:
     message = {key: result.get(key) for key in keys}
     if result.get("renditions") is not None:
         message["renditions"] = result["renditions"]
+    if result.get("cost") is not None:
+        message["cost"] = result["cost"]
     return json.dumps(message, separators=(",", ":"))
 
 

@@ -25,8 +25,9 @@ from urllib.parse import urlsplit
 from mediaflow_core import constants as c
 from mediaflow_core.session import EVENT_ITEM, EVENT_ITEM_START, EVENT_SESSION_END, Slot, SlotItem
 
+from .cost import metering
 from .errors import InputNotFound, InvalidInput, ToolHung, TransientError, WorkerError
-from .report import log, redact
+from .report import log, redact, request_id
 from .settings import Settings, _int, _url, settings_from_env
 
 
@@ -107,6 +108,16 @@ def keeps_warm(error: WorkerError) -> bool:
 
 def convert_item(base: Settings, item: SlotItem) -> bool:
     """Convert one item and report its outcome line; True when the pod stays warm."""
+    # The API request that made the item's MediaJob, when the slot says it: on every line
+    # of the item (reset after it: the pool's threads serve many items).
+    token = request_id.set(item.request_id or None)
+    try:
+        return _convert(base, item)
+    finally:
+        request_id.reset(token)
+
+
+def _convert(base: Settings, item: SlotItem) -> bool:
     from .pipeline import run
 
     started = time.monotonic()
@@ -119,23 +130,30 @@ def convert_item(base: Settings, item: SlotItem) -> bool:
         output_urls=tuple((item.output_urls or {}).items()),
         input_public_only=item.input_public_only,
     )
-    try:
-        if not item.operation.startswith("Image"):
-            raise InvalidInput(f"a warm pod converts images only, not {item.operation}")  # noqa: TRY301
-        result = run(settings)
-    except WorkerError as exc:
-        failure = {"reason": exc.reason, "message": redact(str(exc))[:2000]}
-        log(EVENT_ITEM, item=item.id, failure=failure)
-        return keeps_warm(exc)
-    except Exception as exc:  # a bug: this item fails, and the pod ends its warm life
-        message = f"internal error in the worker ({type(exc).__name__}); retrying may help"
-        log(
-            EVENT_ITEM,
-            item=item.id,
-            failure={"reason": c.REASON_TRANSIENT_ERROR, "message": message},
-        )
-        return False
-    log(EVENT_ITEM, item=item.id, result=result, seconds=round(time.monotonic() - started, 3))
+    # Each item runs in a thread of its own: its meter sees only its own tools (cost.py).
+    with metering() as meter:
+        try:
+            if not item.operation.startswith("Image"):
+                raise InvalidInput(f"a warm pod converts images only, not {item.operation}")  # noqa: TRY301
+            result = {**run(settings), "cost": meter.report()}
+        except WorkerError as exc:
+            failure = {
+                "reason": exc.reason,
+                "message": redact(str(exc))[:2000],
+                "cost": meter.report(),
+            }
+            log(EVENT_ITEM, item=item.id, failure=failure)
+            return keeps_warm(exc)
+        except Exception as exc:  # a bug: this item fails, and the pod ends its warm life
+            message = f"internal error in the worker ({type(exc).__name__}); retrying may help"
+            log(
+                EVENT_ITEM,
+                item=item.id,
+                failure={"reason": c.REASON_TRANSIENT_ERROR, "message": message},
+            )
+            return False
+    seconds = round(time.monotonic() - started, 3)
+    log(EVENT_ITEM, item=item.id, result=result, seconds=seconds)
     return True
 
 

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
+from .cost import MeteredPopen
 from .errors import ToolHung, TransientError
 
 STDERR_TAIL = 300
@@ -53,7 +54,8 @@ class RunningTool:
         self.name = Path(args[0]).name
         self.err_path = work_dir / f".{self.name}.{id(self):x}.stderr"
         with self.err_path.open("wb") as err:
-            self.proc = subprocess.Popen(  # noqa: S603 - argument list from plans, never a shell
+            # Metered: its rusage is charged to the conversion that runs it (cost.py).
+            self.proc = MeteredPopen(  # argument list from plans, never a shell
                 args,
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import time
 import urllib.request
@@ -73,6 +74,13 @@ def release_stale_mediajobs(patterns: tuple[str, ...] = WATCHED_NAMESPACES) -> N
             )  # fmt: skip
 
 
+def free_port() -> int:
+    """A TCP port nobody on this machine listens on now (the kernel's pick)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 class OperatorProcess:
     """`mediaflow-operator` with the settings .local/env exports; its log in .local/logs/.
 
@@ -92,6 +100,9 @@ class OperatorProcess:
         self.namespaces = namespaces
         self.log = log
         self.process: subprocess.Popen | None = None
+        # Its /metrics: a free port of its own (lanes and leader-election replicas run
+        # operators side by side on this machine), unless extra_env names one.
+        self.metrics_port = int(self.extra_env.get("MEDIAFLOW_METRICS_PORT") or free_port())
 
     @classmethod
     def start(cls, extra_env: dict[str, str] | None = None, **options: Any) -> OperatorProcess:
@@ -102,7 +113,12 @@ class OperatorProcess:
     def restart(self) -> None:
         self.stop()
         release_stale_mediajobs(self.namespaces)
-        env = {**os.environ, **TEST_SETTINGS, **self.extra_env}
+        env = {
+            **os.environ,
+            **TEST_SETTINGS,
+            "MEDIAFLOW_METRICS_PORT": str(self.metrics_port),
+            **self.extra_env,
+        }
         namespaces = [arg for ns in self.namespaces for arg in ("--namespace", ns)]
         port = self.liveness_port
         self.process = start_module(
@@ -134,6 +150,12 @@ class OperatorProcess:
         ):
             time.sleep(0.5)
         terminate(self.process)
+
+    def metrics(self) -> str:
+        """The text of its /metrics."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return response.read().decode()
 
     def tail(self, lines: int = 40) -> str:
         return "\n".join(self.log.read_text().splitlines()[-lines:])
