@@ -145,12 +145,19 @@ TimeoutOption = Annotated[
 Files = Annotated[
     list[Path],
     typer.Argument(
-        help="Files to upload.", exists=True, dir_okay=False, readable=True, show_default=False
+        metavar="FILE",
+        help="Files to upload.",
+        exists=True,
+        dir_okay=False,
+        readable=True,
+        show_default=False,
     ),
 ]
 OneFile = Annotated[
     Path,
-    typer.Argument(help="The video to upload.", exists=True, dir_okay=False, readable=True),
+    typer.Argument(
+        metavar="FILE", help="The video to upload.", exists=True, dir_okay=False, readable=True
+    ),
 ]
 Quality = Annotated[
     int | None, typer.Option(help="1 (smallest) to 100 (best); the API's default if left out.")

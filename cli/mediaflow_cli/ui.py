@@ -41,10 +41,10 @@ class Ui:
 
     def info(self, message: str) -> None:
         if not self.json_output:
-            self.err.print(message, highlight=False, markup=False)
+            self.err.print(message, highlight=False, markup=False, soft_wrap=True)
 
     def error(self, message: str) -> None:
-        self.err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False)
+        self.err.print(f"[bold red]Error:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
     def result(self, text: str) -> None:
         """A line of the command's result (stdout), unless --json."""
