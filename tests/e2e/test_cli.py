@@ -171,8 +171,7 @@ def test_many_photos_go_through_the_batch_endpoint(
     sizes = [(video_stream(cli.cwd / j["saved"][0])["width"]) for j in jobs]
     assert sizes == [320, 160]
     assert all((cli.cwd / j["saved"][0]).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for j in jobs)
-    # One request made both: a batch answers each file's job in one MediaJob, so both
-    # jobs report the same batch; the API's list counts files.
+    # One batch request made both; the API's list counts files, not requests.
     assert cli.json("jobs", "--type", "image_convert_format")["total"] == 2
 
 

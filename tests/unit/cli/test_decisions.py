@@ -5,8 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
-from mediaflow_cli.app import normalise_api_url, resolve_api_url
+from mediaflow_cli.app import job_line, normalise_api_url, resolve_api_url, result_links
 from mediaflow_cli.client import retry_delay
 from mediaflow_cli.exitcodes import (
     ExitCode,
@@ -31,6 +32,7 @@ from mediaflow_cli.naming import (
     url_filename,
 )
 from mediaflow_cli.problems import api_error, describe_problem
+from mediaflow_cli.ui import jobs_table, summary_lines
 
 # --- exit codes ---------------------------------------------------------------------
 
@@ -275,3 +277,52 @@ def test_the_api_address() -> None:
     assert resolve_api_url("http://a/", "http://b") == "http://a"
     assert resolve_api_url(None, "http://b") == "http://b"
     assert resolve_api_url("  ", None) is None
+
+
+# --- what is shown ------------------------------------------------------------------
+
+
+def test_a_renditions_job_offers_every_rendition_and_others_their_result() -> None:
+    assert result_links({"result_url": "u", "renditions": None}) == ["u"]
+    assert result_links({"result_url": "a", "renditions": [{"url": "a"}, {"url": "b"}]}) == [
+        "a",
+        "b",
+    ]
+    assert result_links({"result_url": None}) == []
+
+
+def test_the_lines_of_a_job() -> None:
+    assert job_line({"id": "j", "status": "processing", "progress": 40}) == "job j processing 40%"
+    assert job_line({"id": "j", "status": "failed", "error": "moov atom not found"}) == (
+        "job j failed: moov atom not found"
+    )
+    assert job_line({"id": "j", "status": "completed"}, ["out/a.webp"]) == (
+        "job j completed -> out/a.webp"
+    )
+    assert summary_lines(
+        [{"file": "a.jpg", "job_id": "j", "status": "completed", "saved": ["a.webp"]}]
+    ) == ["a.jpg: job j completed -> a.webp"]
+
+
+def test_the_jobs_table_says_the_page_and_total() -> None:
+    page = {
+        "items": [
+            {
+                "id": "0b5c",
+                "job_type": "video_trim",
+                "status": "failed",
+                "progress": 0,
+                "created_at": "2026-12-03T06:00:00Z",
+                "error": "end [1] after the clip",
+            }
+        ],
+        "total": 41,
+        "page": 2,
+        "page_size": 20,
+    }
+    console = Console(record=True, width=160)
+    console.print(jobs_table(page))
+    text = console.export_text()
+    assert "page 2 of 3, 41 jobs" in text
+    assert "2026-12-03 06:00:00" in text
+    assert "end [1] after the clip" in text  # markup in an error is shown as text
