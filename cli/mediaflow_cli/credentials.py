@@ -42,8 +42,16 @@ def needs_refresh(session: Session, now: float, margin: float = REFRESH_MARGIN_S
     return session.expires_at - margin <= now
 
 
-def session_from_tokens(email: str, tokens: Mapping[str, Any], now: float) -> Session:
-    """A session from the API's token pair (login or refresh answer)."""
+def token_pair(body: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The token pair of an answer: login answers it flat (OAuth2), refresh in the
+    envelope's `data`."""
+    data = body.get("data")
+    return data if isinstance(data, Mapping) and "access_token" in data else body
+
+
+def session_from_tokens(email: str, body: Mapping[str, Any], now: float) -> Session:
+    """A session from the API's answer to a login or a refresh."""
+    tokens = token_pair(body)
     return Session(
         email=email,
         access_token=tokens["access_token"],

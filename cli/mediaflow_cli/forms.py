@@ -86,7 +86,8 @@ def form_fields(operation: Operation, options: Mapping[str, Any]) -> dict[str, s
 
 @dataclass(frozen=True)
 class UploadRequest:
-    """One HTTP request of an upload command: its path, the files' form field and files."""
+    """One HTTP request of an upload command: its path (under /api/v1), the files' form field
+    and files."""
 
     path: str
     file_field: str  # `file` for one file, `files` for a batch
@@ -105,9 +106,9 @@ def plan_uploads(
     request per file where the API has no batch endpoint."""
     single, batch = ENDPOINTS[operation]
     if len(files) == 1 or batch is None:
-        return [UploadRequest(API_PREFIX + single, "file", (f,)) for f in files]
+        return [UploadRequest(single, "file", (f,)) for f in files]
     return [
-        UploadRequest(API_PREFIX + batch, "files", tuple(files[i : i + batch_size]))
+        UploadRequest(batch, "files", tuple(files[i : i + batch_size]))
         for i in range(0, len(files), batch_size)
     ]
 

@@ -4,6 +4,7 @@ table or lines; one JSON document with `--json`)."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+PIPE_WIDTH = 160
 STATUS_STYLES = {
     "pending": "yellow",
     "processing": "cyan",
@@ -36,6 +38,9 @@ class Ui:
         self.json_output = json_output
         self.err = Console(stderr=True)
         self.out = Console()
+        if not self.out.is_terminal and "COLUMNS" not in os.environ:
+            # A pipe or a file has no width: Rich's 80 columns would squash the jobs table.
+            self.out = Console(width=PIPE_WIDTH)
         # Bars only where someone watches them; logs and scripts get plain lines.
         self.live = self.err.is_terminal and not json_output
 

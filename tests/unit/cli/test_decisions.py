@@ -124,13 +124,13 @@ def test_every_field_name_is_one_the_api_documents() -> None:
 
 def test_one_file_goes_to_the_single_endpoint() -> None:
     [request] = plan_uploads(Operation.IMAGE_WEBP, [Path("a.jpg")])
-    assert request == UploadRequest("/api/v1/image/convert/webp", "file", (Path("a.jpg"),))
+    assert request == UploadRequest("/image/convert/webp", "file", (Path("a.jpg"),))
 
 
 def test_many_files_go_to_the_batch_endpoint_twenty_at_a_time() -> None:
     files = [Path(f"{i}.jpg") for i in range(45)]
     requests = plan_uploads(Operation.IMAGE_FORMAT, files)
-    assert [r.path for r in requests] == ["/api/v1/image/batch/convert/format"] * 3
+    assert [r.path for r in requests] == ["/image/batch/convert/format"] * 3
     assert [len(r.files) for r in requests] == [20, 20, 5]
     assert all(r.file_field == "files" for r in requests)
     assert [f for r in requests for f in r.files] == files
@@ -139,13 +139,13 @@ def test_many_files_go_to_the_batch_endpoint_twenty_at_a_time() -> None:
 def test_operations_without_a_batch_endpoint_send_one_request_per_file() -> None:
     requests = plan_uploads(Operation.IMAGE_RESIZE, [Path("a.png"), Path("b.png")])
     assert [(r.path, r.file_field, r.files) for r in requests] == [
-        ("/api/v1/image/resize", "file", (Path("a.png"),)),
-        ("/api/v1/image/resize", "file", (Path("b.png"),)),
+        ("/image/resize", "file", (Path("a.png"),)),
+        ("/image/resize", "file", (Path("b.png"),)),
     ]
 
 
 def test_a_batch_answer_is_matched_to_the_files_in_order() -> None:
-    request = UploadRequest("/api/v1/image/batch/convert/webp", "files", (Path("a"), Path("b")))
+    request = UploadRequest("/image/batch/convert/webp", "files", (Path("a"), Path("b")))
     data = {
         "jobs": [
             {"job_id": "1", "filename": "a", "status": "pending"},
@@ -157,7 +157,7 @@ def test_a_batch_answer_is_matched_to_the_files_in_order() -> None:
         ("1", Path("a")),
         ("2", Path("b")),
     ]
-    single = UploadRequest("/api/v1/video/trim", "file", (Path("c.mp4"),))
+    single = UploadRequest("/video/trim", "file", (Path("c.mp4"),))
     assert queued_jobs(single, {"job_id": "3", "status": "pending"}) == [
         {"job_id": "3", "status": "pending", "file": Path("c.mp4")}
     ]

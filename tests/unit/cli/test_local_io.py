@@ -31,6 +31,17 @@ def test_an_access_token_is_refreshed_a_minute_before_it_expires() -> None:
     session = session_from_tokens("a@b.c", {"access_token": "x", "refresh_token": "y",
                                              "expires_in": 900}, now=1000.0)  # fmt: skip
     assert session.expires_at == 1900.0
+    # Refresh answers the same pair inside the envelope.
+    refreshed = session_from_tokens(
+        "a@b.c",
+        {"success": True, "data": {"access_token": "x2", "refresh_token": "y2", "expires_in": 900}},
+        now=2000.0,
+    )
+    assert (refreshed.access_token, refreshed.refresh_token, refreshed.expires_at) == (
+        "x2",
+        "y2",
+        2900.0,
+    )
     assert not needs_refresh(session, 1839.0)
     assert needs_refresh(session, 1841.0)
 
