@@ -22,8 +22,8 @@ class CliError(Exception):
 
 def describe_problem(status: int, body: Any, reason: str = "") -> str:
     """One message for an error answer: the problem's title and detail, then each field
-    error on its own line (`  field: message`). A body that is not problem details (a
-    proxy's page) gives the status and its reason."""
+    error on its own line (`  field: message`) unless the detail already says it. A body
+    that is not problem details (a proxy's page) gives the status and its reason."""
     if not isinstance(body, Mapping) or not (body.get("detail") or body.get("title")):
         return f"HTTP {status} {reason}".rstrip()
     title, detail = body.get("title"), body.get("detail")
@@ -34,7 +34,9 @@ def describe_problem(status: int, body: Any, reason: str = "") -> str:
             continue
         field = error.get("field")
         message = error.get("message", "")
-        lines.append(f"  {field}: {message}" if field else f"  {message}")
+        line = f"{field}: {message}" if field else message
+        if line not in head:  # the API's detail often lists the fields already
+            lines.append(f"  {line}")
     return "\n".join(lines)
 
 

@@ -243,6 +243,14 @@ def test_a_problem_is_told_with_its_detail_and_each_field() -> None:
         "  quality: must be at most 100\n"
         "  end_time must be after start_time"
     )
+    repeated = {
+        "title": "Your request is not valid",
+        "detail": "Your request is not valid: quality: must be at most 100",
+        "errors": [{"field": "quality", "message": "must be at most 100"}],
+    }
+    assert describe_problem(422, repeated) == (
+        "Your request is not valid: quality: must be at most 100 (HTTP 422)"
+    )
     error = api_error(422, problem)
     assert error.exit_code == ExitCode.API
     assert error.problem == problem
