@@ -243,13 +243,19 @@ def test_a_problem_is_told_with_its_detail_and_each_field() -> None:
         "  quality: must be at most 100\n"
         "  end_time must be after start_time"
     )
+    # As the API answers it: the detail already names the field.
     repeated = {
+        "type": "urn:mediaflow:problem:invalid-request",
         "title": "Your request is not valid",
-        "detail": "Your request is not valid: quality: must be at most 100",
-        "errors": [{"field": "quality", "message": "must be at most 100"}],
-    }
+        "status": 422,
+        "detail": "quality: Input should be less than or equal to 100",
+        "errors": [
+            {"field": "quality", "source": "body", "message": "Input should be less than or "
+             "equal to 100"}
+        ],
+    }  # fmt: skip
     assert describe_problem(422, repeated) == (
-        "Your request is not valid: quality: must be at most 100 (HTTP 422)"
+        "Your request is not valid: quality: Input should be less than or equal to 100 (HTTP 422)"
     )
     error = api_error(422, problem)
     assert error.exit_code == ExitCode.API
