@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import subprocess
@@ -54,7 +55,11 @@ class Cli:
         return Path(self.env["XDG_CONFIG_HOME"]) / "mediaflow" / "credentials.json"
 
     def __call__(
-        self, *args: str, stdin: str | None = None, timeout: float = 300
+        self,
+        *args: str,
+        stdin: str | None = None,
+        timeout: float = 300,
+        env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         assert MEDIAFLOW, "the console script `mediaflow` is installed with the project"
         return subprocess.run(
@@ -62,14 +67,16 @@ class Cli:
             input=stdin,
             capture_output=True,
             text=True,
-            env=self.env,
+            env={**self.env, **(env or {})},
             cwd=self.cwd,
             timeout=timeout,
             check=False,
         )
 
-    def ok(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        run = self(*args, stdin=stdin)
+    def ok(
+        self, *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        run = self(*args, stdin=stdin, env=env)
         assert run.returncode == 0, f"{args}: exit {run.returncode}\n{run.stdout}\n{run.stderr}"
         return run
 
@@ -126,9 +133,19 @@ def test_login_then_a_photo_and_a_clip_end_to_end(cli: Cli, media: dict[str, Pat
     assert stored["current"] == cli.env["MEDIAFLOW_API_URL"]
     assert stored["sessions"][stored["current"]]["email"] == cli.email
 
-    photo = cli.ok("image", "webp", str(media["photo"]), "--quality", "70", "-o", "out")
+    # As in a terminal (Rich's TTY_COMPATIBLE): the bars of the upload, the job, the download.
+    terminal = {"TTY_COMPATIBLE": "1", "TTY_INTERACTIVE": "1", "COLUMNS": "120"}
+    photo = cli.ok("image", "webp", str(media["photo"]), "--quality", "70", "-o", "out",
+                   env=terminal)  # fmt: skip
     saved = cli.cwd / "out" / "photo.webp"
     assert "-> out/photo.webp" in photo.stdout, photo.stdout
+    size = (
+        f"{media['photo'].stat().st_size / 1000:.1f}/{media['photo'].stat().st_size / 1000:.1f} kB"
+    )
+    bars = photo.stderr
+    assert re.search(rf"upload photo\.jpg .*{re.escape(size)}", bars), bars
+    assert re.search(r"job photo\.jpg .*100%.*completed", bars), bars
+    assert re.search(r"download photo\.webp .*kB", bars), bars
     stream = video_stream(saved)
     assert (stream["codec_name"], stream["width"], stream["height"]) == ("webp", 320, 240)
 
