@@ -280,6 +280,23 @@ def test_tokens_are_refreshed_and_logout_ends_the_login(cli: Cli, api_url: str) 
     third = session()
     assert third["refresh_token"] != second["refresh_token"]
 
+    # Five processes find the token expired at once: one refreshes (a refresh token works
+    # once; spending it twice would end the login), the others use the pair it saved.
+    edit(expires_at=time.time() - 10)
+    assert MEDIAFLOW
+    racing = [
+        subprocess.Popen([MEDIAFLOW, "jobs", "--json"], env=cli.env, cwd=cli.cwd,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(5)
+    ]  # fmt: skip
+    for process in racing:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        assert json.loads(out)["total"] == 0
+    assert cli.json("jobs")["total"] == 0  # the login survived
+    third = session()
+    assert third["expires_at"] > time.time() + 60
+
     cli.ok("logout")
     assert url not in json.loads(cli.credentials.read_text())["sessions"]
     out = cli("jobs")
