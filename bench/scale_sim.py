@@ -35,6 +35,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import threading
@@ -422,6 +423,7 @@ class Run:
     namespaces: list[str] = field(default_factory=list)
     nodes: list[str] = field(default_factory=list)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    metrics_port: int = 0  # the operator's /metrics (start_operator)
     objects: list[str] = field(default_factory=list)
     minio: MinioSettings = field(default_factory=MinioSettings.from_env)
 
@@ -507,9 +509,11 @@ def wait(what: str, predicate: Callable[[], Any], timeout: float, interval: floa
 
 
 def start_operator(run: Run, namespace: str, extra_env: dict[str, str]) -> int:
-    """`python -m mediaflow_operator` from this tree, watching only `namespace`."""
+    """`python -m mediaflow_operator` from this tree, watching only `namespace`, its /metrics
+    on a free port (`run.metrics_port`)."""
     port = free_port()
-    env = {**os.environ, **extra_env}
+    run.metrics_port = free_port()
+    env = {**os.environ, "MEDIAFLOW_METRICS_PORT": str(run.metrics_port), **extra_env}
     pid = run.start(
         "operator",
         [sys.executable, "-m", "mediaflow_operator", "--liveness-port", str(port),
@@ -776,6 +780,18 @@ def guarded(run: Run) -> Iterator[Run]:
             signal.signal(signal.SIGTERM, previous)
 
 
+def time_scrapes(port: int, times: int = 7) -> tuple[float, float, int]:
+    """Median and slowest wall seconds of `times` GETs of the operator's /metrics, and the
+    size of the last answer in bytes (issue 13's goal: under 50 ms at 5,000 MediaJobs)."""
+    took, size = [], 0
+    for _ in range(times):
+        started = time.monotonic()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=30) as answer:
+            size = len(answer.read())
+        took.append(time.monotonic() - started)
+    return statistics.median(took), max(took), size
+
+
 def print_operator(stats: ProcessStats, cpu_before: float) -> None:
     print(
         f"operator: {stats.cpu_seconds - cpu_before:.1f} CPU-seconds in the phase, "
@@ -832,6 +848,8 @@ def simulate(
             background, timeout,
         )  # fmt: skip
         stats = process_stats(pid)
+        # Every MediaJob is in the operator's store now: what a scrape costs at this size.
+        scrape = time_scrapes(run.metrics_port)
         sample = client.CustomObjectsApi(run.api).get_namespaced_custom_object(
             GROUP, VERSION, mj_ns, PLURAL, "sim-00000"
         )
@@ -871,6 +889,11 @@ def simulate(
                 f"states {dict(phase.states)}"
             )
         print_operator(stats, cpu_before)
+        print(
+            f"operator /metrics with {jobs} MediaJobs in its store: median "
+            f"{scrape[0] * 1000:.1f} ms, slowest {scrape[1] * 1000:.1f} ms of 7 scrapes, "
+            f"{scrape[2]} bytes"
+        )
         requests = report_requests([mj, bare])
         result = (sample.get("status") or {}).get("result") or {}
         print(f"a MediaJob's recorded result: {json.dumps(result)}")
@@ -881,6 +904,7 @@ def simulate(
             "bare": bare,
             "operator": stats,
             "operator_cpu": stats.cpu_seconds - cpu_before,
+            "metrics_scrape_seconds": scrape[0],
             "requests": requests,
             "result": result,
         }

@@ -55,6 +55,9 @@ RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 360
 DURATION_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 RECONCILE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 MEMORY_BUCKETS = tuple(float(2**n * 1024**2) for n in range(3, 14))  # 8 MiB .. 8 GiB
+# The handlers `handling` times (runtime.py, handlers.py): their error counters exist at 0
+# from the start, so that `rate()` and alerts see a series before the first error.
+HANDLERS = ("reconcile", "mediajob_event", "job_event", "pod_event")
 
 
 @dataclass(frozen=True)
@@ -265,6 +268,8 @@ class Metrics:
             "Handler runs that raised (a reconcile is retried with backoff).",
             ["handler"], registry=registry,
         )  # fmt: skip
+        for handler in HANDLERS:
+            self.reconcile_errors.labels(handler)
         self.last_reconcile = Gauge(
             "mediaflow_operator_last_reconcile_timestamp_seconds",
             "Unix time the reconciler last finished a reconcile or found its queue empty.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 from kubernetes import client
 
 from tests.e2e.conftest import RELEASE, run
@@ -68,9 +69,12 @@ def test_the_release_pods_are_targets_under_the_contract_job_names(
         assert {s["metric"]["kubernetes_pod"] for s in series} == pods
 
 
-def test_the_release_serves_the_contract_metrics(release: str) -> None:
+def test_the_release_serves_the_contract_metrics(release: str, api_url: str) -> None:
     """Needs the exporters of issue 13 (operator on :8081, API on its port) in the image."""
     selector = f'kubernetes_namespace="{release}"'
+    # A request series exists once a request was served (probes and scrapes are not counted):
+    # one refused request through the Service makes sure of it.
+    assert httpx.get(f"{api_url}/api/v1/jobs", timeout=30).status_code == 401
     wait_until(
         "every target of the release up",
         lambda: (targets := release_targets(release)) and all(t["health"] == "up" for t in targets),
@@ -80,7 +84,11 @@ def test_the_release_serves_the_contract_metrics(release: str) -> None:
     assert leaders
     assert leaders[0]["value"][1] == "1", "exactly one operator replica leads"
     assert query(f"mediaflow_operator_last_reconcile_timestamp_seconds{{{selector}}}")
-    assert query(f'mediaflow_api_requests_total{{{selector}, job="mediaflow-api"}}')
+    wait_until(
+        "the request counted in Prometheus",
+        lambda: query(f'mediaflow_api_requests_total{{{selector}, job="mediaflow-api"}}'),
+        timeout=30,
+    )
     assert query(f'mediaflow_storage_up{{{selector}, job="mediaflow-api"}} == 1')
     firing = {a["labels"]["alertname"] for a in prometheus("alerts")["alerts"]}
     assert not {"MediaflowOperatorDown", "MediaflowAPIDown", "MediaflowOperatorNoLeader"} & firing

@@ -36,5 +36,6 @@ def test_twenty_mediajobs_succeed_on_three_simulated_nodes_and_nothing_is_left()
     assert expected.items() <= result.items(), json.dumps(result)
     assert result["key"].startswith(f"{numbers['namespace']}/results/")
     assert numbers["operator"].peak_rss_mib > 0
+    assert numbers["metrics_scrape_seconds"] > 0  # the operator's /metrics answered (timed)
     assert numbers["requests"]["operator"] > 0
     assert leftovers(numbers["label"]) == {"nodes": [], "namespaces": []}
