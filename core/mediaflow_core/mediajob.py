@@ -329,9 +329,8 @@ class OperationOptions(BaseModel):
 
     def options_block(self) -> dict[str, Any]:
         """The options as they are written: {operation, <options field> or renditions}."""
-        return self.model_dump(
-            mode="json", by_alias=True, exclude_none=True, include=set(OperationOptions.model_fields)
-        )
+        fields = set(OperationOptions.model_fields)
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, include=fields)
 
 
 # The kinds of preset a MediaJob may name (preset.py has their resources).

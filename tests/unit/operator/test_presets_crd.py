@@ -15,7 +15,7 @@ SAMPLES = sorted((REPO / "manifests/samples/presets").glob("*.yaml"))
 PATHS = [(kind, path) for kind, paths in PRESET_CRD_PATHS.items() for path in paths]
 
 
-@pytest.mark.parametrize("kind,path", PATHS, ids=lambda p: str(p))
+@pytest.mark.parametrize(("kind", "path"), PATHS, ids=lambda p: str(p))
 def test_committed_preset_crd_matches_the_models(kind: PresetKind, path: Path) -> None:
     assert path.read_text() == render_preset(kind), f"{path} is stale: run `make crds`"
 
@@ -74,7 +74,7 @@ def test_preset_sample_validates(path: Path) -> None:
         preset = yaml.safe_load(preset_path.read_text())
         assert preset["kind"] == spec.preset.kind.value
         preset["metadata"]["resourceVersion"] = "1"
-        ref, resolved = resolve_preset(spec, body["metadata"]["namespace"], preset)
+        _ref, resolved = resolve_preset(spec, body["metadata"]["namespace"], preset)
         assert spec.with_resolution(resolved).options is not None
         return
     assert body["kind"] in {k.value for k in PresetKind}
