@@ -1,6 +1,6 @@
 """Hooks of the schemathesis run of tests/integration/test_api_schema.py (loaded by
-schemathesis through SCHEMATHESIS_HOOKS, in its own process): access tokens, and the one
-kind of generated request that tests nothing.
+schemathesis through SCHEMATHESIS_HOOKS, in its own process): access tokens, and the
+generated requests left out (ones that test nothing, and uploads naming a preset).
 
 `POST /auth/logout-all` ends every login of the user whose token it is given. With one user
 for everything, each of its cases would revoke the token the other operations are being
