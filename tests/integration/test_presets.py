@@ -27,12 +27,15 @@ pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
 GROUP, VERSION = "mediaflow.io", "v1alpha1"
-PRESET_CRDS = [REPO / "crds/mediapresets.yaml", REPO / "crds/clustermediapresets.yaml"]
+# The MediaJob CRD again too: on a cluster shared with other branches, another session may
+# have applied one without spec.preset since the operator fixture applied this tree's.
+PRESET_CRDS = [REPO / "crds/mediajobs.yaml", REPO / "crds/mediapresets.yaml",
+               REPO / "crds/clustermediapresets.yaml"]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def preset_crds(operator: object) -> None:
-    """The preset CRDs from crds/ (the MediaJob's is the operator fixture's)."""
+    """The preset CRDs (and the MediaJob's) from crds/."""
     for crd in PRESET_CRDS:
         subprocess.run(
             ["kubectl", "apply", "--server-side", "--force-conflicts", "-f", str(crd)],
