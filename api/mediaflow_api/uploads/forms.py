@@ -433,8 +433,8 @@ ENCODER_SPEEDS = frozenset(p.value for p in Preset)
 def named_preset(endpoint: UploadEndpoint, fields: Mapping[str, str]) -> str | None:
     """The preset a request names in its `preset` field, or None (the endpoint's own option
     fields then); InvalidFieldsError for a name no preset can have."""
-    value = (fields.get(PRESET_FIELD) or "").strip()
-    if not value:
+    value = fields.get(PRESET_FIELD)
+    if value is None:
         return None
     if endpoint.operation is Operation.VIDEO_CONVERT and value in ENCODER_SPEEDS:
         return None

@@ -36,8 +36,9 @@ def test_the_preset_field_names_a_preset_except_an_encoder_speed_on_video_conver
     assert named_preset(webp, {"quality": "80"}) is None
     assert named_preset(convert, {"preset": "slow"}) is None  # the previous meaning
     assert named_preset(convert, {"preset": "web-video"}) == "web-video"
-    with pytest.raises(InvalidFieldsError):
-        named_preset(webp, {"preset": "Not A Name"})
+    for wrong in ("Not A Name", "", " web"):  # as the schema's pattern says
+        with pytest.raises(InvalidFieldsError):
+            named_preset(webp, {"preset": wrong})
 
 
 def test_with_a_preset_the_option_fields_are_not_required() -> None:
