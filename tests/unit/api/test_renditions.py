@@ -81,9 +81,7 @@ def test_the_list_is_required() -> None:
 def test_the_openapi_body_documents_the_list() -> None:
     body = request_body(ENDPOINT)
     schema = body.content["multipart/form-data"].schema
-    # renditions, or a preset of renditions instead (issue 15)
-    assert schema.required == ["file"]
-    assert [b.required for b in schema.any_of] == [["renditions"], ["preset"]]
+    assert schema.required == ["file", "renditions"]
     renditions = schema.properties["renditions"]
     assert "JSON list" in renditions.description
     assert (renditions.min_items, renditions.max_items) == (1, 12)
