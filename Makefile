@@ -88,7 +88,7 @@ clean: cluster-down ## Stop everything and delete .local/ (state, logs, credenti
 ##@ Development
 
 .PHONY: crds
-crds: ## Generate crds/ and the chart's crds/ from the MediaJob models
+crds: ## Generate crds/ and the chart's crds/ from the MediaJob and preset models
 	$(UV) run --frozen python -m mediaflow_operator.crd --write
 
 .PHONY: manifests

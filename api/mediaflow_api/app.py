@@ -27,10 +27,12 @@ from mediaflow_api.console import console_router
 from mediaflow_api.controllers.auth import AuthController
 from mediaflow_api.controllers.health import HealthController
 from mediaflow_api.controllers.jobs import JobsController
+from mediaflow_api.controllers.presets import PresetsController
 from mediaflow_api.controllers.uploads import UPLOAD_HANDLERS
 from mediaflow_api.health import HealthChecks
 from mediaflow_api.jobs.service import JobService
 from mediaflow_api.metrics import PROMETHEUS, MetricsController
+from mediaflow_api.presets.service import PresetService
 from mediaflow_api.problems import EXCEPTION_HANDLERS
 from mediaflow_api.request_context import REQUEST_ID_HEADER, RequestContextMiddleware, before_send
 from mediaflow_api.routing import answer_options
@@ -83,6 +85,10 @@ def provide_upload_service(state: State) -> UploadService:
     )
 
 
+def provide_preset_service(state: State) -> PresetService:
+    return PresetService(state.clients.kube, state.settings.namespace)
+
+
 def upload_limiters(settings: ApiSettings) -> dict[RateGroup, TokenBucketLimiter]:
     """Per-user limits of the upload groups: a minute's worth at once, then the rate."""
     per_minute = {
@@ -121,7 +127,13 @@ def create_app(
 
     api = Router(
         path=API_PREFIX,
-        route_handlers=[AuthController, HealthController, JobsController, *UPLOAD_HANDLERS],
+        route_handlers=[
+            AuthController,
+            HealthController,
+            JobsController,
+            PresetsController,
+            *UPLOAD_HANDLERS,
+        ],
     )
     limiter = TokenBucketLimiter(
         settings.auth_rate_limit_burst, settings.auth_rate_limit_per_minute
@@ -175,6 +187,7 @@ def create_app(
             "auth_service": Provide(provide_auth_service, sync_to_thread=False),
             "job_service": Provide(provide_job_service, sync_to_thread=False),
             "upload_service": Provide(provide_upload_service, sync_to_thread=False),
+            "preset_service": Provide(provide_preset_service, sync_to_thread=False),
             # Blocking: reads the user's Secret.
             "current_user": Provide(provide_current_user, sync_to_thread=True),
         },

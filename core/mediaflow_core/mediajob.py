@@ -199,7 +199,12 @@ def _needs(op: Operation, field: str) -> str:
     return f"operation {op.value} needs spec.{field}"
 
 
-def _options_rules() -> list[dict[str, str]]:
+PRESET_OR_OPTIONS = "set either spec.preset or an options block (or renditions), not both"
+
+
+def _options_rules(*, preset: bool = False) -> list[dict[str, str]]:
+    """CEL rules that the options block matches the operation. With `preset`, the MediaJob's:
+    a named preset stands for the options block (and renditions)."""
     rules = []
     for op, field in OPTIONS_FIELD.items():
         required = any(f.is_required() for f in OPTIONS_MODELS[op].model_fields.values())
@@ -213,6 +218,8 @@ def _options_rules() -> list[dict[str, str]]:
             given = f"has(self.{field})"
             if op is Operation.IMAGE_CONVERT:
                 given = f"({given} || has(self.renditions))"
+            if preset:
+                given = f"(has(self.preset) || {given})"
             rules.append(cel(f"self.operation != '{op.value}' || {given}", _needs(op, field)))
     rules += [
         cel(
@@ -225,36 +232,26 @@ def _options_rules() -> list[dict[str, str]]:
             "self.renditions.all(r, self.renditions.exists_one(s, s.name == r.name))",
             DUPLICATE_RENDITIONS,
         ),
-        cel(
-            "!has(self.inputs) || !has(self.renditions) || "
-            f"self.inputs.size() * self.renditions.size() <= {MAX_OUTPUTS}",
-            TOO_MANY_OUTPUTS,
-        ),
     ]
+    if preset:
+        blocks = " && ".join(f"!has(self.{f})" for f in [*OPTIONS_FIELD.values(), "renditions"])
+        rules += [
+            cel(f"!has(self.preset) || ({blocks})", PRESET_OR_OPTIONS),
+            cel(
+                "!has(self.inputs) || !has(self.renditions) || "
+                f"self.inputs.size() * self.renditions.size() <= {MAX_OUTPUTS}",
+                TOO_MANY_OUTPUTS,
+            ),
+        ]
     return rules
 
 
-class MediaJobSpec(BaseModel):
-    """What to convert and how. Immutable once created."""
+class OperationOptions(BaseModel):
+    """An operation and its options: one options block, or (ImageConvert) renditions. The one
+    definition shared by MediaJobSpec, the presets' spec (preset.py) and status.resolved."""
 
-    model_config = validations(
-        cel("self == oldSelf", "spec is immutable; delete the MediaJob and create a new one"),
-        cel("has(self.input) != has(self.inputs)", "set exactly one of input and inputs"),
-        cel(
-            "!has(self.inputs) || self.operation.startsWith('Image')",
-            "inputs is for image operations; a video MediaJob has one input",
-        ),
-        *_options_rules(),
-    )
+    model_config = validations(*_options_rules())
 
-    input: MediaInput | None = Field(default=None, description="The media to convert.")
-    inputs: list[MediaInput] | None = Field(
-        default=None,
-        min_length=1,
-        max_length=MAX_ITEMS,
-        description=f"Instead of input: up to {MAX_ITEMS} images converted with the same "
-        "operation and options in one pod; status.items says how each ended.",
-    )
     operation: Operation = Field(description="What to do with the input.")
     image_convert: ImageConvertOptions | None = Field(
         default=None, description="Options of ImageConvert."
@@ -284,32 +281,19 @@ class MediaJobSpec(BaseModel):
     video_thumbnail: VideoThumbnailOptions | None = Field(
         default=None, description="Options of VideoThumbnail."
     )
-    resources: ResourceOverrides | None = Field(
-        default=None, description="CPU and memory for the conversion pod."
-    )
-    ttl_seconds_after_finished: int | None = Field(
-        default=None,
-        ge=0,
-        le=MAX_TTL_SECONDS_AFTER_FINISHED,
-        description="Delete the MediaJob and its result this many seconds after it finished "
-        "(at most 30 days). Default: keep it until deleted.",
-    )
 
-    @model_validator(mode="after")
-    def _one_input_or_many(self) -> Self:
-        if (self.input is None) == (self.inputs is None):
-            raise ValueError("set exactly one of input and inputs")
-        if self.inputs is not None and self.operation.is_video:
-            raise ValueError("inputs is for image operations; a video MediaJob has one input")
-        return self
-
-    @property
-    def items(self) -> list[MediaInput]:
-        """Every input: the one of `input`, or those of `inputs`."""
-        return [self.input] if self.input is not None else list(self.inputs or [])
+    def names_preset(self) -> bool:
+        """True when a preset stands for the options (a MediaJobSpec with spec.preset)."""
+        return False
 
     @model_validator(mode="after")
     def _options_match_operation(self) -> Self:
+        if self.names_preset():
+            if any(getattr(self, field_name(f)) is not None for f in OPTIONS_FIELD.values()) or (
+                self.renditions is not None
+            ):
+                raise ValueError(PRESET_OR_OPTIONS)
+            return self
         for op, field in OPTIONS_FIELD.items():
             attr = field_name(field)
             if getattr(self, attr) is not None and op is not self.operation:
@@ -322,8 +306,6 @@ class MediaJobSpec(BaseModel):
             twice = duplicate_rendition_names(self.renditions)
             if twice:
                 raise ValueError(f"{DUPLICATE_RENDITIONS}; used more than once: {', '.join(twice)}")
-            if len(self.items) * len(self.renditions) > MAX_OUTPUTS:
-                raise ValueError(TOO_MANY_OUTPUTS)
         if self.options is None:
             raise ValueError(_needs(self.operation, OPTIONS_FIELD[self.operation]))
         return self
@@ -331,7 +313,10 @@ class MediaJobSpec(BaseModel):
     @property
     def options(self) -> BaseModel | None:
         """The options of the operation, defaulted when every option has a default; for an
-        ImageConvert with renditions, ImageRenditionsOptions (what its worker gets)."""
+        ImageConvert with renditions, ImageRenditionsOptions (what its worker gets). None
+        while a named preset is not resolved (MediaJobSpec.with_resolution)."""
+        if self.names_preset():
+            return None
         if self.renditions is not None:
             return ImageRenditionsOptions(renditions=self.renditions)
         given = getattr(self, field_name(OPTIONS_FIELD[self.operation]))
@@ -341,6 +326,106 @@ class MediaJobSpec(BaseModel):
         if any(f.is_required() for f in model.model_fields.values()):
             return None
         return model()
+
+    def options_block(self) -> dict[str, Any]:
+        """The options as they are written: {operation, <options field> or renditions}."""
+        fields = set(OperationOptions.model_fields)
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True, include=fields)
+
+
+# The kinds of preset a MediaJob may name (preset.py has their resources).
+class PresetKind(StrEnum):
+    MEDIA_PRESET = "MediaPreset"
+    CLUSTER_MEDIA_PRESET = "ClusterMediaPreset"
+
+
+PRESET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"
+
+
+class PresetRef(BaseModel):
+    """A preset named by a MediaJob instead of its options."""
+
+    model_config = validations()
+
+    name: str = Field(
+        min_length=1,
+        max_length=253,
+        pattern=PRESET_NAME_PATTERN,
+        description="Name of the MediaPreset (in the MediaJob's own namespace) or of the "
+        "ClusterMediaPreset.",
+    )
+    kind: PresetKind = Field(
+        default=PresetKind.MEDIA_PRESET,
+        description="MediaPreset (default: in the MediaJob's namespace) or ClusterMediaPreset.",
+    )
+
+
+class MediaJobSpec(OperationOptions):
+    """What to convert and how. Immutable once created."""
+
+    model_config = validations(
+        cel("self == oldSelf", "spec is immutable; delete the MediaJob and create a new one"),
+        cel("has(self.input) != has(self.inputs)", "set exactly one of input and inputs"),
+        cel(
+            "!has(self.inputs) || self.operation.startsWith('Image')",
+            "inputs is for image operations; a video MediaJob has one input",
+        ),
+        *_options_rules(preset=True),
+    )
+
+    input: MediaInput | None = Field(default=None, description="The media to convert.")
+    inputs: list[MediaInput] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=MAX_ITEMS,
+        description=f"Instead of input: up to {MAX_ITEMS} images converted with the same "
+        "operation and options in one pod; status.items says how each ended.",
+    )
+    resources: ResourceOverrides | None = Field(
+        default=None, description="CPU and memory for the conversion pod."
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        default=None,
+        ge=0,
+        le=MAX_TTL_SECONDS_AFTER_FINISHED,
+        description="Delete the MediaJob and its result this many seconds after it finished "
+        "(at most 30 days). Default: keep it until deleted.",
+    )
+    # Presets (issue 15).
+    preset: PresetRef | None = Field(
+        default=None,
+        description="Instead of an options block (and renditions): the preset whose options "
+        "this MediaJob uses. operation is still required and must be the preset's. The "
+        "operator reads the preset once, when it accepts the MediaJob, and records what it "
+        "resolved in status.preset and status.resolved: later edits of the preset change no "
+        "accepted MediaJob.",
+    )
+
+    def names_preset(self) -> bool:
+        return self.preset is not None
+
+    @model_validator(mode="after")
+    def _one_input_or_many(self) -> Self:
+        if (self.input is None) == (self.inputs is None):
+            raise ValueError("set exactly one of input and inputs")
+        if self.inputs is not None and self.operation.is_video:
+            raise ValueError("inputs is for image operations; a video MediaJob has one input")
+        if self.renditions is not None and len(self.items) * len(self.renditions) > MAX_OUTPUTS:
+            raise ValueError(TOO_MANY_OUTPUTS)
+        return self
+
+    @property
+    def items(self) -> list[MediaInput]:
+        """Every input: the one of `input`, or those of `inputs`."""
+        return [self.input] if self.input is not None else list(self.inputs or [])
+
+    def with_resolution(self, resolved: OperationOptions | None) -> MediaJobSpec:
+        """The spec as it runs: a named preset replaced by the options the operator resolved
+        when it accepted the MediaJob (status.resolved). Unchanged without a preset."""
+        if self.preset is None or resolved is None:
+            return self
+        update = {name: getattr(resolved, name) for name in OperationOptions.model_fields}
+        return self.model_copy(update={**update, "preset": None})
 
 
 def field_name(alias: str) -> str:
@@ -464,6 +549,17 @@ class ItemStatus(BaseModel):
     )
 
 
+class PresetStatusRef(BaseModel):
+    """The preset a MediaJob was accepted with."""
+
+    model_config = validations()
+
+    kind: PresetKind = Field(description="MediaPreset or ClusterMediaPreset.")
+    name: str = Field(description="Its name.")
+    namespace: str | None = Field(default=None, description="Its namespace (a MediaPreset).")
+    resource_version: str = Field(description="Its metadata.resourceVersion when it was read.")
+
+
 class MediaJobStatus(BaseModel):
     """Observed state, written by the operator only."""
 
@@ -514,6 +610,18 @@ class MediaJobStatus(BaseModel):
         default=None,
         description="What the conversion cost, once it ended (with spec.inputs: the sum of "
         "the items').",
+    )
+    # Presets (issue 15): what the operator resolved when it accepted the MediaJob.
+    preset: PresetStatusRef | None = Field(
+        default=None,
+        description="With spec.preset: the preset the operator read when it accepted the "
+        "MediaJob, with its resourceVersion then.",
+    )
+    resolved: OperationOptions | None = Field(
+        default=None,
+        description="With spec.preset: the operation and options (or renditions) the preset "
+        "had when the MediaJob was accepted; the MediaJob runs with these, whatever the preset "
+        "says later.",
     )
 
 

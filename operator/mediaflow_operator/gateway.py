@@ -19,6 +19,8 @@ from kubernetes import config as kube_config
 from kubernetes.client.exceptions import ApiException
 
 from mediaflow_core import constants as c
+from mediaflow_core.mediajob import PresetKind
+from mediaflow_core.preset import PLURALS
 from mediaflow_core.storage import Storage
 from mediaflow_operator.config import OperatorSettings
 
@@ -55,6 +57,10 @@ class Gateway(Protocol):
     def create_secret(self, manifest: dict[str, Any]) -> None: ...
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None: ...
     def pod_log_tail(self, namespace: str, pod: str, lines: int) -> str: ...
+    def read_preset(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        """A MediaPreset (namespace given) or ClusterMediaPreset (namespace None); None when
+        there is none. Read once per MediaJob naming it, when it is accepted."""
+        ...
 
     def follow_pod_log(self, namespace: str, pod: str) -> Iterator[str] | None:
         """The worker container's log from its start, following it until the container ends
@@ -205,6 +211,20 @@ class KubeGateway:
     def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         try:
             return _serialize(self.core.read_namespaced_secret(name, namespace))
+        except ApiException as error:
+            if error.status == 404:
+                return None
+            raise
+
+    # Presets (issue 15): read once, when a MediaJob naming one is accepted.
+    def read_preset(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        plural = PLURALS[PresetKind(kind)]
+        try:
+            if namespace is None:
+                return self.custom.get_cluster_custom_object(c.GROUP, c.VERSION, plural, name)
+            return self.custom.get_namespaced_custom_object(
+                c.GROUP, c.VERSION, namespace, plural, name
+            )
         except ApiException as error:
             if error.status == 404:
                 return None

@@ -39,6 +39,7 @@ from mediaflow_core.mediajob import (
     MediaJobSpec,
     MediaJobStatus,
     Phase,
+    PresetKind,
     RenditionResult,
 )
 from mediaflow_core.naming import (
@@ -54,6 +55,7 @@ from mediaflow_core.naming import (
     result_key,
     result_prefix,
 )
+from mediaflow_core.preset import PresetError, resolve_preset
 from mediaflow_core.session import SlotItem
 from mediaflow_core.termination import WorkerResult
 from mediaflow_operator import deciders
@@ -224,7 +226,7 @@ class Reconciler:
         ref = MediaJobRef.from_body(body)
         generation = body["metadata"].get("generation")
         try:
-            spec = self.check(ref, body)
+            spec, status = self.check(ref, body, status)
             if spec.inputs is not None:
                 if self.pool is None:
                     raise SpecError("InputsNotSupported", "this operator runs one input a pod")  # noqa: TRY301
@@ -257,7 +259,11 @@ class Reconciler:
         body = self.write(key, body, transition)
         return body, transition.status
 
-    def check(self, ref: MediaJobRef, body: dict[str, Any]) -> MediaJobSpec:
+    def check(
+        self, ref: MediaJobRef, body: dict[str, Any], status: MediaJobStatus
+    ) -> tuple[MediaJobSpec, MediaJobStatus]:
+        """The spec as it runs (a named preset resolved) and the status recording the
+        resolution; SpecError for a MediaJob that can never run."""
         settings = self.settings
         check_namespace(ref, settings.excluded_namespace_patterns)
         check_name(ref)
@@ -265,9 +271,35 @@ class Reconciler:
             spec = MediaJobSpec.model_validate(body.get("spec") or {})
         except ValidationError as error:
             raise SpecError("InvalidSpec", str(error)) from error
+        spec, status = self.resolve(ref, spec, status)
         check_input(ref, spec, self.gateway.bucket)
         pod_resources(spec, settings)  # raises SpecError beyond the limits
-        return spec
+        return spec, status
+
+    # Presets (issue 15).
+    def resolve(
+        self, ref: MediaJobRef, spec: MediaJobSpec, status: MediaJobStatus
+    ) -> tuple[MediaJobSpec, MediaJobStatus]:
+        """A MediaJob naming a preset: read it (a MediaPreset from the MediaJob's own
+        namespace only) and record what it says in the status, which every later step reads
+        instead of the preset (spec_of). PresetNotFound / PresetInvalid as SpecError."""
+        if spec.preset is None:
+            return spec, status
+        kind = spec.preset.kind
+        namespace = ref.namespace if kind is PresetKind.MEDIA_PRESET else None
+        found = self.gateway.read_preset(kind.value, namespace, spec.preset.name)
+        try:
+            preset, resolved = resolve_preset(spec, ref.namespace, found)
+        except PresetError as error:
+            raise SpecError(error.reason, error.message) from error
+        status = status.model_copy(update={"preset": preset, "resolved": resolved})
+        return spec.with_resolution(resolved), status
+
+    def spec_of(self, body: dict[str, Any]) -> MediaJobSpec:
+        """An accepted MediaJob's spec as it runs: a named preset replaced by what the
+        status recorded when it was accepted (never the preset as it is now)."""
+        spec = MediaJobSpec.model_validate(body.get("spec") or {})
+        return spec.with_resolution(status_of(body).resolved)
 
     def job_left_before_start(self, key: Key, ref: MediaJobRef) -> JobView | None:
         """Shortly after the start, the Job a previous run made for this MediaJob, which the
@@ -544,7 +576,7 @@ class Reconciler:
         its pod ended without one; the MediaJob's status from its items'."""
         assert self.pool is not None  # noqa: S101
         ref = MediaJobRef.from_body(body)
-        spec = MediaJobSpec.model_validate(body.get("spec") or {})
+        spec = self.spec_of(body)
         items, gone = self.cancel_items(body, ref, list(status.items or []))
         retry: dict[int, str] = {}
         for n, item in enumerate(items):
@@ -744,7 +776,7 @@ class Reconciler:
             self.pool.settled(key.namespace, status.job_name, ref.uid)
         log.info("%s: %s; giving it a Job of its own", key, why)
         try:
-            spec = MediaJobSpec.model_validate(body.get("spec") or {})
+            spec = self.spec_of(body)
             job = self.make_job(ref, spec, request_id_of(body))
             if job.finished is None:
                 self.give_urls(ref, job, spec)

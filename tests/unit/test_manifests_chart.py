@@ -161,7 +161,12 @@ def test_api_role_is_least_privilege() -> None:
     assert rights_of(role) == {
         # patch: deleting one file's job of a batch cancels that input of its MediaJob.
         *(("mediajobs", v) for v in ("create", "get", "list", "patch", "delete")),
+        # presets: `preset=` on uploads and GET /api/v1/presets
+        ("mediapresets", "get"),
+        ("mediapresets", "list"),
     }
+    cluster = find(documents, "ClusterRole", "mediaflow-mediaflow-api-presets")
+    assert rights_of(cluster) == {("clustermediapresets", "get"), ("clustermediapresets", "list")}
     # Users live in a namespace of their own, the API's only right on Secrets.
     users = find(documents, "Role", "mediaflow-api-users")
     assert users["metadata"]["namespace"] == "mediaflow-users"

@@ -11,6 +11,7 @@ models (the single source of truth for what the operator accepts).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -19,7 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mediaflow_api.jobs.model import JobType
-from mediaflow_core.mediajob import OPTIONS_FIELD
+from mediaflow_core.mediajob import OPTIONS_FIELD, PRESET_NAME_PATTERN, PresetRef
 from mediaflow_core.options import (
     MAX_RENDITIONS,
     TIMESTAMP_PATTERN,
@@ -34,6 +35,9 @@ from mediaflow_core.options import (
     VideoCodec,
     parse_options,
 )
+from mediaflow_core.preset import PresetSpec
+
+PRESET_NAME_MAX = 253
 
 MAX_BATCH_FILES = 20
 # The previous service took ffmpeg's encoder names; ours are codec names. Both are accepted.
@@ -418,10 +422,72 @@ def _problems(error: ValidationError, *, ignore_missing: bool) -> list[tuple[str
     return problems
 
 
+# Presets (issue 15): `preset=<name>` instead of the endpoint's option fields.
+PRESET_FIELD = "preset"
+PRESET_NAME_RE = re.compile(PRESET_NAME_PATTERN)
+# /video/convert had a field `preset` before presets existed: the encoder's speed. Its values
+# keep that meaning there, so its clients are unaffected; any other value names a preset.
+ENCODER_SPEEDS = frozenset(p.value for p in Preset)
+
+
+def named_preset(endpoint: UploadEndpoint, fields: Mapping[str, str]) -> str | None:
+    """The preset a request names in its `preset` field, or None (the endpoint's own option
+    fields then); InvalidFieldsError for a name no preset can have."""
+    value = fields.get(PRESET_FIELD)
+    if value is None:
+        return None
+    if endpoint.operation is Operation.VIDEO_CONVERT and value in ENCODER_SPEEDS:
+        return None
+    if len(value) > PRESET_NAME_MAX or not PRESET_NAME_RE.match(value):
+        raise InvalidFieldsError(
+            [(PRESET_FIELD, "must be a preset's name: lowercase letters, digits, '-' and '.'")]
+        )
+    return value
+
+
+def preset_misfit(endpoint: UploadEndpoint, name: str, preset: PresetSpec) -> str | None:
+    """Why a preset cannot serve an endpoint (the message of a 422), or None when it fits:
+    its operation must be the endpoint's, and an ImageConvert preset must make what the
+    endpoint promises (WebP, AVIF, one image of a format, or renditions)."""
+    if preset.operation is not endpoint.operation:
+        return (
+            f"preset {name!r} is for operation {preset.operation.value}; {endpoint.path} runs "
+            f"{endpoint.operation.value}"
+        )
+    if endpoint.job_type is JobType.IMAGE_RENDITIONS and preset.renditions is None:
+        return f"preset {name!r} has no renditions; {endpoint.path} makes renditions"
+    if endpoint.operation is Operation.IMAGE_CONVERT and endpoint.job_type is not (
+        JobType.IMAGE_RENDITIONS
+    ):
+        if preset.image_convert is None:
+            return (
+                f"preset {name!r} makes renditions; use /image/renditions for it, not "
+                f"{endpoint.path}"
+            )
+        wanted = {
+            JobType.IMAGE_CONVERT_WEBP: ImageFormat.WEBP,
+            JobType.IMAGE_CONVERT_AVIF: ImageFormat.AVIF,
+        }.get(endpoint.job_type)
+        if wanted is not None and preset.image_convert.format is not wanted:
+            return (
+                f"preset {name!r} converts to {preset.image_convert.format.value}; "
+                f"{endpoint.path} converts to {wanted.value}"
+            )
+    return None
+
+
+def endpoints_for(preset: PresetSpec) -> list[str]:
+    """The upload endpoints a preset can serve (`preset=<name>`)."""
+    return [path for path, e in ENDPOINTS.items() if preset_misfit(e, "", preset) is None]
+
+
 def check_fields_so_far(endpoint: UploadEndpoint, fields: Mapping[str, str]) -> None:
     """Raise InvalidFieldsError if a field given so far is invalid (fields still to come may
     be missing). Called when a file starts, so that a bad parameter sent before the file
-    is refused before any byte is stored."""
+    is refused before any byte is stored. With a preset named, the endpoint's option fields
+    are not read."""
+    if named_preset(endpoint, fields) is not None:
+        return
     try:
         endpoint.form.model_validate(dict(fields))
     except ValidationError as error:
@@ -429,10 +495,22 @@ def check_fields_so_far(endpoint: UploadEndpoint, fields: Mapping[str, str]) -> 
             raise InvalidFieldsError(problems) from None
 
 
-def mediajob_spec(endpoint: UploadEndpoint, fields: Mapping[str, str], key: str) -> dict[str, Any]:
+def mediajob_spec(
+    endpoint: UploadEndpoint,
+    fields: Mapping[str, str],
+    key: str,
+    preset: PresetRef | None = None,
+) -> dict[str, Any]:
     """The MediaJob spec for a file stored at `key` with these form fields; InvalidFieldsError
     when the form is invalid, including combinations only the options model knows (e.g.
-    codec vp9 in mp4)."""
+    codec vp9 in mp4). With `preset` (the one the request named, found), the MediaJob names
+    it instead of options."""
+    if preset is not None:
+        return {
+            "operation": endpoint.operation.value,
+            "input": {"object": {"key": key}},
+            "preset": preset.model_dump(mode="json", by_alias=True),
+        }
     try:
         form = endpoint.form.model_validate(dict(fields))
     except ValidationError as error:
@@ -457,10 +535,13 @@ def mediajob_spec(endpoint: UploadEndpoint, fields: Mapping[str, str], key: str)
 
 
 def batch_spec(
-    endpoint: UploadEndpoint, fields: Mapping[str, str], keys: list[str]
+    endpoint: UploadEndpoint,
+    fields: Mapping[str, str],
+    keys: list[str],
+    preset: PresetRef | None = None,
 ) -> dict[str, Any]:
     """The spec of a batch request's one MediaJob: the files stored at `keys` as its
     inputs, one operation and its options for all (InvalidFieldsError as `mediajob_spec`)."""
-    spec = mediajob_spec(endpoint, fields, keys[0])
+    spec = mediajob_spec(endpoint, fields, keys[0], preset)
     del spec["input"]
     return {**spec, "inputs": [{"object": {"key": key}} for key in keys]}

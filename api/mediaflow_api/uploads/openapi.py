@@ -19,8 +19,16 @@ from litestar.openapi.spec import Encoding, OpenAPIMediaType, Operation, Request
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from mediaflow_api.problems import PROBLEM_JSON, ProblemDetails
-from mediaflow_api.uploads.forms import MediaKind, UploadEndpoint
+from mediaflow_api.uploads.forms import (
+    PRESET_FIELD,
+    PRESET_NAME_MAX,
+    MediaKind,
+    UploadEndpoint,
+)
 from mediaflow_core.media import IMAGE_TYPES, VIDEO_TYPES
+from mediaflow_core.mediajob import PRESET_NAME_PATTERN
+from mediaflow_core.options import Operation as MediaOperation
+from mediaflow_core.options import Preset
 
 # What libmagic must find in a file of each kind (the worker's own allowlist).
 ACCEPTED_TYPES = {MediaKind.IMAGE: sorted(IMAGE_TYPES), MediaKind.VIDEO: sorted(VIDEO_TYPES)}
@@ -132,6 +140,7 @@ def request_body(endpoint: UploadEndpoint) -> RequestBody:
     json_parts = endpoint.form.json_parts()
     for name, part in json_parts.items():
         properties[name] = _json_list(part, properties[name].description)
+    properties[PRESET_FIELD] = preset_property(endpoint)
     # Model-level constraints of the form (e.g. width or height), as the form states them.
     # A branch may narrow a field too (e.g. fit fill needs both sides: a fit of one side).
     any_of = [
@@ -145,6 +154,13 @@ def request_body(endpoint: UploadEndpoint) -> RequestBody:
         )
         for option in schema.get("anyOf", [])
     ]
+    # A preset stands for the option fields: where the form states alternatives (width or
+    # height), a preset is one more. A form's plainly required fields (output_format,
+    # start_time and end_time, renditions) stay required in the schema, though the API does
+    # not need them with a preset: stated as "these or a preset", schemathesis 4.32 makes
+    # negative cases of it that are valid (docs/api.md, Presets).
+    if any_of:
+        any_of.append(Schema(required=[PRESET_FIELD]))
     return RequestBody(
         required=True,
         description=schema.get("description"),
@@ -165,6 +181,27 @@ def request_body(endpoint: UploadEndpoint) -> RequestBody:
     )
 
 
+def preset_property(endpoint: UploadEndpoint) -> Schema:
+    """The `preset` form field (issue 15): a preset's name instead of the option fields."""
+    description = (
+        "The name of a preset (GET /api/v1/presets) to use instead of the option fields, "
+        "which are then ignored: the MediaPreset of that name in the API's namespace, else "
+        "the ClusterMediaPreset. A preset that does not exist or does not fit this endpoint "
+        "is a 422."
+    )
+    name = Schema(type=OpenAPIType.STRING, max_length=PRESET_NAME_MAX, pattern=PRESET_NAME_PATTERN)
+    if endpoint.operation is MediaOperation.VIDEO_CONVERT:
+        speeds = [p.value for p in Preset]
+        return Schema(
+            any_of=[Schema(type=OpenAPIType.STRING, enum=speeds), name],
+            default=Preset.MEDIUM.value,
+            description=f"An encoder speed ({', '.join(speeds)}; slower means smaller output), "
+            f"as before presets existed; any other value: {description[0].lower()}"
+            f"{description[1:]}",
+        )
+    return dataclasses.replace(name, description=description)
+
+
 def error_responses(endpoint: UploadEndpoint) -> dict[int, ResponseSpec]:
     """What each error status of an upload endpoint means (problem details bodies)."""
     kind = endpoint.kind.value
@@ -180,7 +217,8 @@ def error_responses(endpoint: UploadEndpoint) -> dict[int, ResponseSpec]:
         "type; nothing was kept.",
         422: "A field is invalid (see `errors`), the file is missing or empty, too many files, "
         "or fields that do not go together (e.g. end_time not after start_time, a codec the "
-        "container cannot hold, crf outside the codec's range); nothing was kept.",
+        "container cannot hold, crf outside the codec's range), or `preset` names no preset "
+        "or one that does not fit this endpoint; nothing was kept.",
         429: "Too many requests (Retry-After says when to retry): the upload rate limit, "
         "MEDIAFLOW_API_MAX_CONCURRENT_UPLOADS_PER_USER uploads of yours already in progress, "
         "or MEDIAFLOW_API_MAX_ACTIVE_JOBS_PER_USER active jobs reached (detail states it).",

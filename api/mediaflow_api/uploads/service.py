@@ -41,7 +41,7 @@ from kubernetes.client.exceptions import ApiException
 from minio import Minio
 from minio.error import S3Error
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from mediaflow_api.jobs.model import (
     JobStatus,
@@ -53,15 +53,19 @@ from mediaflow_api.jobs.model import (
     new_job_id,
 )
 from mediaflow_api.metrics import storage_failed
+from mediaflow_api.presets.service import PresetService
 from mediaflow_api.problems import FieldError, Problem
 from mediaflow_api.settings import ApiSettings
 from mediaflow_api.uploads.forms import (
+    PRESET_FIELD,
     InvalidFieldsError,
     MediaKind,
     UploadEndpoint,
     batch_spec,
     check_fields_so_far,
     mediajob_spec,
+    named_preset,
+    preset_misfit,
 )
 from mediaflow_api.uploads.markers import UploadMarkers
 from mediaflow_api.uploads.quota import ActiveJobQuota
@@ -75,7 +79,9 @@ from mediaflow_api.uploads.sink import (
 from mediaflow_core.constants import GROUP, PLURAL, VERSION
 from mediaflow_core.libmagic import mime_type_of_buffer
 from mediaflow_core.media import UnsupportedMedia, classify
+from mediaflow_core.mediajob import PresetRef
 from mediaflow_core.naming import upload_input_key, upload_item_key
+from mediaflow_core.preset import preset_spec
 
 logger = logging.getLogger(__name__)
 
@@ -317,6 +323,7 @@ class UploadService:
         self.settings = settings
         self.minio = minio
         self.s3_http = s3_http
+        self.api = api
         self.custom = kube.CustomObjectsApi(api)
         self.namespace = settings.namespace
         self.executor = executor  # the process's upload I/O threads (clients.py)
@@ -399,15 +406,17 @@ class UploadService:
             fields = await self._read_body(endpoint, boundary, body, stored, quota, request)
             await request.stores.wait()
             _require_files(endpoint, stored)
+            preset = await self.named_preset(endpoint, fields, calls)
             async with quota.creating_jobs(len(stored)):
                 if batch is None:
                     await self._create_mediajobs(
-                        endpoint, owner, fields, stored, created, calls, request_id
+                        endpoint, owner, fields, stored, created, calls, request_id, preset
                     )
                 else:
                     await self._create_batch(
-                        endpoint, owner, fields, stored, created, batch, calls, request_id
-                    )
+                        endpoint, owner, fields, stored, created, batch, calls, request_id,
+                        preset,
+                    )  # fmt: skip
         except InvalidFieldsError as error:
             await self._clean_up(request, stored, created)
             raise invalid_fields(error.errors) from None
@@ -433,11 +442,12 @@ class UploadService:
         created: list[str],
         calls: BlockingCalls,
         request_id: str | None,
+        preset: PresetRef | None = None,
     ) -> None:
         """Create the MediaJobs, CREATE_CONCURRENCY at once. `created` lists every one tried
         (a create that failed may still have been made: a timeout), so the clean-up deletes
         them all; after a failure no further create starts, and the running ones end first."""
-        specs = [mediajob_spec(endpoint, fields, file.key) for file in stored]
+        specs = [mediajob_spec(endpoint, fields, file.key, preset) for file in stored]
         bodies = [
             mediajob_body(
                 file.job_id,
@@ -481,6 +491,7 @@ class UploadService:
         name: str,
         calls: BlockingCalls,
         request_id: str | None,
+        preset: PresetRef | None = None,
     ) -> None:
         """Create the request's one MediaJob, an input per file in the order they came."""
         body = batch_mediajob_body(
@@ -489,7 +500,7 @@ class UploadService:
             owner,
             [(file.job_id, file.filename) for file in stored],
             endpoint.job_type,
-            batch_spec(endpoint, fields, [file.key for file in stored]),
+            batch_spec(endpoint, fields, [file.key for file in stored], preset),
             retention_seconds=self.settings.job_retention_seconds,
             request_id=request_id,
         )
@@ -591,6 +602,30 @@ class UploadService:
         if len(fields) >= MAX_TEXT_FIELDS:
             raise InvalidFieldsError([(name, f"more than {MAX_TEXT_FIELDS} form fields")])
         return name
+
+    # Presets (issue 15).
+    async def named_preset(
+        self, endpoint: UploadEndpoint, fields: dict[str, str], calls: BlockingCalls
+    ) -> PresetRef | None:
+        """The preset the request names (`preset=<name>`, looked up as
+        presets/service.py says), or None; InvalidFieldsError (a 422) when there is none of
+        that name, or it does not fit the endpoint."""
+        name = named_preset(endpoint, fields)
+        if name is None:
+            return None
+        found = await calls(PresetService(self.api, self.namespace).find, name)
+        if found is None:
+            raise InvalidFieldsError([(PRESET_FIELD, f"no preset named {name!r}")])
+        ref, body = found
+        try:
+            spec = preset_spec(body)
+        except ValidationError:
+            raise InvalidFieldsError(
+                [(PRESET_FIELD, f"preset {name!r} ({ref.kind.value}) is invalid")]
+            ) from None
+        if misfit := preset_misfit(endpoint, name, spec):
+            raise InvalidFieldsError([(PRESET_FIELD, misfit)])
+        return ref
 
     def _create(self, body: dict[str, Any]) -> None:
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)

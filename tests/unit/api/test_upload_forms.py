@@ -237,8 +237,9 @@ def test_every_endpoint_documents_its_form() -> None:
         schema = body.content["multipart/form-data"].schema
         assert schema.required[0] == endpoint.file_field
         fields = set(endpoint.form.model_fields)
-        assert set(schema.properties) == {endpoint.file_field, *fields}
+        # and `preset` (issue 15): a preset's name, on /video/convert also the encoder speed
+        assert set(schema.properties) == {endpoint.file_field, *fields, "preset"}
     convert = request_body(ENDPOINTS["/video/convert"]).content["multipart/form-data"].schema
-    assert convert.properties["preset"].enum[0] == "ultrafast"
+    assert convert.properties["preset"].any_of[0].enum[0] == "ultrafast"
     assert convert.properties["crf"].maximum == 63
     assert JobType.VIDEO_CONVERT is ENDPOINTS["/video/convert"].job_type

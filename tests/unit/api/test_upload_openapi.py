@@ -35,6 +35,7 @@ def test_upload_bodies_state_their_constraints(spec: dict) -> None:
     trim = form(spec, "/video/trim")["schema"]
     assert trim["properties"]["start_time"]["pattern"].startswith("^[0-9]{2}:[0-5]")
     assert set(trim["required"]) == {"file", "start_time", "end_time"}
+    assert resize["anyOf"][-1] == {"required": ["preset"]}  # width, height, or a preset
     batch = form(spec, "/image/batch/convert/webp")["schema"]["properties"]["files"]
     assert (batch["minItems"], batch["maxItems"], batch["items"]["minLength"]) == (1, 20, 1)
     assert "image/jpeg" in form(spec, "/image/convert/webp")["encoding"]["file"]["contentType"]

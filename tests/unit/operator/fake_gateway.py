@@ -38,6 +38,8 @@ class FakeGateway:
         self.bulk_deletes: list[list[str]] = []  # each delete_objects request's keys
         self.requests: Counter[str] = Counter()
         self.logs: dict[tuple[str, str], str] = {}
+        # (kind, namespace or None, name) -> preset object
+        self.presets: dict[tuple[str, str | None, str], dict[str, Any]] = {}
         self.fail_next: dict[str, Exception] = {}
         self._versions = itertools.count(100)
         self._uids = itertools.count(1)
@@ -60,6 +62,23 @@ class FakeGateway:
         }
         self.mediajobs[namespace, name] = body
         return copy.deepcopy(body)
+
+    def put_preset(
+        self, kind: str, name: str, spec: dict[str, Any], namespace: str | None = None
+    ) -> dict[str, Any]:
+        """Create or replace a preset (a new resourceVersion each time, as the API server)."""
+        meta: dict[str, Any] = {"name": name, "resourceVersion": str(next(self._versions))}
+        if namespace is not None:
+            meta["namespace"] = namespace
+        body = {"apiVersion": "mediaflow.io/v1alpha1", "kind": kind, "metadata": meta,
+                "spec": spec}  # fmt: skip
+        self.presets[kind, namespace, name] = body
+        return copy.deepcopy(body)
+
+    def read_preset(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
+        self._count(f"GET {kind}")
+        preset = self.presets.get((kind, namespace, name))
+        return copy.deepcopy(preset) if preset else None
 
     def mediajob(self, namespace: str, name: str) -> dict[str, Any]:
         return copy.deepcopy(self.mediajobs[namespace, name])
