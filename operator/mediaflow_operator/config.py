@@ -157,6 +157,15 @@ class OperatorSettings(S3Settings):
         description="Comma-separated CIDRs a webhook URL's host may resolve into besides "
         "public addresses (e.g. '10.0.0.0/8'); empty: public addresses only.",
     )
+    webhook_keys_secret: str = Field(
+        default="",
+        description="The Secret of the API users' webhook signing secrets: made empty at "
+        "start in webhook_keys_namespace when missing (the API may get and update it, never "
+        "create a Secret); empty: none.",
+    )
+    webhook_keys_namespace: str = Field(
+        default="", description="Namespace of webhook_keys_secret (the API's MediaJobs')."
+    )
     webhook_backoff_seconds: float = Field(
         default=1.0,
         gt=0,

@@ -282,9 +282,37 @@ class Notifier:
         ]
 
     def start(self) -> Notifier:
+        self.make_keys_secret()
         for thread in self._threads:
             thread.start()
         return self
+
+    def make_keys_secret(self) -> None:
+        """The API users' Secret of signing secrets, empty, unless it exists: the API may only
+        get and update it (an API that could create Secrets could make a service-account
+        token Secret of that name, and read it)."""
+        name, namespace = self.settings.webhook_keys_secret, self.settings.webhook_keys_namespace
+        if not name or not namespace:
+            return
+        manifest = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "Opaque",
+            "metadata": {
+                "name": name,
+                "namespace": namespace,
+                "labels": {c.LABEL_MANAGED_BY: c.MANAGED_BY},
+            },
+            "data": {},
+        }
+        try:
+            self.gateway.create_secret(manifest)
+            log.info("made the Secret %s/%s of webhook signing secrets", namespace, name)
+        except ConflictError:
+            pass
+        except Exception as error:  # the API answers 503 for it until it exists
+            log.warning("the Secret %s/%s of webhook signing secrets: %s", namespace, name,
+                        getattr(error, "reason", error))  # fmt: skip
 
     def stop(self) -> None:
         self.queue.close()

@@ -72,6 +72,7 @@ from mediaflow_api.uploads.sink import (
     remove_objects,
     without_queries,
 )
+from mediaflow_api.webhooks.keys import WebhookKeys
 from mediaflow_core.constants import GROUP, PLURAL, VERSION
 from mediaflow_core.libmagic import mime_type_of_buffer
 from mediaflow_core.media import UnsupportedMedia, classify
@@ -303,6 +304,10 @@ class _FilePart:
             await self.sink.abort()
 
 
+def with_notify(spec: dict[str, Any], notify: dict[str, Any] | None) -> dict[str, Any]:
+    return spec if notify is None else {**spec, "notify": notify}
+
+
 class UploadService:
     """Uploads of one API process: object storage and MediaJobs in the API's namespace."""
 
@@ -313,8 +318,10 @@ class UploadService:
         s3_http: urllib3.PoolManager,
         api: kube.ApiClient,
         executor: concurrent.futures.Executor,
+        webhook_keys: WebhookKeys | None = None,
     ) -> None:
         self.settings = settings
+        self.webhook_keys = webhook_keys
         self.minio = minio
         self.s3_http = s3_http
         self.custom = kube.CustomObjectsApi(api)
@@ -399,14 +406,17 @@ class UploadService:
             fields = await self._read_body(endpoint, boundary, body, stored, quota, request)
             await request.stores.wait()
             _require_files(endpoint, stored)
+            # A callback_url: the MediaJobs are announced, signed with the user's secret (made
+            # on first use, before any MediaJob names it).
+            notify = await self._notify(owner, fields, calls)
             async with quota.creating_jobs(len(stored)):
                 if batch is None:
                     await self._create_mediajobs(
-                        endpoint, owner, fields, stored, created, calls, request_id
+                        endpoint, owner, fields, stored, created, calls, request_id, notify
                     )
                 else:
                     await self._create_batch(
-                        endpoint, owner, fields, stored, created, batch, calls, request_id
+                        endpoint, owner, fields, stored, created, batch, calls, request_id, notify
                     )
         except InvalidFieldsError as error:
             await self._clean_up(request, stored, created)
@@ -433,11 +443,12 @@ class UploadService:
         created: list[str],
         calls: BlockingCalls,
         request_id: str | None,
+        notify: dict[str, Any] | None = None,
     ) -> None:
         """Create the MediaJobs, CREATE_CONCURRENCY at once. `created` lists every one tried
         (a create that failed may still have been made: a timeout), so the clean-up deletes
         them all; after a failure no further create starts, and the running ones end first."""
-        specs = [mediajob_spec(endpoint, fields, file.key) for file in stored]
+        specs = [with_notify(mediajob_spec(endpoint, fields, file.key), notify) for file in stored]
         bodies = [
             mediajob_body(
                 file.job_id,
@@ -481,6 +492,7 @@ class UploadService:
         name: str,
         calls: BlockingCalls,
         request_id: str | None,
+        notify: dict[str, Any] | None = None,
     ) -> None:
         """Create the request's one MediaJob, an input per file in the order they came."""
         body = batch_mediajob_body(
@@ -489,7 +501,7 @@ class UploadService:
             owner,
             [(file.job_id, file.filename) for file in stored],
             endpoint.job_type,
-            batch_spec(endpoint, fields, [file.key for file in stored]),
+            with_notify(batch_spec(endpoint, fields, [file.key for file in stored]), notify),
             retention_seconds=self.settings.job_retention_seconds,
             request_id=request_id,
         )
@@ -591,6 +603,17 @@ class UploadService:
         if len(fields) >= MAX_TEXT_FIELDS:
             raise InvalidFieldsError([(name, f"more than {MAX_TEXT_FIELDS} form fields")])
         return name
+
+    async def _notify(
+        self, owner: str, fields: dict[str, str], calls: BlockingCalls
+    ) -> dict[str, Any] | None:
+        """`spec.notify` for a request with a callback_url (the form has validated it): the
+        URL and the user's key in the API's Secret of signing secrets, made on first use."""
+        url = fields.get("callback_url")
+        if not url or self.webhook_keys is None:
+            return None
+        await calls(self.webhook_keys.get, owner)
+        return {"url": url, "secretRef": self.webhook_keys.secret_ref(owner)}
 
     def _create(self, body: dict[str, Any]) -> None:
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
