@@ -13,12 +13,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
 import pytest
 from kubernetes import client
 from standardwebhooks import Webhook
 
 from mediaflow_core import webhooks
 from tests.environment import MinioSettings, ScratchNamespace, unique_name, wait_until
+from tests.integration.api_process import ApiProcess
+from tests.integration.test_api_jobs import User, cleanup  # noqa: F401 - the fixture
 from tests.integration.test_mediajob import condition, create_mediajob, get_mj, wait_finished
 from tests.media import make_photo
 
@@ -207,3 +210,72 @@ def test_a_410_stops_the_retries(
     cond = condition(mj, "Notified")
     assert (cond["status"], cond["reason"]) == ("False", "Gone")
     assert len(receiver.requests) == 1
+
+
+def secret_of(user: User, rotate: bool = False) -> dict:
+    url = f"{user.api.url}/api/v1/webhooks/secret" + ("/rotate" if rotate else "")
+    response = (httpx.post if rotate else httpx.get)(url, headers=user.headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+@pytest.mark.usefixtures("cleanup")
+def test_an_api_upload_with_a_callback_url_is_announced(
+    auth_api: ApiProcess, receiver: Receiver, tmp_path: Path
+) -> None:
+    user = User(auth_api)
+    assert httpx.get(f"{auth_api.url}/api/v1/webhooks/secret", timeout=30).status_code == 401
+    secret = secret_of(user)["secret"]
+    assert secret.startswith("whsec_")
+    assert secret_of(user)["secret"] == secret  # made once, then the same
+
+    photo = make_photo(tmp_path / "photo.jpg")
+    with photo.open("rb") as stream:
+        response = httpx.post(
+            f"{auth_api.url}/api/v1/image/convert/webp",
+            headers=user.headers,
+            data={"quality": "70", "callback_url": receiver.url},
+            files={"file": ("photo.jpg", stream)},
+            timeout=60,
+        )
+    assert response.status_code == 202, response.text
+    job_id = response.json()["data"]["job_id"]
+    wait_until("the webhook", lambda: receiver.requests, timeout=120)
+    headers, body = receiver.requests[0]
+    event = Webhook(secret).verify(body, headers)
+    assert event["type"] == "io.mediaflow.mediajob.succeeded"
+    assert event["data"]["jobId"] == job_id
+    assert event["data"]["result"]["contentType"] == "image/webp"
+
+    # A rotation: the next webhook carries a signature with each secret.
+    rotated = secret_of(user, rotate=True)
+    assert rotated["secret"] != secret
+    assert rotated["previous_secret"] == secret
+    with photo.open("rb") as stream:
+        response = httpx.post(
+            f"{auth_api.url}/api/v1/image/convert/avif",
+            headers=user.headers,
+            data={"callback_url": receiver.url},
+            files={"file": ("photo.jpg", stream)},
+            timeout=60,
+        )
+    assert response.status_code == 202, response.text
+    wait_until("the second webhook", lambda: len(receiver.requests) >= 2, timeout=120)
+    headers, body = receiver.requests[1]
+    assert Webhook(rotated["secret"]).verify(body, headers)["data"]["jobId"]
+    assert Webhook(secret).verify(body, headers)["data"]["jobId"]
+
+
+def test_a_bad_callback_url_is_refused(auth_api: ApiProcess, tmp_path: Path) -> None:
+    user = User(auth_api)
+    photo = make_photo(tmp_path / "photo.jpg")
+    with photo.open("rb") as stream:
+        response = httpx.post(
+            f"{auth_api.url}/api/v1/image/convert/webp",
+            headers=user.headers,
+            data={"callback_url": "ftp://example.com/x"},
+            files={"file": ("photo.jpg", stream)},
+            timeout=60,
+        )
+    assert response.status_code == 422, response.text
+    assert "callback_url" in response.text
