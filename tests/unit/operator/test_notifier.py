@@ -188,3 +188,16 @@ def test_only_finished_mediajobs_that_ask_are_announced() -> None:
     assert not n.wants_notice(running)
     del body["spec"]["notify"]
     assert not n.wants_notice(body)
+
+
+def test_the_api_users_keys_secret_is_made_once_and_never_overwritten() -> None:
+    world = World([])
+    settings = world.notifier.settings.model_copy(
+        update={"webhook_keys_secret": "keys", "webhook_keys_namespace": "mediaflow"}
+    )
+    notifier = n.Notifier(world.gateway, world.store, settings, lambda: world.now, world.send)
+    notifier.make_keys_secret()
+    assert world.gateway.secrets["mediaflow", "keys"]["data"] == {}
+    world.gateway.secrets["mediaflow", "keys"]["data"] = {"u": "d2hzZWNfeA=="}
+    notifier.make_keys_secret()  # a restart: 409, the users' keys stay
+    assert world.gateway.secrets["mediaflow", "keys"]["data"] == {"u": "d2hzZWNfeA=="}
