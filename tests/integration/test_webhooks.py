@@ -97,7 +97,8 @@ def notified(kube: client.ApiClient, ns: str, name: str) -> dict:
     def final() -> dict | None:
         mj = get_mj(kube, ns, name)
         cond = next(
-            (c for c in mj["status"].get("conditions", []) if c["type"] == "Notified"), None
+            (c for c in (mj.get("status") or {}).get("conditions", []) if c["type"] == "Notified"),
+            None,
         )
         return mj if cond and cond["status"] in ("True", "False") else None
 
