@@ -51,7 +51,17 @@ class WebhooksController(Controller):
         summary="Your webhook signing secret",
         description="The secret that signs the webhooks of your uploads' `callback_url` "
         "(made on first use).",
-        responses=problem_responses(400, 401, 409),
+        responses=problem_responses(
+            400,
+            401,
+            409,
+            503,
+            meanings={
+                409: "The signing secrets changed too often meanwhile: try again.",
+                503: "The Secret of signing secrets is not made yet (the operator makes it "
+                "when it starts): try again later.",
+            },
+        ),
         sync_to_thread=True,
     )
     def get_secret(
@@ -67,7 +77,17 @@ class WebhooksController(Controller):
         "(MEDIAFLOW_API_WEBHOOK_ROTATION_GRACE_SECONDS, a day) webhooks carry a signature "
         "with each, so receivers can switch without missing one.",
         status_code=HTTP_200_OK,
-        responses=problem_responses(400, 401, 409),
+        responses=problem_responses(
+            400,
+            401,
+            409,
+            503,
+            meanings={
+                409: "The signing secrets changed too often meanwhile: try again.",
+                503: "The Secret of signing secrets is not made yet (the operator makes it "
+                "when it starts): try again later.",
+            },
+        ),
         sync_to_thread=True,
     )
     def rotate_secret(
