@@ -25,9 +25,8 @@ EVENT_TYPE_PREFIX = "io.mediaflow.mediajob."
 CONTENT_TYPE = "application/cloudevents+json"
 # Standard Webhooks recommends 24 to 64 bytes of key.
 SECRET_BYTES = 32
-# The API's label on its MediaJobs: the user's id. A MediaJob with it is an API job, whose
-# name is the API's job id.
-LABEL_OWNER = f"{c.GROUP}/owner"
+# A MediaJob with the API's owner label is an API job, whose name is the API's job id.
+LABEL_OWNER = c.LABEL_OWNER
 # What the event tells of the result.
 RESULT_FIELDS = ("url", "urlExpiresAt", "size", "contentType", "width", "height", "duration")
 
