@@ -29,6 +29,7 @@ from mediaflow_api.controllers.health import HealthController
 from mediaflow_api.controllers.jobs import JobsController
 from mediaflow_api.controllers.presets import PresetsController
 from mediaflow_api.controllers.uploads import UPLOAD_HANDLERS
+from mediaflow_api.controllers.webhooks import WebhooksController
 from mediaflow_api.health import HealthChecks
 from mediaflow_api.jobs.service import JobService
 from mediaflow_api.metrics import PROMETHEUS, MetricsController
@@ -40,6 +41,7 @@ from mediaflow_api.settings import ApiSettings
 from mediaflow_api.uploads.forms import RateGroup
 from mediaflow_api.uploads.service import UploadService
 from mediaflow_api.uploads.slots import UploadSlots
+from mediaflow_api.webhooks.keys import WebhookKeys
 from mediaflow_core.storage import Storage
 
 API_PREFIX = "/api/v1"
@@ -78,10 +80,25 @@ def provide_job_service(state: State) -> JobService:
     return JobService(state.clients.kube, settings.namespace, state.storage)
 
 
+def provide_webhook_keys(state: State) -> WebhookKeys:
+    settings: ApiSettings = state.settings
+    return WebhookKeys(
+        state.clients.kube,
+        settings.namespace,
+        settings.webhook_keys_name,
+        settings.webhook_rotation_grace_seconds,
+    )
+
+
 def provide_upload_service(state: State) -> UploadService:
     clients: Clients = state.clients
     return UploadService(
-        state.settings, clients.minio, clients.s3_http, clients.kube, clients.upload_io
+        state.settings,
+        clients.minio,
+        clients.s3_http,
+        clients.kube,
+        clients.upload_io,
+        provide_webhook_keys(state),
     )
 
 
@@ -132,6 +149,7 @@ def create_app(
             HealthController,
             JobsController,
             PresetsController,
+            WebhooksController,
             *UPLOAD_HANDLERS,
         ],
     )
@@ -188,6 +206,7 @@ def create_app(
             "job_service": Provide(provide_job_service, sync_to_thread=False),
             "upload_service": Provide(provide_upload_service, sync_to_thread=False),
             "preset_service": Provide(provide_preset_service, sync_to_thread=False),
+            "webhook_keys": Provide(provide_webhook_keys, sync_to_thread=False),
             # Blocking: reads the user's Secret.
             "current_user": Provide(provide_current_user, sync_to_thread=True),
         },

@@ -122,6 +122,22 @@ class ApiSettings(S3Settings):
         description="Seconds a job (its MediaJob, upload and result) is kept after it "
         "finished; then the operator deletes it: the MediaJob's ttlSecondsAfterFinished.",
     )
+    # Completion webhooks (issue 15; api/mediaflow_api/webhooks/keys.py).
+    webhook_keys_name: str = Field(
+        default="mediaflow-webhook-keys",
+        pattern=r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$",
+        description="The Secret (in `namespace`, beside the API's MediaJobs) holding every "
+        "user's webhook signing secret, one key per user; the operator signs a job's "
+        "callback_url webhook with it. The chart makes it and lets the API get and update it "
+        "alone.",
+    )
+    webhook_rotation_grace_seconds: int = Field(
+        default=86400,
+        ge=0,
+        le=30 * 86400,
+        description="After a rotation, webhooks are signed with the new and the old secret "
+        "for this long.",
+    )
     batch_as_one_mediajob: bool = Field(
         default=True,
         description="A batch request makes one MediaJob with an input per file, converted "

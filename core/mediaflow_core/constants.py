@@ -54,6 +54,9 @@ FINALIZER = f"{GROUP}/cleanup"
 # Condition types; the phase is derived from them (mediajob.Phase).
 CONDITION_ACCEPTED = "Accepted"
 CONDITION_SUCCEEDED = "Succeeded"
+# With spec.notify: True once the completion webhook was delivered (a 2xx), False when it
+# never will be, Unknown while attempts go on.
+CONDITION_NOTIFIED = "Notified"
 
 # The worker's exit codes (sysexits). 65 and 66 are final: the Job's podFailurePolicy fails
 # it at once. Everything else is transient and retried within the Job's backoffLimit.

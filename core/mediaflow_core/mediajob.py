@@ -246,6 +246,46 @@ def _options_rules(*, preset: bool = False) -> list[dict[str, str]]:
     return rules
 
 
+# Completion webhooks (issue 15): spec.notify and status.notification.
+NOTIFY_URL_PATTERN = r"^https?://[^\s/?#@]+(/[^\s]*)?$"
+MAX_NOTIFY_URL_LENGTH = 2048
+SECRET_NAME_PATTERN = r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$"  # noqa: S105 (a name)
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]{1,253}$"  # noqa: S105 (a name)
+
+
+class SecretKeyRef(BaseModel):
+    """A key of a Secret in the MediaJob's namespace."""
+
+    model_config = validations()
+
+    name: str = Field(max_length=253, pattern=SECRET_NAME_PATTERN, description="The Secret's name.")
+    key: str = Field(
+        max_length=253,
+        pattern=SECRET_KEY_PATTERN,
+        description="The key in the Secret's data that holds the signing secret.",
+    )
+
+
+class Notify(BaseModel):
+    """Announce the MediaJob's end with a signed POST (Standard Webhooks, CloudEvents JSON)."""
+
+    model_config = validations()
+
+    url: str = Field(
+        max_length=MAX_NOTIFY_URL_LENGTH,
+        pattern=NOTIFY_URL_PATTERN,
+        description="The http or https URL that receives the event once the MediaJob has "
+        "Succeeded, Failed or been Cancelled. Only hosts on public addresses, unless the "
+        "operator allows a network (MEDIAFLOW_WEBHOOK_ALLOWED_NETWORKS). No credentials in the "
+        "URL.",
+    )
+    secret_ref: SecretKeyRef = Field(
+        description="The Secret (in the MediaJob's namespace) and key holding the signing "
+        "secret: 'whsec_<base64>' as Standard Webhooks defines it (several, separated by "
+        "spaces, sign with each: a rotation's grace period)."
+    )
+
+
 class OperationOptions(BaseModel):
     """An operation and its options: one options block, or (ImageConvert) renditions. The one
     definition shared by MediaJobSpec, the presets' spec (preset.py) and status.resolved."""
@@ -400,6 +440,11 @@ class MediaJobSpec(OperationOptions):
         "resolved in status.preset and status.resolved: later edits of the preset change no "
         "accepted MediaJob.",
     )
+    # Completion webhooks (issue 15).
+    notify: Notify | None = Field(
+        default=None,
+        description="Announce the end (Succeeded, Failed, Cancelled) with a signed webhook.",
+    )
 
     def names_preset(self) -> bool:
         return self.preset is not None
@@ -448,7 +493,9 @@ class Condition(BaseModel):
 
     model_config = validations()
 
-    type: str = Field(max_length=316, description="Type of condition: Accepted or Succeeded.")
+    type: str = Field(
+        max_length=316, description="Type of condition: Accepted, Succeeded or Notified."
+    )
     status: Literal["True", "False", "Unknown"] = Field(description="True, False or Unknown.")
     observed_generation: int | None = Field(
         default=None, ge=0, description="The .metadata.generation the condition was set for."
@@ -560,6 +607,29 @@ class PresetStatusRef(BaseModel):
     resource_version: str = Field(description="Its metadata.resourceVersion when it was read.")
 
 
+class NotificationStatus(BaseModel):
+    """How the completion webhook (spec.notify) is doing."""
+
+    model_config = validations()
+
+    webhook_id: str = Field(
+        max_length=128,
+        description="The webhook-id (and CloudEvents id) of the event: the same on every "
+        "attempt, so receivers can deduplicate.",
+    )
+    attempts: int = Field(default=0, ge=0, description="POSTs made so far.")
+    last_response_code: int | None = Field(
+        default=None, description="HTTP status of the last attempt (none: no response)."
+    )
+    last_attempt_time: datetime | None = Field(default=None, description="When it was made.")
+    delivered_time: datetime | None = Field(
+        default=None, description="When a receiver answered 2xx."
+    )
+    message: str | None = Field(
+        default=None, max_length=1024, description="What happened last, for people."
+    )
+
+
 class MediaJobStatus(BaseModel):
     """Observed state, written by the operator only."""
 
@@ -622,6 +692,10 @@ class MediaJobStatus(BaseModel):
         description="With spec.preset: the operation and options (or renditions) the preset "
         "had when the MediaJob was accepted; the MediaJob runs with these, whatever the preset "
         "says later.",
+    )
+    # Completion webhooks (issue 15).
+    notification: NotificationStatus | None = Field(
+        default=None, description="With spec.notify: the completion webhook's delivery."
     )
 
 

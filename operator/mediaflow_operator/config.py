@@ -148,6 +148,38 @@ class OperatorSettings(S3Settings):
     warm_poll_ms: int = Field(
         default=50, ge=10, le=5000, description="How often a warm pod looks for its next item."
     )
+    # Completion webhooks (notifier.py, docs/operator.md "Webhooks").
+    webhook_workers: int = Field(
+        default=4, ge=1, le=64, description="Threads delivering completion webhooks."
+    )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated CIDRs a webhook URL's host may resolve into besides "
+        "public addresses (e.g. '10.0.0.0/8'); empty: public addresses only.",
+    )
+    webhook_keys_secret: str = Field(
+        default="",
+        description="The Secret of the API users' webhook signing secrets: made empty at "
+        "start in webhook_keys_namespace when missing (the API may get and update it, never "
+        "create a Secret); empty: none.",
+    )
+    webhook_keys_namespace: str = Field(
+        default="", description="Namespace of webhook_keys_secret (the API's MediaJobs')."
+    )
+    webhook_backoff_seconds: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="Wait before the first retry of a failed webhook; each further retry "
+        "waits twice as long as the one before.",
+    )
+    webhook_retry_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        le=86400,
+        description="Most seconds of waits between a webhook's first and last attempt: no "
+        "retry whose wait would pass it (with 1 s: 10 attempts over 8.5 minutes).",
+    )
     liveness_port: int = Field(default=8080, description="Port of the /healthz endpoint.")
     metrics_port: int = Field(
         default=8081,
@@ -165,6 +197,10 @@ class OperatorSettings(S3Settings):
     orphan_grace_seconds: int = Field(
         default=900, ge=1, description="Age an unaccounted-for object must reach to be deleted."
     )
+
+    @property
+    def webhook_networks(self) -> tuple[str, ...]:
+        return tuple(n.strip() for n in self.webhook_allowed_networks.split(",") if n.strip())
 
     @property
     def excluded_namespace_patterns(self) -> tuple[str, ...]:

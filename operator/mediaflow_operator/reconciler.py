@@ -25,7 +25,7 @@ status says Cancelled.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -141,6 +141,8 @@ class Reconciler:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.pool = pool
         self.started = self.clock()
+        # Told of every finished MediaJob (the completion webhooks' notifier.submit).
+        self.on_finished: Callable[[Key, dict[str, Any]], None] | None = None
 
     # The entry point.
 
@@ -853,6 +855,8 @@ class Reconciler:
         """A finished MediaJob: its Job goes (also after a crash between the status and the
         delete); after its TTL, the MediaJob goes."""
         body = self.ensure_metadata(body)
+        if self.on_finished is not None:
+            self.on_finished(key, body)
         job = self.store.job(key)
         if job is not None and not job.deleted and owned_by_view(job, body["metadata"]["uid"]):
             self.gateway.delete_job(key.namespace, job.name)

@@ -21,6 +21,7 @@ from mediaflow_operator.builders import namespace_excluded
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.gateway import KubeGateway
 from mediaflow_operator.metrics import METRICS, Metrics
+from mediaflow_operator.notifier import Notifier
 from mediaflow_operator.observed import Key, Store
 from mediaflow_operator.progress import ProgressReader
 from mediaflow_operator.reconciler import Reconciler
@@ -66,6 +67,8 @@ class Runtime:
             self.gateway, self.store, settings, pool=self.pool, metrics=metrics
         )
         self.progress = ProgressReader(self.gateway, self.store, settings)
+        self.notifier = Notifier(self.gateway, self.store, settings)
+        self.reconciler.on_finished = self.notifier.submit
         self.failures: dict[Key, int] = {}
         self.reconciles = 0
         self._lock = threading.Lock()
@@ -82,6 +85,7 @@ class Runtime:
         for worker in self._workers:
             worker.start()
         self.progress.start()
+        self.notifier.start()
         if self.sweeper is not None:
             self.sweeper.start()
         return self
@@ -91,6 +95,7 @@ class Runtime:
         self.pool.close_all()
         self.queue.close()
         self.progress.stop()
+        self.notifier.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
         for worker in self._workers:
@@ -139,6 +144,7 @@ class Runtime:
             "workers": sum(w.is_alive() for w in self._workers),
             "progressReads": self.progress.reads,
             "warmPods": len(self.pool.sessions()),
+            "webhooksQueued": len(self.notifier.queue) + self.notifier.queue.delayed(),
         }
 
     def sweep_orphans(self) -> int:

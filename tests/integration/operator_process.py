@@ -32,9 +32,14 @@ DRAIN_SECONDS = 60
 # the operator allows them. The release's operator keeps the chart's default (refuse).
 # Warm pods end after 10 s idle instead of 60: the tests see them end, and leave fewer
 # pods running behind them.
+# Completion webhooks go to receivers the tests run on loopback (allowed; any other
+# private address stays refused), retried after 0.2, 0.4, 0.8 ... s within 5 s.
 TEST_SETTINGS = {
     "MEDIAFLOW_ALLOW_PRIVATE_URL_INPUTS": "true",
     "MEDIAFLOW_WARM_IDLE_SECONDS": "10",
+    "MEDIAFLOW_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",
+    "MEDIAFLOW_WEBHOOK_BACKOFF_SECONDS": "0.2",
+    "MEDIAFLOW_WEBHOOK_RETRY_SECONDS": "5",
 }
 
 

@@ -107,3 +107,38 @@ def test_the_api_works_with_the_charts_rights_and_reads_no_other_secret(
         with pytest.raises(ApiException) as refused:
             attempt()
         assert refused.value.status == 403
+
+
+def test_webhook_secrets_with_the_charts_rights(
+    kube: client.ApiClient, chart_namespaces: tuple[str, str], tmp_path: Path
+) -> None:
+    """Issue 15: the API reads and rotates users' webhook signing secrets in the one Secret
+    the chart lets it get and update by name; it cannot make that Secret (503 until the
+    operator has made it, as the operator does at start: MEDIAFLOW_WEBHOOK_KEYS_SECRET)."""
+    release, users = chart_namespaces
+    token = run(["kubectl", "-n", release, "create", "token", ACCOUNT, "--duration", "20m"])
+    kubeconfig = kubeconfig_with_token(tmp_path / "kubeconfig", token.strip())
+    env = {
+        "KUBECONFIG": str(kubeconfig),
+        "MEDIAFLOW_API_NAMESPACE": release,
+        "MEDIAFLOW_API_USERS_NAMESPACE": users,
+    }
+    with ApiProcess(env) as api, httpx.Client(base_url=f"{api.url}/api/v1", timeout=30) as http:
+        email = f"hooks-{uuid.uuid4().hex[:10]}@example.com"
+        registered = http.post("/auth/register", json={"email": email, "password": PASSWORD})
+        assert registered.status_code == 201, registered.text
+        bearer = {"Authorization": f"Bearer {registered.json()['data']['tokens']['access_token']}"}
+        missing = http.get("/webhooks/secret", headers=bearer)
+        assert missing.status_code == 503, missing.text
+        # What the operator does at start (mediaflow_operator.notifier.make_keys_secret).
+        client.CoreV1Api(kube).create_namespaced_secret(
+            release,
+            client.V1Secret(metadata=client.V1ObjectMeta(name="mediaflow-webhook-keys"), data={}),
+        )
+        first = http.get("/webhooks/secret", headers=bearer)
+        assert first.status_code == 200, first.text
+        rotated = http.post("/webhooks/secret/rotate", headers=bearer)
+        assert rotated.status_code == 200, rotated.text
+        assert rotated.json()["data"]["previous_secret"] == first.json()["data"]["secret"]
+    stored = client.CoreV1Api(kube).read_namespaced_secret("mediaflow-webhook-keys", release)
+    assert len(stored.data) == 2  # the user's secrets and when they were rotated

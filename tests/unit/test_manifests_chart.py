@@ -157,17 +157,23 @@ def test_api_role_is_least_privilege() -> None:
     documents = template()
     role = find(documents, "Role", "mediaflow-api")
     assert role["metadata"]["namespace"] == "mediaflow"
-    # No Secret of the release namespace (JWT key, storage credentials, Helm's release data).
+    # No Secret of the release namespace (JWT key, storage credentials, Helm's release data)
+    # but the one of webhook signing secrets, by name, which the operator makes.
     assert rights_of(role) == {
         # patch: deleting one file's job of a batch cancels that input of its MediaJob.
         *(("mediajobs", v) for v in ("create", "get", "list", "patch", "delete")),
         # presets: `preset=` on uploads and GET /api/v1/presets
         ("mediapresets", "get"),
         ("mediapresets", "list"),
+        # one Secret by name: the users' webhook signing secrets
+        ("secrets", "get"),
+        ("secrets", "update"),
     }
     cluster = find(documents, "ClusterRole", "mediaflow-mediaflow-api-presets")
     assert rights_of(cluster) == {("clustermediapresets", "get"), ("clustermediapresets", "list")}
-    # Users live in a namespace of their own, the API's only right on Secrets.
+    (secrets,) = [rule for rule in role["rules"] if rule["resources"] == ["secrets"]]
+    assert secrets["resourceNames"] == ["mediaflow-webhook-keys"]
+    # Users live in a namespace of their own, the API's only other right on Secrets.
     users = find(documents, "Role", "mediaflow-api-users")
     assert users["metadata"]["namespace"] == "mediaflow-users"
     assert rights_of(users) == {("secrets", v) for v in ("create", "get", "update")}
@@ -183,9 +189,13 @@ def test_api_role_is_least_privilege() -> None:
         and any("secrets" in rule["resources"] for rule in d["rules"])
     ]
     # The operator's own Role holds the per-Job URL Secrets (create/get/delete, see
-    # test_manifests_chart_operator.py); the API's only Secret rights are on users.
+    # test_manifests_chart_operator.py); the API's Secret rights are on users, and on the
+    # one Secret of webhook signing secrets by name.
     api_roles = [d for d in secret_roles if d["metadata"]["name"].startswith("mediaflow-api")]
-    assert [d["metadata"]["name"] for d in api_roles] == ["mediaflow-api-users"]
+    assert sorted(d["metadata"]["name"] for d in api_roles) == [
+        "mediaflow-api",
+        "mediaflow-api-users",
+    ]
 
 
 def test_users_namespace_is_made_kept_and_given_to_the_api() -> None:

@@ -37,12 +37,12 @@ from mediaflow_core.constants import (
     API_VERSION,
     GROUP,
     KIND,
+    LABEL_OWNER,
     LABEL_PHASE,
 )
 from mediaflow_core.naming import cancel_item_annotation, download_filename
 from mediaflow_core.options import Operation
 
-LABEL_OWNER = f"{GROUP}/owner"
 LABEL_JOB_TYPE = f"{GROUP}/job-type"
 ANNOTATION_FILENAME = f"{GROUP}/filename"
 # A batch request's MediaJob (see the module's docstring).

@@ -20,7 +20,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from mediaflow_api.jobs.model import JobType
-from mediaflow_core.mediajob import OPTIONS_FIELD, PRESET_NAME_PATTERN, PresetRef
+from mediaflow_core.mediajob import (
+    MAX_NOTIFY_URL_LENGTH,
+    NOTIFY_URL_PATTERN,
+    OPTIONS_FIELD,
+    PRESET_NAME_PATTERN,
+    PresetRef,
+)
 from mediaflow_core.options import (
     MAX_RENDITIONS,
     TIMESTAMP_PATTERN,
@@ -86,6 +92,15 @@ class InvalidFieldsError(ValueError):
 class _Form(BaseModel):
     # Form values arrive as text: lax mode turns "80" into 80 and "false"/"0"/"off" into False.
     model_config = ConfigDict(extra="ignore", frozen=True)
+
+    callback_url: str | None = Field(
+        default=None,
+        max_length=MAX_NOTIFY_URL_LENGTH,
+        pattern=NOTIFY_URL_PATTERN,
+        description="An http(s) URL to announce the end of each job to: a signed POST "
+        "(Standard Webhooks headers, a CloudEvents JSON body), verified with your signing "
+        "secret (GET /api/v1/webhooks/secret). Hosts on public addresses only.",
+    )
 
     def options(self) -> dict[str, Any]:
         """The MediaJob options (camelCase, without unset values) of this form."""

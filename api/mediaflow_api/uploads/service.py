@@ -76,6 +76,7 @@ from mediaflow_api.uploads.sink import (
     remove_objects,
     without_queries,
 )
+from mediaflow_api.webhooks.keys import WebhookKeys
 from mediaflow_core.constants import GROUP, PLURAL, VERSION
 from mediaflow_core.libmagic import mime_type_of_buffer
 from mediaflow_core.media import UnsupportedMedia, classify
@@ -309,6 +310,10 @@ class _FilePart:
             await self.sink.abort()
 
 
+def with_notify(spec: dict[str, Any], notify: dict[str, Any] | None) -> dict[str, Any]:
+    return spec if notify is None else {**spec, "notify": notify}
+
+
 class UploadService:
     """Uploads of one API process: object storage and MediaJobs in the API's namespace."""
 
@@ -319,8 +324,10 @@ class UploadService:
         s3_http: urllib3.PoolManager,
         api: kube.ApiClient,
         executor: concurrent.futures.Executor,
+        webhook_keys: WebhookKeys | None = None,
     ) -> None:
         self.settings = settings
+        self.webhook_keys = webhook_keys
         self.minio = minio
         self.s3_http = s3_http
         self.api = api
@@ -407,15 +414,19 @@ class UploadService:
             await request.stores.wait()
             _require_files(endpoint, stored)
             preset = await self.named_preset(endpoint, fields, calls)
+            # A callback_url: the MediaJobs are announced, signed with the user's secret (made
+            # on first use, before any MediaJob names it).
+            notify = await self._notify(owner, fields, calls)
             async with quota.creating_jobs(len(stored)):
                 if batch is None:
                     await self._create_mediajobs(
-                        endpoint, owner, fields, stored, created, calls, request_id, preset
-                    )
+                        endpoint, owner, fields, stored, created, calls, request_id, preset,
+                        notify,
+                    )  # fmt: skip
                 else:
                     await self._create_batch(
                         endpoint, owner, fields, stored, created, batch, calls, request_id,
-                        preset,
+                        preset, notify,
                     )  # fmt: skip
         except InvalidFieldsError as error:
             await self._clean_up(request, stored, created)
@@ -443,11 +454,15 @@ class UploadService:
         calls: BlockingCalls,
         request_id: str | None,
         preset: PresetRef | None = None,
+        notify: dict[str, Any] | None = None,
     ) -> None:
         """Create the MediaJobs, CREATE_CONCURRENCY at once. `created` lists every one tried
         (a create that failed may still have been made: a timeout), so the clean-up deletes
         them all; after a failure no further create starts, and the running ones end first."""
-        specs = [mediajob_spec(endpoint, fields, file.key, preset) for file in stored]
+        specs = [
+            with_notify(mediajob_spec(endpoint, fields, file.key, preset), notify)
+            for file in stored
+        ]
         bodies = [
             mediajob_body(
                 file.job_id,
@@ -492,6 +507,7 @@ class UploadService:
         calls: BlockingCalls,
         request_id: str | None,
         preset: PresetRef | None = None,
+        notify: dict[str, Any] | None = None,
     ) -> None:
         """Create the request's one MediaJob, an input per file in the order they came."""
         body = batch_mediajob_body(
@@ -500,7 +516,9 @@ class UploadService:
             owner,
             [(file.job_id, file.filename) for file in stored],
             endpoint.job_type,
-            batch_spec(endpoint, fields, [file.key for file in stored], preset),
+            with_notify(
+                batch_spec(endpoint, fields, [file.key for file in stored], preset), notify
+            ),
             retention_seconds=self.settings.job_retention_seconds,
             request_id=request_id,
         )
@@ -626,6 +644,17 @@ class UploadService:
         if misfit := preset_misfit(endpoint, name, spec):
             raise InvalidFieldsError([(PRESET_FIELD, misfit)])
         return ref
+
+    async def _notify(
+        self, owner: str, fields: dict[str, str], calls: BlockingCalls
+    ) -> dict[str, Any] | None:
+        """`spec.notify` for a request with a callback_url (the form has validated it): the
+        URL and the user's key in the API's Secret of signing secrets, made on first use."""
+        url = fields.get("callback_url")
+        if not url or self.webhook_keys is None:
+            return None
+        await calls(self.webhook_keys.get, owner)
+        return {"url": url, "secretRef": self.webhook_keys.secret_ref(owner)}
 
     def _create(self, body: dict[str, Any]) -> None:
         self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)

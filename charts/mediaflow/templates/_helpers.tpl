@@ -170,3 +170,9 @@ prometheus.io/scrape: "true"
 prometheus.io/port: {{ . | quote }}
 prometheus.io/path: /metrics
 {{- end }}
+
+{{/* The Secret of the API users' webhook signing secrets: the operator makes it, the API
+    gets and updates it (api/mediaflow_api/webhooks/keys.py). */}}
+{{- define "mediaflow.webhookKeysSecret" -}}
+{{ include "mediaflow.fullname" . }}-webhook-keys
+{{- end }}

@@ -1,0 +1,1 @@
+"""Completion webhooks of API users (issue 15): signing secrets."""
