@@ -146,13 +146,17 @@ def convert(namespace: str, name: str, key: str) -> dict:
 
 def leftovers(namespace: str) -> list[str]:
     """Objects of ours still in the namespace: not the namespace's own defaults, nor the
-    API's users (Secrets labelled mediaflow.io/user), which are data kept like MediaJobs."""
+    API's users (Secrets labelled mediaflow.io/user) or their webhook signing secrets, which
+    are data kept like MediaJobs."""
     names = run(
         ["kubectl", "-n", namespace, "get", WORKLOAD_KINDS, "-o", "name", "-l",
          "mediaflow.io/user!=true"]
     ).split()  # fmt: skip
     defaults = {"configmap/kube-root-ca.crt", "serviceaccount/default"}
-    return [name for name in names if name not in defaults]
+    # The users' webhook signing secrets (issue 15): data kept like the users, so that a
+    # reinstall signs as before (the operator makes it; the chart's README says to delete it).
+    data = {f"secret/{RELEASE}-mediaflow-webhook-keys"}
+    return [name for name in names if name not in defaults | data]
 
 
 def cluster_objects() -> list[str]:

@@ -52,9 +52,19 @@ def chart_namespaces(kube: client.ApiClient) -> Iterator[tuple[str, str]]:
                  "--show-only", "templates/api-users.yaml"]
             )  # fmt: skip
             documents = [d for d in yaml.safe_load_all(rendered) if d]
-            assert {d["kind"] for d in documents} == {"ServiceAccount", "Role", "RoleBinding"}
+            # The ClusterRole and its binding: reading ClusterMediaPresets (issue 15).
+            assert {d["kind"] for d in documents} == {
+                "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"
+            }  # fmt: skip
+            cluster_wide = yaml.safe_dump_all(
+                [d for d in documents if d["kind"].startswith("Cluster")]
+            )
             run(["kubectl", "apply", "-f", "-"], stdin=rendered)
-            yield release.name, users.name
+            try:
+                yield release.name, users.name
+            finally:
+                # Cluster-scoped: they do not go with the scratch namespaces.
+                run(["kubectl", "delete", "--ignore-not-found", "-f", "-"], stdin=cluster_wide)
 
 
 def kubeconfig_with_token(path: Path, token: str) -> Path:

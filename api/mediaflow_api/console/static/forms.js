@@ -3,6 +3,9 @@
 // the API accepts, and leaves the judging to the API (its problem details are shown).
 
 const PREFIX = "/api/v1";
+// Fields every upload endpoint takes (a preset instead of the options, a webhook URL): shown
+// after the operation's own options, which are what most people set.
+const COMMON_FIELDS = ["preset", "callback_url"];
 
 /** Every upload operation: {path, batchPath, summary, kind, fields: [{name, schema, required}]}. */
 export async function loadOperations() {
@@ -27,6 +30,7 @@ export async function loadOperations() {
       accept: post.requestBody.content["multipart/form-data"].encoding?.file?.contentType || "",
       fields: Object.entries(body.properties)
         .filter(([name]) => name !== "file")
+        .sort(([a], [b]) => COMMON_FIELDS.includes(a) - COMMON_FIELDS.includes(b)) // stable
         .map(([name, field]) => ({
           name,
           schema: field,
