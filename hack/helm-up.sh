@@ -56,6 +56,11 @@ api:
   # address: a per-address budget this large lets the login-flood e2e test reach the password
   # hashing gate. The per-address limit itself is proven against an API process of its own.
   authRateLimit: {burst: 1000, perMinute: 1000}
+operator:
+  webhooks:
+    # Tests' webhook receivers listen on this machine at the bridge address (pods reach it);
+    # every other private and special-purpose address stays refused.
+    allowedNetworks: [$NODE_IP/32]
 storage:
   mode: external
   bucket: $MINIO_BUCKET

@@ -83,18 +83,22 @@ class Console:
     def upload_and_follow(self, count: int) -> tuple[list[Any], list[str]]:
         """Submit, then watch the newest `count` upload items until each is final; returns
         their elements and every state text seen meanwhile."""
+        # The page records every state text as it is set: a small upload on a warm pod can
+        # pass "Uploading n%" between two polls of the test.
+        self.page.evaluate(RECORD_STATES)
         self.page.get_by_role("button", name="Upload and convert").click()
         items = self.page.locator("#uploads li.upload")
-        seen: list[str] = []
 
         def final() -> bool:
-            texts = items.locator(".state").all_inner_texts()[:count]
-            seen.extend(t for t in texts if not seen or seen[-1] != t)
             statuses = [items.nth(i).get_attribute("data-status") for i in range(count)]
             return all(s in ("completed", "failed", "deleted") for s in statuses)
 
-        wait_in_page(self.page, final, JOB_TIMEOUT_MS, lambda: f"jobs to finish; seen {seen}")
-        return [items.nth(i) for i in range(count)], seen
+        def seen() -> list[str]:
+            states: list[str] = self.page.evaluate("window.__mediaflowStates")
+            return [s for i, s in enumerate(states) if i == 0 or states[i - 1] != s]
+
+        wait_in_page(self.page, final, JOB_TIMEOUT_MS, lambda: f"jobs to finish; seen {seen()}")
+        return [items.nth(i) for i in range(count)], seen()
 
     def screenshot(self, name: str) -> Path:
         path = self.shots / name
@@ -103,6 +107,26 @@ class Console:
             DOCS_IMAGES.mkdir(exist_ok=True)
             self.page.screenshot(path=str(DOCS_IMAGES / name), full_page=True)
         return path
+
+
+# Every text a `.state` element of the upload list is given, in order: a text node added under
+# one (textContent assignments replace it) or a new upload item with its first state.
+RECORD_STATES = """() => {
+  window.__mediaflowStates = [];
+  new MutationObserver((mutations) => {
+    for (const mutation of mutations) {
+      for (const node of mutation.addedNodes) {
+        if (node.nodeType === Node.TEXT_NODE && node.parentElement?.classList.contains("state")) {
+          window.__mediaflowStates.push(node.data);
+        } else if (node.nodeType === Node.ELEMENT_NODE) {
+          for (const state of node.querySelectorAll(".state")) {
+            window.__mediaflowStates.push(state.textContent);
+          }
+        }
+      }
+    }
+  }).observe(document.getElementById("uploads"), { childList: true, subtree: true });
+}"""
 
 
 def wait_in_page(

@@ -7,10 +7,7 @@ verifies it."""
 from __future__ import annotations
 
 import base64
-import http.server
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -24,42 +21,9 @@ from tests.integration.api_process import ApiProcess
 from tests.integration.test_api_jobs import User, cleanup  # noqa: F401 - the fixture
 from tests.integration.test_mediajob import condition, create_mediajob, get_mj, wait_finished
 from tests.media import make_photo
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.usefixtures("operator")
-
-
-@dataclass
-class Receiver:
-    """An HTTP server on 127.0.0.1 answering POSTs with the next of `codes` (then 200)."""
-
-    codes: list[int]
-    requests: list[tuple[dict[str, str], bytes]] = field(default_factory=list)
-    url: str = ""
-
-    def serve(self) -> Iterator[Receiver]:
-        receiver = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                receiver.requests.append(({k.lower(): v for k, v in self.headers.items()}, body))
-                code = receiver.codes.pop(0) if receiver.codes else 200
-                self.send_response(code)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *_: object) -> None:
-                pass
-
-        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/mediaflow"
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield self
-        finally:
-            server.shutdown()
-            server.server_close()
 
 
 @pytest.fixture
