@@ -7,7 +7,8 @@ MediaJob series: it holds no store).
 
 Three kinds of series:
 - read from the store at scrape time (`StoreCollector`): MediaJobs by phase, the oldest
-  pending one's age, the progress reader's reads, budget and due MediaJobs. Nothing is kept
+  pending one's age, webhooks not delivered yet, the progress reader's reads, budget and
+  due MediaJobs. Nothing is kept
   up to date per event, so a scrape costs one pass over the store;
 - observed once per MediaJob when the reconciler's status write that finishes it succeeds
   (`finish_record`, pure; `Metrics.finished`): outcomes, items, times, cost. The write is
@@ -15,7 +16,9 @@ Three kinds of series:
   terminal; an operator that restarts and finds it finished writes nothing and counts
   nothing (a crash between the write and the count loses that one observation, it never
   counts twice);
-- counted where things happen: reconcile latency and errors, retries, storage errors.
+- counted where things happen: reconcile latency and errors, retries, storage errors,
+  webhook attempts (at each POST) and ended webhooks (by the status write that makes the
+  Notified condition final, conditioned like the finishing write).
 
 Labels are bounded: namespace, operation, phase, outcome, reason, handler. Never a name.
 """
@@ -36,6 +39,7 @@ from prometheus_client.exposition import start_http_server
 from prometheus_client.registry import Collector
 
 from mediaflow_core.mediajob import MediaJobCost, MediaJobStatus, Phase
+from mediaflow_operator.notifier import wants_notice
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -54,6 +58,14 @@ QUEUE_BUCKETS = (0.25, 0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800)
 RUN_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600)
 DURATION_BUCKETS = (0.5, 1, 2, 3, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600, 7200)
 RECONCILE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# A webhook attempt connects within 5 s and ends within 10 s (notifier.py).
+WEBHOOK_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# What one webhook attempt came to (`webhook_attempt_outcome`).
+WEBHOOK_ATTEMPT_OUTCOMES = ("delivered", "http_error", "no_answer")
+# The final reasons of the Notified condition (notifier.py); their counters exist at 0.
+WEBHOOK_FINAL_REASONS = (
+    "Delivered", "Gone", "DeliveryFailed", "AddressNotAllowed", "SigningSecretInvalid",
+)  # fmt: skip
 MEMORY_BUCKETS = tuple(float(2**n * 1024**2) for n in range(3, 14))  # 8 MiB .. 8 GiB
 # The handlers `handling` times (runtime.py, handlers.py): their error counters exist at 0
 # from the start, so that `rate()` and alerts see a series before the first error.
@@ -91,6 +103,13 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     if start is None or end is None:
         return None
     return max(0.0, (end - start).total_seconds())
+
+
+def webhook_attempt_outcome(code: int | None) -> str:
+    """An attempt's outcome label from the receiver's HTTP status (None: no answer)."""
+    if code is None:
+        return "no_answer"
+    return "delivered" if 200 <= code < 300 else "http_error"
 
 
 def succeeded_reason(status: MediaJobStatus) -> str:
@@ -140,6 +159,7 @@ class StoreSnapshot:
 
     by_phase: dict[tuple[str, str, str], int]  # (namespace, operation, phase) -> MediaJobs
     oldest_pending: dict[str, float]  # namespace -> seconds
+    webhooks_pending: dict[str, int]  # namespace -> finished MediaJobs not announced yet
 
 
 def snapshot(mediajobs: list[dict[str, Any]], now: datetime) -> StoreSnapshot:
@@ -148,6 +168,7 @@ def snapshot(mediajobs: list[dict[str, Any]], now: datetime) -> StoreSnapshot:
     pass, no parsing but the creation times of Pending ones."""
     by_phase: dict[tuple[str, str, str], int] = {}
     oldest: dict[str, str] = {}
+    unannounced: dict[str, int] = {}
     for body in mediajobs:
         meta = body.get("metadata") or {}
         namespace = meta.get("namespace", "")
@@ -159,12 +180,14 @@ def snapshot(mediajobs: list[dict[str, Any]], now: datetime) -> StoreSnapshot:
             # RFC 3339 in UTC with the same layout: the smallest string is the oldest.
             if created and (namespace not in oldest or created < oldest[namespace]):
                 oldest[namespace] = created
+        if wants_notice(body):
+            unannounced[namespace] = unannounced.get(namespace, 0) + 1
     ages = {}
     for namespace, created in oldest.items():
         seconds = _seconds(_time(created), now)
         if seconds is not None:
             ages[namespace] = seconds
-    return StoreSnapshot(by_phase, ages)
+    return StoreSnapshot(by_phase, ages, unannounced)
 
 
 class StoreCollector(Collector):
@@ -198,8 +221,17 @@ class StoreCollector(Collector):
             jobs.add_metric([namespace, operation, phase], count)
         for namespace, seconds in sorted(counted.oldest_pending.items()):
             pending.add_metric([namespace], seconds)
+        webhooks = GaugeMetricFamily(
+            "mediaflow_webhooks_pending",
+            "Finished MediaJobs whose completion webhook is not delivered or given up yet "
+            "(queued, or waiting for a retry).",
+            labels=["namespace"],
+        )
+        for namespace, count in sorted(counted.webhooks_pending.items()):
+            webhooks.add_metric([namespace], count)
         yield jobs
         yield pending
+        yield webhooks
         if progress is not None:
             yield CounterMetricFamily(
                 "mediaflow_progress_reads",
@@ -306,6 +338,25 @@ class Metrics:
             ["component"], registry=registry,
         )  # fmt: skip
         self.storage_errors.labels("operator")  # present at 0 from the start
+        self.webhook_attempts = Counter(
+            "mediaflow_webhook_attempts",
+            "Completion webhook POSTs by outcome: delivered (2xx), http_error (any other "
+            "status), no_answer (no connection, timeout, TLS failure).",
+            ["outcome"], registry=registry,
+        )  # fmt: skip
+        for outcome in WEBHOOK_ATTEMPT_OUTCOMES:
+            self.webhook_attempts.labels(outcome)
+        self.webhook_attempt_duration = Histogram(
+            "mediaflow_webhook_attempt_duration_seconds",
+            "Time of one completion webhook POST, from connecting to the answer.",
+            buckets=WEBHOOK_BUCKETS, registry=registry,
+        )  # fmt: skip
+        self.webhook_notifications = Counter(
+            "mediaflow_webhook_notifications",
+            "MediaJobs whose completion webhook ended, by namespace and the final reason of "
+            "their Notified condition (Delivered, or why not).",
+            ["namespace", "reason"], registry=registry,
+        )  # fmt: skip
         self.leader.set(0)
         self._lock = threading.Lock()
 
@@ -338,6 +389,13 @@ class Metrics:
             self.input_bytes.labels(ns, op).inc(record.cost.input_bytes)
             self.output_bytes.labels(ns, op).inc(record.cost.output_bytes)
             self.peak_memory.labels(op).observe(record.cost.peak_memory_bytes)
+
+    def webhook_attempted(self, code: int | None, seconds: float) -> None:
+        self.webhook_attempts.labels(webhook_attempt_outcome(code)).inc()
+        self.webhook_attempt_duration.observe(seconds)
+
+    def webhook_ended(self, namespace: str, reason: str) -> None:
+        self.webhook_notifications.labels(namespace, reason).inc()
 
     def retried(self, namespace: str, operation: str, count: int = 1) -> None:
         if count > 0:

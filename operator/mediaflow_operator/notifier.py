@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from pydantic import ValidationError
@@ -56,6 +56,9 @@ from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.gateway import ConflictError, Gateway, GoneError
 from mediaflow_operator.observed import Key, Store
 from mediaflow_operator.workqueue import WorkQueue
+
+if TYPE_CHECKING:
+    from mediaflow_operator.metrics import Metrics
 
 log = logging.getLogger(__name__)
 CONNECT_TIMEOUT = 5.0
@@ -268,12 +271,14 @@ class Notifier:
         settings: OperatorSettings,
         clock: Callable[[], datetime] | None = None,
         send: Callable[[str, dict[str, str], bytes, NetworkList], Attempt] = post,
+        metrics: Metrics | None = None,
     ) -> None:
         self.gateway = gateway
         self.store = store
         self.settings = settings
         self.clock = clock or (lambda: datetime.now(UTC))
         self.send = send
+        self.metrics = metrics
         self.allowed = parse_networks(settings.webhook_networks)
         self.queue: WorkQueue[Key] = WorkQueue()
         self._threads = [
@@ -383,7 +388,11 @@ class Notifier:
         now = self.clock()
         payload = webhooks.encode(webhooks.build_event(body, event_id, now))
         headers = webhooks.signed_headers(keys, event_id, int(now.timestamp()), payload)
-        return self.send(notify.url, headers, payload, self.allowed)
+        started = time.perf_counter()
+        attempt = self.send(notify.url, headers, payload, self.allowed)
+        if self.metrics is not None and not attempt.refused:
+            self.metrics.webhook_attempted(attempt.code, time.perf_counter() - started)
+        return attempt
 
     def record(
         self, key: Key, body: dict[str, Any], event_id: str, attempt: Attempt
@@ -417,6 +426,9 @@ class Notifier:
         else:
             log.warning("%s: webhook attempt not recorded (conflicts); again", key)
             return 1.0
+        notified = conditions[-1]
+        if notified.status != "Unknown" and self.metrics is not None:
+            self.metrics.webhook_ended(body["metadata"]["namespace"], notified.reason)
         if failure is None:
             log.info("%s: webhook %s delivered (HTTP %s)", key, event_id, attempt.code)
             self.gateway.post_event(body, type_="Normal", reason="WebhookDelivered",
@@ -428,7 +440,6 @@ class Notifier:
             reason="WebhookRefused" if attempt.refused else "WebhookFailed",
             message=note.message or failure,
         )  # fmt: skip
-        notified = conditions[-1]
         if notified.status != "Unknown":
             return None
         return retry_delay(note.attempts, settings.webhook_backoff_seconds)

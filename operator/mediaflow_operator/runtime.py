@@ -67,7 +67,7 @@ class Runtime:
             self.gateway, self.store, settings, pool=self.pool, metrics=metrics
         )
         self.progress = ProgressReader(self.gateway, self.store, settings)
-        self.notifier = Notifier(self.gateway, self.store, settings)
+        self.notifier = Notifier(self.gateway, self.store, settings, metrics=metrics)
         self.reconciler.on_finished = self.notifier.submit
         self.failures: dict[Key, int] = {}
         self.reconciles = 0

@@ -2,7 +2,7 @@
 after one MediaJob of every operation (each manifests/samples file) and one whose input is
 missing, run by the session's operator process on real pods, and one upload through an API
 process, Prometheus itself (not a direct scrape) holds the contract's series with the counts
-this test expects.
+this test expects, and so are the webhooks of two MediaJobs that ask for them.
 
 The test's processes are registered as targets under jobs of their own: the release's
 `mediaflow-operator` / `mediaflow-api` jobs feed its alert rules. Counters by namespace are
@@ -12,6 +12,7 @@ operation or route only, which other tests of the session share, so those are at
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -25,7 +26,9 @@ from tests.integration.prometheus import query, scrape_target
 from tests.integration.test_api_jobs import User
 from tests.integration.test_mediajob import SAMPLES, apply_sample, create_mediajob, wait_finished
 from tests.integration.test_mediajob import inputs as inputs  # a fixture
+from tests.integration.test_webhooks import refused_spec, signing_secret
 from tests.media import make_photo
+from tests.webhook_receiver import Receiver
 
 pytestmark = pytest.mark.integration
 
@@ -205,3 +208,35 @@ def test_an_upload_counted_in_prometheus(
         )
         for series in API_SERIES:
             assert query(f'{series}{{job="{API_JOB}"}}'), f"{series} is not in Prometheus"
+
+
+def test_webhooks_counted_in_prometheus(
+    kube: client.ApiClient, namespace: ScratchNamespace, scraped_operator: OperatorProcess
+) -> None:
+    """One MediaJob announced after one failed attempt, one refused (a private address):
+    their namespace's ended webhooks by reason, and the attempts by outcome."""
+    ns = namespace.name
+    attempts = f'sum by (outcome) (mediaflow_webhook_attempts_total{{job="{OPERATOR_JOB}"}})'
+    before = by(attempts, "outcome")
+    signing_secret(namespace)
+    receiver = Receiver(codes=[503])
+    with contextmanager(receiver.serve)():
+        create_mediajob(
+            kube, namespace, unique_name("hooked"), refused_spec(namespace, receiver.url)
+        )
+        create_mediajob(
+            kube, namespace, unique_name("private"),
+            refused_spec(namespace, "http://10.255.255.1:8080/"),
+        )  # fmt: skip
+        wait_until("two attempts", lambda: len(receiver.deliveries) >= 2, timeout=60)
+    mine = f'job="{OPERATOR_JOB}", namespace="{ns}"'
+    ended = f"sum by (reason) (mediaflow_webhook_notifications_total{{{mine}}})"
+    expected = {"Delivered": 1, "AddressNotAllowed": 1}
+    eventually(f"Prometheus to count {expected}", lambda: by(ended, "reason") == expected)
+    after = by(attempts, "outcome")
+    # The attempt counters are the process's (other tests' webhooks too): at least these.
+    assert after["http_error"] >= before.get("http_error", 0) + 1
+    assert after["delivered"] >= before.get("delivered", 0) + 1
+    assert "no_answer" in after  # present at 0 from the start
+    assert query(f'mediaflow_webhook_attempt_duration_seconds_count{{job="{OPERATOR_JOB}"}}')
+    assert query(f'mediaflow_webhooks_pending{{job="{OPERATOR_JOB}"}}') is not None

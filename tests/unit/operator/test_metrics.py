@@ -85,6 +85,27 @@ def test_the_gauges_count_by_phase_and_the_oldest_pending_age_per_namespace() ->
         ("team", "VideoConvert", "Succeeded"): 1,
     }
     assert counted.oldest_pending == {"team": 120.0}
+    assert counted.webhooks_pending == {}
+
+
+def test_finished_mediajobs_waiting_for_their_webhook_are_a_gauge() -> None:
+    notify = {"url": "https://hooks.example/", "secretRef": {"name": "s", "key": "k"}}
+    waiting, delivered, running = body("Succeeded"), body("Failed"), body("Running")
+    for mj in (waiting, delivered, running):
+        mj["spec"]["notify"] = notify
+    delivered["status"]["conditions"] = [{"type": "Notified", "status": "True"}]
+    counted = snapshot([waiting, delivered, running, body("Succeeded")], datetime.now(UTC))
+    assert counted.webhooks_pending == {"team": 1}
+    store = Store()
+    for n, mj in enumerate((waiting, delivered, running)):
+        mj["metadata"].update(name=f"mj-{n}", resourceVersion=str(n))
+        store.put_mediajob(mj)
+    metrics = Metrics()
+    metrics.attach(store, None)
+    sample = metrics.registry.get_sample_value
+    assert sample("mediaflow_webhooks_pending", {"namespace": "team"}) == 1
+    # The attempt counters exist at 0 before the first webhook.
+    assert sample("mediaflow_webhook_attempts_total", {"outcome": "no_answer"}) == 0
 
 
 def test_a_scrape_over_5000_mediajobs_stays_cheap() -> None:

@@ -16,6 +16,7 @@ from mediaflow_core import webhooks
 from mediaflow_core.mediajob import MediaJobStatus
 from mediaflow_operator import notifier as n
 from mediaflow_operator.config import OperatorSettings
+from mediaflow_operator.metrics import Metrics
 from mediaflow_operator.observed import Key, Store
 from tests.unit.operator.fake_gateway import FakeGateway
 
@@ -71,7 +72,10 @@ class World:
             s3_endpoint="http://minio:9000", s3_access_key="a", s3_secret_key="b",  # noqa: S106
             webhook_backoff_seconds=1.0, webhook_retry_seconds=10.0,
         )  # fmt: skip
-        self.notifier = n.Notifier(self.gateway, self.store, settings, lambda: self.now, self.send)
+        self.metrics = Metrics()
+        self.notifier = n.Notifier(
+            self.gateway, self.store, settings, lambda: self.now, self.send, metrics=self.metrics
+        )
         self.gateway.secrets[NS, "hooks"] = {
             "metadata": {"namespace": NS, "name": "hooks"},
             "data": {"key": base64.b64encode(SECRET.encode()).decode()},
@@ -133,6 +137,14 @@ def test_two_failures_then_delivered_three_attempts_one_id() -> None:
     assert reasons == ["WebhookFailed", "WebhookFailed", "WebhookDelivered"]
     # Done: a later reconcile does not queue it again.
     assert not n.wants_notice(world.gateway.mediajob(NS, "job-1"))
+    # Counted: three POSTs by outcome, one webhook ended Delivered.
+    sample = world.metrics.registry.get_sample_value
+    assert sample("mediaflow_webhook_attempts_total", {"outcome": "http_error"}) == 1
+    assert sample("mediaflow_webhook_attempts_total", {"outcome": "no_answer"}) == 1
+    assert sample("mediaflow_webhook_attempts_total", {"outcome": "delivered"}) == 1
+    assert sample("mediaflow_webhook_attempt_duration_seconds_count") == 3
+    ended = {"namespace": NS, "reason": n.DELIVERED}
+    assert sample("mediaflow_webhook_notifications_total", ended) == 1
 
 
 def test_410_stops_at_once() -> None:
@@ -149,6 +161,10 @@ def test_retries_end_within_the_window() -> None:
     assert len(world.sent) == 4
     assert world.notified() == ("False", n.DELIVERY_FAILED)
     assert world.status().notification.attempts == 4  # type: ignore[union-attr]
+    sample = world.metrics.registry.get_sample_value
+    assert sample("mediaflow_webhook_attempts_total", {"outcome": "http_error"}) == 4
+    ended = {"namespace": NS, "reason": n.DELIVERY_FAILED}
+    assert sample("mediaflow_webhook_notifications_total", ended) == 1
 
 
 def test_a_restart_resumes_from_the_status() -> None:
@@ -170,6 +186,11 @@ def test_a_refused_address_is_final_with_an_event() -> None:
     assert world.notified() == ("False", n.ADDRESS_NOT_ALLOWED)
     assert world.gateway.events[-1][1:3] == ("Warning", "WebhookRefused")
     assert world.status().notification.attempts == 0  # type: ignore[union-attr]
+    # No POST was made; the webhook ended with its reason.
+    sample = world.metrics.registry.get_sample_value
+    assert sample("mediaflow_webhook_attempt_duration_seconds_count") == 0
+    ended = {"namespace": NS, "reason": n.ADDRESS_NOT_ALLOWED}
+    assert sample("mediaflow_webhook_notifications_total", ended) == 1
 
 
 def test_a_missing_secret_is_final_and_nothing_is_sent() -> None:
