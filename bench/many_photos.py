@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -92,11 +94,46 @@ def in_pod_seconds(core: client.CoreV1Api, namespace: str, job: str) -> float:
     return (max(ends) - min(starts)).total_seconds()
 
 
+def phases(core: client.CoreV1Api, namespace: str, job: str) -> dict[str, float]:
+    """Median milliseconds between consecutive log lines of an item ("fetch" is the time
+    from the line before to the fetch's end), from the warm pod's log timestamps. Only
+    meaningful when the pod converts one item at a time (--concurrency 1): lines of items
+    converted at once interleave."""
+    pods = core.list_namespaced_pod(namespace, label_selector=f"{c.LABEL_SESSION}={job}").items
+    text = core.read_namespaced_pod_log(
+        pods[0].metadata.name, namespace, container="worker", timestamps=True
+    )
+    spans: dict[str, list[float]] = {}
+    before: tuple[str, datetime] | None = None
+    for line in text.splitlines():
+        stamp, _, rest = line.partition(" ")
+        try:
+            event = json.loads(rest)["event"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        if event == "item-start":
+            before = (event, when)
+            continue
+        if before is None:
+            continue
+        spans.setdefault(f"{before[0]} -> {event}", []).append(
+            (when - before[1]).total_seconds() * 1000
+        )
+        before = None if event == "item" else (event, when)
+    return {name: statistics.median(values) for name, values in spans.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--photos", type=int, default=100)
     parser.add_argument("--size", default="640x480")
     parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument(
+        "--concurrency", type=int, default=None,
+        help="items a warm pod converts at once (default: the operator's, 2); with 1 the "
+        "phases of an item are printed too",
+    )  # fmt: skip
     args = parser.parse_args()
     kube = kube_client()
     custom, core = client.CustomObjectsApi(kube), client.CoreV1Api(kube)
@@ -106,7 +143,10 @@ def main() -> int:
     port = 18720
     operator = start_operator(
         namespace, None, REPO / ".local/logs/bench-many.log", port,
-        extra_env={"MEDIAFLOW_WARM_IDLE_SECONDS": "5"},
+        extra_env={
+            "MEDIAFLOW_WARM_IDLE_SECONDS": "5",
+            **({"MEDIAFLOW_WARM_CONCURRENCY": str(args.concurrency)} if args.concurrency else {}),
+        },
     )  # fmt: skip
     rows = []
     try:
@@ -149,6 +189,9 @@ def main() -> int:
                 if failed:
                     raise SystemExit(f"{name}: {len(failed)} items failed: {failed[0]}")
                 pod = in_pod_seconds(core, namespace, status["items"][0]["jobName"])
+                if args.concurrency == 1:
+                    for span, ms in phases(core, namespace, status["items"][0]["jobName"]).items():
+                        print(f"  {case} {span:28} {ms:7.1f} ms (median)", file=sys.stderr)
                 plain = bare(case, paths, folder)
                 rows.append((case, pod, e2e, plain))
                 print(f"{case}: in pod {pod:.2f} s, end to end {e2e:.2f} s, bare {plain:.2f} s",

@@ -148,6 +148,15 @@ class OperatorSettings(S3Settings):
     warm_poll_ms: int = Field(
         default=50, ge=10, le=5000, description="How often a warm pod looks for its next item."
     )
+    items_status_interval_ms: int = Field(
+        default=1000,
+        ge=0,
+        le=60000,
+        description="Least time between two status writes of a running MediaJob of many "
+        "inputs: a hundred items finishing cost a few writes of its status, not a hundred. The "
+        "write that finishes it, and one that cancels an input, are never held back. 0: a "
+        "write at every change of an item.",
+    )
     # Completion webhooks (notifier.py, docs/operator.md "Webhooks").
     webhook_workers: int = Field(
         default=4, ge=1, le=64, description="Threads delivering completion webhooks."

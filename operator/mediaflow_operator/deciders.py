@@ -334,6 +334,17 @@ def items_message(items: list[ItemStatus]) -> str:
     return message
 
 
+def items_write_wait(
+    last_write: datetime | None, now: datetime, interval: float, *, urgent: bool
+) -> float:
+    """Seconds to hold back the next status write of a running MediaJob of many inputs
+    (0: write now): none for an `urgent` one (it finishes the MediaJob or cancels an input)
+    or the first; else what is left of `interval` since the last."""
+    if urgent or last_write is None or interval <= 0:
+        return 0.0
+    return max(0.0, interval - (now - last_write).total_seconds())
+
+
 def items_progress(
     status: MediaJobStatus,
     items: list[ItemStatus],

@@ -141,6 +141,9 @@ class Reconciler:
         self.clock = clock or (lambda: datetime.now(UTC))
         self.pool = pool
         self.started = self.clock()
+        # When each running MediaJob of many inputs last had its status written (the
+        # writes are spaced by settings.items_status_interval_ms; follow_items).
+        self.items_written: dict[Key, datetime] = {}
         # Told of every finished MediaJob (the completion webhooks' notifier.submit).
         self.on_finished: Callable[[Key, dict[str, Any]], None] | None = None
 
@@ -578,6 +581,9 @@ class Reconciler:
         its pod ended without one; the MediaJob's status from its items'."""
         assert self.pool is not None  # noqa: S101
         ref = MediaJobRef.from_body(body)
+        wait = self.items_write_wait(key, body, ref, status)
+        if wait > 0:
+            return Requeue(wait)
         spec = self.spec_of(body)
         items, gone = self.cancel_items(body, ref, list(status.items or []))
         retry: dict[int, str] = {}
@@ -627,8 +633,33 @@ class Reconciler:
         body = self.write_then_slots(key, body, ref, spec, transition, placed)
         self.tell_items_cancelled(body, gone)
         if transition.finished:
+            self.items_written.pop(key, None)
             return self.after_finish(key, body, transition.status)
+        self.items_written[key] = self.now()
         return None
+
+    def items_write_wait(
+        self, key: Key, body: dict[str, Any], ref: MediaJobRef, status: MediaJobStatus
+    ) -> float:
+        """Seconds before the next status write of this MediaJob of many inputs is due
+        (deciders.items_write_wait); nothing here changes any state. Urgent: an input to
+        cancel, or every unfinished input's outcome at hand (the write finishes it)."""
+        assert self.pool is not None  # noqa: S101
+        wanted = cancelled_items(body["metadata"].get("annotations"))
+        items = status.items or []
+        urgent = any(i.index in wanted and i.phase is not Phase.CANCELLED for i in items) or all(
+            i.phase in deciders.TERMINAL
+            or (
+                i.job_name is not None
+                and self.pool.outcome(key.namespace, i.job_name, item_id(ref.uid, i.index))
+                is not None
+            )
+            for i in items
+        )
+        return deciders.items_write_wait(
+            self.items_written.get(key), self.now(),
+            self.settings.items_status_interval_ms / 1000, urgent=urgent,
+        )  # fmt: skip
 
     def session_state(self, namespace: str, job: str) -> str | None:
         """A warm pod's state as the pool knows it; one it does not know is read once (a
@@ -895,6 +926,7 @@ class Reconciler:
     def finalize(self, key: Key, body: dict[str, Any]) -> Requeue | None:
         """A deleted MediaJob: its Job (and so its pods) and its objects go, then our
         finalizer, which lets the deletion complete."""
+        self.items_written.pop(key, None)
         finalizers = list(body["metadata"].get("finalizers") or [])
         if c.FINALIZER not in finalizers:
             return None

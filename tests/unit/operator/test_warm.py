@@ -6,6 +6,7 @@ tests/integration/test_warm_pods.py.)"""
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,6 +31,9 @@ class WarmWorld:
         self.store = Store()
         self.woken: list[Key] = []
         self.clock = 1000.0
+        self.now = T0
+        # Every change of an item written at once, unless a test spaces the writes.
+        settings.setdefault("items_status_interval_ms", 0)
         self.settings = OperatorSettings(
             s3_endpoint="http://minio:9000",
             s3_access_key="a",
@@ -39,7 +43,7 @@ class WarmWorld:
         self.pool = Pool(self.gateway, self.settings, self.woken.append, lambda: self.clock)
         self.pool.spawn = lambda target, *args: None  # no log follower threads here
         self.reconciler = Reconciler(
-            self.gateway, self.store, self.settings, lambda: T0, pool=self.pool
+            self.gateway, self.store, self.settings, lambda: self.now, pool=self.pool
         )
 
     def create(self, name: str, user: str = "alice", body_spec: dict | None = None) -> Key:
@@ -340,6 +344,48 @@ def test_a_mediajob_of_many_inputs_queues_them_in_one_pod_and_fails_a_missing_on
     assert status["items"][2]["reason"] == "InvalidInput"
 
 
+def test_a_running_mediajob_of_many_inputs_writes_its_status_at_most_once_a_second() -> None:
+    world = WarmWorld(items_status_interval_ms=1000)
+    world.gateway.objects[f"{NS}/in/b"] = b"y" * 10
+    inputs = [f"{NS}/uploads/a/input", f"{NS}/in/b", f"{NS}/in/b", f"{NS}/in/b"]
+    key = world.create("spaced", body_spec=many(*inputs))
+    uid, job = world.uid(key), world.status(key)["items"][0]["jobName"]
+
+    def writes() -> int:
+        return world.gateway.requests["PATCH mediajobs/status"]
+
+    # The first change is written at once: the MediaJob is Running.
+    world.log(job, {"event": "item-start", "item": item(uid, 0)})
+    world.reconcile(key)
+    assert world.status(key)["phase"] == "Running"
+    first = writes()
+    # Within the second, more changes wait for one write at its end.
+    world.log(job, {"event": "item", "item": item(uid, 0), "result": RESULT},
+              {"event": "item-start", "item": item(uid, 1)})  # fmt: skip
+    held = world.reconciler.reconcile(key)
+    assert held is not None
+    assert held.seconds == pytest.approx(1.0)
+    world.now += timedelta(seconds=0.4)
+    assert world.reconciler.reconcile(key).seconds == pytest.approx(0.6)  # type: ignore[union-attr]
+    assert writes() == first
+    assert world.status(key)["itemsDone"] == "0/4"
+    world.now += timedelta(seconds=0.6)
+    world.reconcile(key)
+    assert writes() == first + 1
+    assert world.status(key)["itemsDone"] == "1/4"
+    assert world.status(key)["items"][1]["phase"] == "Running"
+    # An input to cancel is not held back.
+    cancel_item(world, key, 3)
+    assert world.status(key)["items"][3]["phase"] == "Cancelled"
+    # Nor is the write that finishes the MediaJob, a moment after the last one.
+    world.now += timedelta(seconds=0.1)
+    world.log(job, {"event": "item", "item": item(uid, 1), "result": RESULT},
+              {"event": "item", "item": item(uid, 2), "result": RESULT})  # fmt: skip
+    world.reconcile(key)
+    assert world.status(key)["phase"] == "Succeeded"
+    assert key not in world.reconciler.items_written
+
+
 def test_an_input_its_pod_did_not_settle_gets_another_pod_then_fails_after_three() -> None:
     world = WarmWorld()
     key = world.create("retry", body_spec=many(f"{NS}/uploads/a/input"))
@@ -462,8 +508,8 @@ def item_output(world: WarmWorld, key: Key, index: int) -> str:
 
 
 def cancel_item(world: WarmWorld, key: Key, index: int) -> None:
-    annotations = world.gateway.mediajobs[key.namespace, key.name]["metadata"]["annotations"]
-    annotations[cancel_item_annotation(index)] = "true"
+    meta = world.gateway.mediajobs[key.namespace, key.name]["metadata"]
+    meta.setdefault("annotations", {})[cancel_item_annotation(index)] = "true"
     world.reconcile(key)
 
 
