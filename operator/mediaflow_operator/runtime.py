@@ -34,7 +34,7 @@ from mediaflow_operator.sweeper import (
     served,
     stale_mailboxes,
 )
-from mediaflow_operator.warm import Pool
+from mediaflow_operator.warm import Pool, PoolClosedError
 from mediaflow_operator.workqueue import WorkQueue
 
 log = logging.getLogger(__name__)
@@ -91,15 +91,20 @@ class Runtime:
         return self
 
     def stop(self) -> None:
+        """Stop starting work, let the reconciles under way finish, then close the warm pods'
+        mailboxes. In that order: a reconcile that ran after the mailboxes closed made a
+        one-shot Job (or a warm pod) on its way out, which the next leader, already
+        placing the same MediaJob, raced with (seen in a rolling upgrade: the MediaJob
+        never finished)."""
         self.metrics.detach()
-        self.pool.close_all()
         self.queue.close()
-        self.progress.stop()
-        self.notifier.stop()
         if self.sweeper is not None:
             self.sweeper.stop()
+        self.progress.stop()
+        self.notifier.stop()
         for worker in self._workers:
             worker.join(timeout=30)
+        self.pool.close_all()
 
     def _work(self) -> None:
         while True:
@@ -118,6 +123,8 @@ class Runtime:
             try:
                 with self.metrics.handling("reconcile"):
                     requeue = self.reconciler.reconcile(key)
+            except PoolClosedError:
+                log.info("%s: not reconciled: the operator is stopping", key)
             except Exception as error:
                 with self._lock:
                     failures = self.failures[key] = self.failures.get(key, 0) + 1

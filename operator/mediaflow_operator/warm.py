@@ -139,6 +139,10 @@ def _thread(target: Callable[..., None], *args: Any) -> None:
     threading.Thread(target=target, args=args, daemon=True).start()
 
 
+class PoolClosedError(RuntimeError):
+    """The operator is stopping: it places nothing in a warm pod, and makes none."""
+
+
 class Pool:
     def __init__(
         self,
@@ -157,6 +161,7 @@ class Pool:
         self._owner_locks: dict[Owner, threading.Lock] = {}
         # Warm pods being made: the watch may bring their Job before `_create` returns.
         self._creating: set[tuple[str, str]] = set()
+        self.closed = False
         self.follow_retry_seconds = 0.3
         self.start_grace_seconds = START_GRACE_SECONDS
         # Runs a warm pod's log follower and its clean-up (a thread; unit tests call it in
@@ -173,12 +178,20 @@ class Pool:
         # One owner's burst makes one pod, not one per reconcile thread.
         with owner_lock:
             with self._lock:
+                self._check_open()
                 taken = self._take(owner, key, uid)
                 if taken is not None or not self._may_create(owner):
                     return taken
             self._create(owner)
             with self._lock:
                 return self._take(owner, key, uid)
+
+    def _check_open(self) -> None:
+        """(Under the lock.) PoolClosedError once the operator stops: a MediaJob it placed or gave
+        a pod now would be left to a successor that knows nothing of it (a one-shot Job made
+        because the warm pods were closed, a warm pod nobody follows)."""
+        if self.closed:
+            raise PoolClosedError("the operator is stopping; the next leader places this MediaJob")
 
     def _take(self, owner: Owner, key: Key, uid: str) -> tuple[str, int] | None:
         session = self._pick(owner, 1)
@@ -216,6 +229,7 @@ class Pool:
             owner_lock = self._owner_locks.setdefault(owner, threading.Lock())
         with owner_lock:
             with self._lock:
+                self._check_open()
                 session = None
                 if resources is None and self.settings.warm_pods:
                     session = self._pick(owner, len(ids))
@@ -241,6 +255,7 @@ class Pool:
         watch event can be taken for a pod made before a restart (which takes nothing)."""
         name = f"{SESSION_NAME_PREFIX}{os.urandom(5).hex()}"
         with self._lock:
+            self._check_open()
             self._creating.add((owner.namespace, name))
         try:
             created = self.gateway.create_job(
@@ -474,6 +489,7 @@ class Pool:
         empty slot with no next URL): they finish their items and end at once, instead of
         waiting out their idle time with no operator to give them work or to delete them."""
         with self._lock:
+            self.closed = True
             closing = []
             for session in self._sessions.values():
                 if session.accepting and not session.drained:

@@ -67,14 +67,14 @@ class WorkQueue(Generic[K]):
         deadline = None if timeout is None else self._clock() + timeout
         with self._cond:
             while True:
+                if self._closed:
+                    return None
                 self._promote_due()
                 if self._queue:
                     key = self._queue.popleft()
                     self._queued.discard(key)
                     self._processing.add(key)
                     return key
-                if self._closed:
-                    return None
                 wait = self._next_due_in()
                 if deadline is not None:
                     left = deadline - self._clock()
@@ -91,8 +91,13 @@ class WorkQueue(Generic[K]):
                 self._add(key)
 
     def close(self) -> None:
+        """Hand out nothing more, not even what waits: an operator that stops (its leadership
+        ending) finishes the reconciles it is in and starts none, since whatever it started
+        now it could not follow; the next leader lists every MediaJob anew."""
         with self._cond:
             self._closed = True
+            self._queue.clear()
+            self._queued.clear()
             self._cond.notify_all()
 
     @property

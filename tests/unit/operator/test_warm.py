@@ -18,7 +18,7 @@ from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.gateway import ConflictError
 from mediaflow_operator.observed import Key, PodView, Store
 from mediaflow_operator.reconciler import Reconciler
-from mediaflow_operator.warm import Owner, Pool, Session, may_take, owner_of
+from mediaflow_operator.warm import Owner, Pool, PoolClosedError, Session, may_take, owner_of
 from tests.unit.operator.fake_gateway import FakeGateway
 from tests.unit.operator.test_reconciler import NS, RESULT, T0, spec
 
@@ -479,8 +479,17 @@ def test_an_operator_shutting_down_closes_its_warm_pods_after_their_queues() -> 
     closing = Slot.from_json(world.gateway.objects[slot_key(NS, job, 2)])
     assert (closing.items, closing.next_url) == ((), "")
     assert world.status(b)["sessionSlot"] == 1  # queued before the closing slot
-    c_ = world.create("c")
-    assert world.status(c_)["jobName"] != job  # a closed pod takes nothing more
+    # Nor does the stopping operator start anything else: neither a one-shot Job nor a new
+    # warm pod (a rolling upgrade's next leader places the MediaJob; see Runtime.stop).
+    jobs = set(world.gateway.jobs)
+    with pytest.raises(PoolClosedError):
+        world.create("c")
+    assert world.status(Key(NS, "c")) == {}
+    assert set(world.gateway.jobs) == jobs
+    with pytest.raises(PoolClosedError):
+        batch(world, "d", 3)
+    assert world.status(Key(NS, "d")) == {}
+    assert set(world.gateway.jobs) == jobs
 
 
 # One input cancelled alone (mediaflow.io/cancel-item-<index>): the API cancels one file of

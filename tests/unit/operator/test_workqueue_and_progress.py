@@ -67,6 +67,19 @@ def test_close_releases_waiting_workers() -> None:
     assert got == [None]
 
 
+def test_a_closed_queue_hands_out_nothing_more_not_even_what_waits() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    queue.add("a")
+    queue.add("b")
+    assert queue.get(timeout=0) == "a"
+    queue.close()
+    assert queue.get(timeout=0) is None  # "b" waited: the next leader takes it up
+    queue.done("a")
+    queue.add("c")
+    assert queue.get(timeout=0) is None
+    assert len(queue) == 0
+
+
 def test_pick_reads_the_longest_unread_first_and_skips_the_recent() -> None:
     keys = [Key("n", str(i)) for i in range(4)]
     last = {keys[0]: 9.0, keys[1]: 2.0, keys[2]: 5.0}
