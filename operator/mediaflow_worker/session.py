@@ -2,9 +2,10 @@
 
 The pod reads its mailbox (mediaflow_core.session): slot 0's presigned GET URL is a file of
 its Secret, and every slot names the next. It polls the next slot while fewer than
-`concurrency` items run, converts each item with the one-shot pipeline (every check of a
-one-shot pod, each item in a fresh scratch directory removed when it is done), and reports
-each outcome as a JSON line on stdout, which the operator follows.
+`concurrency` items wait (read ahead) beside the `concurrency` it runs, converts each item
+with the one-shot pipeline (every check of a one-shot pod, each item in a fresh scratch
+directory removed when it is done), and reports each outcome as a JSON line on stdout,
+which the operator follows.
 
 The warm life ends, and the process exits 0, when nothing arrived for `idle` seconds, when
 the lifetime is over, or when an item failed in a way that says the pod may no longer be
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import http.client
 import time
+from collections import deque
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import NamedTuple
@@ -158,11 +160,20 @@ def _convert(base: Settings, item: SlotItem) -> bool:
 
 
 def serve(base: Settings, session: SessionSettings, clock=time.monotonic, sleep=time.sleep) -> str:
-    """Take items from the mailbox until the warm life ends; returns why it ended."""
+    """Take items from the mailbox until the warm life ends; returns why it ended.
+
+    The mailbox is read ahead: while `concurrency` items run, up to `concurrency` more wait
+    here, read and not started, so an item that ends is followed at once by the next one
+    instead of by a read of the mailbox (a few ms on storage that also serves the items'
+    files). An item read ahead is not started when the pod's warm life ends first (its
+    MediaJob gets a fresh pod, as for a slot never read); one whose slot the operator
+    revokes after it was read still runs, and its result is deleted when it is reported,
+    as for a slot read just before the revocation."""
     mailbox = Mailbox()
-    url = session.first_slot_url
+    url: str | None = session.first_slot_url  # None once the operator closed the mailbox
     started = last_busy = clock()
     running: set[Future[bool]] = set()
+    ready: deque[SlotItem] = deque()  # read from the mailbox, not started
     items = 0
     reason = "idle"
     with ThreadPoolExecutor(max_workers=session.concurrency, thread_name_prefix="item") as pool:
@@ -173,12 +184,18 @@ def serve(base: Settings, session: SessionSettings, clock=time.monotonic, sleep=
                 reason = "unsound"
                 break
             now = clock()
-            if running or finished:
+            if running or finished or ready:
                 last_busy = now
             if now - started > session.lifetime_seconds:
                 reason = "lifetime"
                 break
-            if len(running) >= session.concurrency:
+            while ready and len(running) < session.concurrency:
+                running.add(pool.submit(convert_item, base, ready.popleft()))
+                items += 1
+            if url is None or len(ready) >= session.concurrency:
+                if url is None and not running and not ready:
+                    reason = "closed"
+                    break
                 wait(running, timeout=session.poll_seconds, return_when=FIRST_COMPLETED)
                 continue
             try:
@@ -188,7 +205,7 @@ def serve(base: Settings, session: SessionSettings, clock=time.monotonic, sleep=
                 reason = "mailbox-unreachable"
                 break
             if data is None:
-                if not running and now - last_busy > session.idle_seconds:
+                if not running and not ready and now - last_busy > session.idle_seconds:
                     break
                 if running:
                     wait(running, timeout=session.poll_seconds, return_when=FIRST_COMPLETED)
@@ -201,13 +218,10 @@ def serve(base: Settings, session: SessionSettings, clock=time.monotonic, sleep=
                 log("mailbox-broken", error=str(exc))
                 reason = "mailbox-broken"
                 break
-            for item in slot.items:
-                running.add(pool.submit(convert_item, base, item))
-                items += 1
-            if not slot.next_url:  # the operator closed the mailbox (it is shutting down)
-                reason = "closed"
-                break
-            url = slot.next_url
+            ready.extend(slot.items)
+            # No next URL: the operator closed the mailbox (it is shutting down); what it
+            # holds is converted, then the pod ends.
+            url = slot.next_url or None
         wait(running)
     mailbox.close()
     log(EVENT_SESSION_END, reason=reason, items=items, seconds=round(clock() - started, 3))

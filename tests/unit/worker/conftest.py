@@ -47,6 +47,8 @@ class FileServer:
     uploads: dict[str, Upload] = field(default_factory=dict)
     statuses: dict[str, int] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
+    # Every request in the order served: "GET name" / "PUT name".
+    requests: list[str] = field(default_factory=list)
 
     def serve(self, path: Path, name: str | None = None) -> str:
         """Register a file; returns its URL (with a fake signature in the query)."""
@@ -62,6 +64,7 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             name = self.path.split("?")[0].removeprefix("/in/")
+            server.requests.append(f"GET {name}")
             if name in server.statuses:
                 self.send_response(server.statuses[name])
                 self.send_header("Content-Length", "0")
@@ -90,6 +93,7 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length)
             name = self.path.split("?")[0].removeprefix("/out/")
+            server.requests.append(f"PUT {name}")
             server.uploads[name] = Upload(
                 body, self.headers.get("Content-Type"), self.headers.get("Content-Length")
             )

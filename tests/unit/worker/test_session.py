@@ -132,6 +132,24 @@ def test_an_item_that_leaves_the_pod_unsound_ends_its_warm_life(
     assert "unsound-out-1" not in http_server.uploads
 
 
+def test_the_next_slot_is_read_while_an_item_runs(
+    http_server: FileServer, media, tmp_path: Path
+) -> None:
+    """Read ahead: with one item at a time, slot 1 is read while item 0 converts (not after
+    its upload), so item 1 starts as soon as item 0 ends; both convert, in order."""
+    box = Mailbox(http_server, tmp_path, "ahead")
+    photo = media.png("640x480", "ahead.png")
+    box.write(0, item(http_server, 0, photo, "ahead"))
+    box.write(1, item(http_server, 1, photo, "ahead"))
+    proc, _ = start(tmp_path, box, MEDIAFLOW_SESSION_CONCURRENCY="1")
+    events = finish(proc)
+    assert [e["item"] for e in events if e["event"] == "item"] == ["uid-ahead-0", "uid-ahead-1"]
+    order = http_server.requests
+    assert order.index("GET ahead-slot-1") < order.index("PUT ahead-out-0"), order
+    starts = [e["item"] for e in events if e["event"] == "item-start"]
+    assert starts == ["uid-ahead-0", "uid-ahead-1"]  # one at a time: 1 after 0's outcome
+
+
 def test_a_revoked_slot_is_skipped(http_server: FileServer, media, tmp_path: Path) -> None:
     """A slot the operator rewrote empty (its MediaJob was cancelled) converts nothing, and
     the chain goes on."""
