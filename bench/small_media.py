@@ -32,6 +32,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -69,14 +70,26 @@ def session(user: User) -> httpx.Client:
     return _SESSIONS[user.email]
 
 
+# The polling of the last wait_completed: each GET's seconds, and when each job was first
+# seen completed (seconds since its `started`); printed by --trace.
+POLLS: list[float] = []
+SEEN: list[float] = []
+WALL_STARTED = 0.0  # time.time() of the last forty_photos' first byte
+
+
 def wait_completed(user: User, job_ids: list[str], started: float, limit: float = 300) -> float:
     """Poll every job until all are `completed`; seconds since `started`."""
     pending = set(job_ids)
+    POLLS.clear()
+    SEEN.clear()
     while pending:
         for job_id in list(pending):
+            asked = time.monotonic()
             status = session(user).get(f"/jobs/{job_id}").json()["data"]["status"]
+            POLLS.append(time.monotonic() - asked)
             if status == "completed":
                 pending.discard(job_id)
+                SEEN.append(time.monotonic() - started)
             elif status == "failed":
                 raise SystemExit(f"job {job_id} failed")
         if not pending:
@@ -99,8 +112,37 @@ def one_photo(user: User, photo: bytes) -> float:
     return wait_completed(user, [response.json()["data"]["job_id"]], started)
 
 
+def pod_span(namespace: str, since: float) -> str:
+    """When the warm pods of `namespace` started their first item and reported their last
+    one after `since` (Unix time), in seconds from `since`, from their logs' kubelet
+    timestamps."""
+    out = subprocess.run(
+        ["kubectl", "-n", namespace, "logs", "-l", "mediaflow.io/session", "--timestamps",
+         "--tail=-1", "--prefix=false", "--max-log-requests=20"],
+        capture_output=True, text=True, check=False,
+    ).stdout  # fmt: skip
+    starts, ends = [], []
+    for line in out.splitlines():
+        stamp, _, rest = line.partition(" ")
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() - since
+        except ValueError:
+            continue
+        if when < 0:
+            continue
+        if '"item-start"' in rest:
+            starts.append(when)
+        elif '"event": "item"' in rest or '"event":"item"' in rest:
+            ends.append(when)
+    if not starts or not ends:
+        return "pods: no item lines"
+    return f"pods: first item start {min(starts):.2f} s, last item end {max(ends):.2f} s"
+
+
 def forty_photos(user: User, photos: list[bytes]) -> tuple[float, float]:
     """Two batch requests of 20 at once: (first byte to all completed, uploads alone)."""
+    global WALL_STARTED
+    WALL_STARTED = time.time()
     started = time.monotonic()
     ids: list[list[str]] = [[], []]
     uploaded: list[float] = []
@@ -142,6 +184,9 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3, help="rounds over the variants")
     parser.add_argument("--photos", type=int, default=10, help="warm photos per round")
     parser.add_argument("--variants", default=",".join(VARIANTS), help="which variants")
+    parser.add_argument(
+        "--trace", action="store_true", help="print the polling of each warm 40-photo round"
+    )
     args = parser.parse_args()
     variants = {name: VARIANTS[name] for name in args.variants.split(",")}
     kube = kube_client()
@@ -184,7 +229,18 @@ def main() -> int:
                             total, upload = forty_photos(batch_user, photos)
                             r["40 cold"].append(total)
                             r["40 upload"].append(upload)
-                            r["40 warm"].append(forty_photos(batch_user, photos)[0])
+                            warm40, upload40 = forty_photos(batch_user, photos)
+                            r["40 warm"].append(warm40)
+                            if args.trace:
+                                print(
+                                    f"  40 warm: uploads {upload40:.2f} s; first completed seen "
+                                    f"{min(SEEN):.2f} s, 20th {sorted(SEEN)[19]:.2f} s, last "
+                                    f"{max(SEEN):.2f} s; {len(POLLS)} GETs, median "
+                                    f"{statistics.median(POLLS) * 1000:.1f} ms, p90 "
+                                    f"{sorted(POLLS)[int(len(POLLS) * 0.9)] * 1000:.1f} ms; "
+                                    f"{pod_span(namespace, WALL_STARTED)}",
+                                    file=sys.stderr,
+                                )
                             r["bare 20"].append(bare_cwebp(paths, folder))
                             line = ", ".join(f"{k} {v[-1]:.2f}" for k, v in r.items())
                             print(f"round {number + 1} {name}: {line}", file=sys.stderr)

@@ -12,8 +12,6 @@ job of that status in full (a file's status is its item's, which no label says).
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -22,6 +20,7 @@ import msgspec
 from kubernetes import client as kube
 from kubernetes.client.exceptions import ApiException
 
+from mediaflow_api.jobs import reads
 from mediaflow_api.jobs.model import (
     Job,
     JobPage,
@@ -69,34 +68,6 @@ class _MetadataList(msgspec.Struct):
     items: list[_Item] | None  # null when nothing matches
 
 
-class BatchOf:
-    """Which batch MediaJob holds a file's job, as found by its label: a job never moves
-    to another MediaJob, so once found a job's reads are one GET (a client polling a batch's
-    jobs would otherwise cost a failed GET and a list per poll). Bounded, least recently
-    used first out; shared by the process's requests."""
-
-    def __init__(self, size: int = 100_000) -> None:
-        self._names: OrderedDict[str, str] = OrderedDict()
-        self._size = size
-        self._lock = threading.Lock()
-
-    def get(self, job_id: str) -> str | None:
-        with self._lock:
-            name = self._names.get(job_id)
-            if name is not None:
-                self._names.move_to_end(job_id)
-            return name
-
-    def put(self, job_id: str, name: str) -> None:
-        with self._lock:
-            self._names[job_id] = name
-            self._names.move_to_end(job_id)
-            while len(self._names) > self._size:
-                self._names.popitem(last=False)
-
-
-_BATCH_OF = BatchOf()
-
 # Tries of a delete of one file's job that lost a race with another change of its batch
 # MediaJob (the patch is conditioned on the resourceVersion read).
 REMOVE_TRIES = 5
@@ -128,18 +99,19 @@ class JobService:
     def _sign(self, key: str, filename: str) -> str:
         return self.storage.result_url(key, filename)[0]
 
-    def _read(self, owner: str, job_id: str) -> dict[str, Any]:
+    def _read(self, owner: str, job_id: str, fresh: bool = False) -> dict[str, Any]:
         """The MediaJob of `owner`'s job: the one named by the job id, or the batch
-        MediaJob labelled with it; a 404 for other users' and malformed ids."""
+        MediaJob labelled with it; a 404 for other users' and malformed ids. From the API
+        server's cache (reads.py) unless `fresh`."""
         if not is_job_id(job_id):
             raise job_not_found(job_id)
-        mediajob = self._get_or_none(_BATCH_OF.get(job_id) or job_id)
+        mediajob = self._get_or_none(reads.BATCH_OF.get(job_id) or job_id, fresh)
         if mediajob is None:
             selector = f"{owner_selector(owner)},{job_label(job_id)}"
             found = self._list_full(selector)
             mediajob = found[0] if found else None
             if mediajob is not None:
-                _BATCH_OF.put(job_id, mediajob["metadata"]["name"])
+                reads.BATCH_OF.put(job_id, mediajob["metadata"]["name"])
         if mediajob is None or not is_owned_by(mediajob, owner) or is_deleted(mediajob):
             raise job_not_found(job_id)
         if is_batch(mediajob) and job_id not in batch_jobs(mediajob["metadata"].get("labels")):
@@ -207,15 +179,8 @@ class JobService:
             GROUP, VERSION, self.namespace, PLURAL, label_selector=selector
         )["items"]
 
-    def _get_or_none(self, name: str) -> dict[str, Any] | None:
-        try:
-            return self.custom.get_namespaced_custom_object(
-                GROUP, VERSION, self.namespace, PLURAL, name
-            )
-        except ApiException as error:
-            if error.status == 404:
-                return None
-            raise
+    def _get_or_none(self, name: str, fresh: bool = False) -> dict[str, Any] | None:
+        return reads.get_mediajob(self.api, self.namespace, name, fresh)
 
     def get(self, owner: str, job_id: str) -> Job:
         job = find_job(self._read(owner, job_id), job_id, self._sign)
@@ -232,16 +197,19 @@ class JobService:
         One file's job of a batch: its label goes and its input is cancelled (the operator
         stops it and deletes its files); the last one's delete deletes the MediaJob."""
         for _ in range(REMOVE_TRIES):
-            mediajob = self._read(owner, job_id)
+            # From etcd: the patch below is conditioned on the version read.
+            mediajob = self._read(owner, job_id, fresh=True)
+            name = mediajob["metadata"]["name"]
             jobs = batch_jobs(mediajob["metadata"].get("labels"))
             if not is_batch(mediajob) or len(jobs) == 1:
-                self._delete(mediajob["metadata"]["name"])
+                self._delete(name)
                 return
             try:
-                self.custom.patch_namespaced_custom_object(
-                    GROUP, VERSION, self.namespace, PLURAL, mediajob["metadata"]["name"],
+                patched = self.custom.patch_namespaced_custom_object(
+                    GROUP, VERSION, self.namespace, PLURAL, name,
                     item_removal_patch(mediajob, job_id),
                 )  # fmt: skip
+                reads.wrote(name, patched)
             except ApiException as error:
                 if error.status == 404:  # the whole MediaJob went meanwhile: so did its jobs
                     return
@@ -258,9 +226,11 @@ class JobService:
 
     def _delete(self, name: str) -> None:
         try:
-            self.custom.delete_namespaced_custom_object(
+            answer = self.custom.delete_namespaced_custom_object(
                 GROUP, VERSION, self.namespace, PLURAL, name
             )
         except ApiException as error:
             if error.status != 404:  # deleted concurrently: done anyway
                 raise
+            answer = None
+        reads.wrote(name, answer)

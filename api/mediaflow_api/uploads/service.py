@@ -43,6 +43,7 @@ from minio.error import S3Error
 from multipart import MultipartError, MultipartSegment, PushMultipartParser, parse_options_header
 from pydantic import BaseModel, Field, ValidationError
 
+from mediaflow_api.jobs import reads
 from mediaflow_api.jobs.model import (
     JobStatus,
     active_count,
@@ -657,7 +658,11 @@ class UploadService:
         return {"url": url, "secretRef": self.webhook_keys.secret_ref(owner)}
 
     def _create(self, body: dict[str, Any]) -> None:
-        self.custom.create_namespaced_custom_object(GROUP, VERSION, self.namespace, PLURAL, body)
+        reads.created(
+            self.custom.create_namespaced_custom_object(
+                GROUP, VERSION, self.namespace, PLURAL, body
+            )
+        )
 
     async def _clean_up(
         self, request: _Request, stored: list[StoredFile], created: list[str]
@@ -669,7 +674,7 @@ class UploadService:
         await request.calls.settle()
         for job_id in created:
             try:
-                await asyncio.to_thread(
+                answer = await asyncio.to_thread(
                     self.custom.delete_namespaced_custom_object,
                     GROUP,
                     VERSION,
@@ -677,6 +682,7 @@ class UploadService:
                     PLURAL,
                     job_id,
                 )
+                reads.wrote(job_id, answer)
             except ApiException as error:
                 if error.status != 404:  # 404: tried, never made
                     logger.exception("could not delete MediaJob %s of a failed upload", job_id)

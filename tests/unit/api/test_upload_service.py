@@ -88,7 +88,7 @@ class FakeMediaJobs:
         self.failing = failing
         self.lock = threading.Lock()
 
-    def create_namespaced_custom_object(self, *args: Any) -> None:
+    def create_namespaced_custom_object(self, *args: Any) -> dict[str, Any]:
         body = args[-1]
         self.bodies.append(body)
         with self.lock:
@@ -96,6 +96,8 @@ class FakeMediaJobs:
             if self.tried == self.failing:
                 raise ApiException(status=403, reason="exceeded quota")
             self.names.add(body["metadata"]["name"])
+            # As the API server answers: the object made, with its version.
+            return {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.tried)}}
 
     def delete_namespaced_custom_object(self, *args: Any) -> None:
         with self.lock:
