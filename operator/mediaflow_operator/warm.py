@@ -465,6 +465,10 @@ class Pool:
         waiting = list(session.waiting.values())
         log.info("%s: warm pod Job %s ended; %d items waiting", session.namespace, session.name,
                  len(waiting))  # fmt: skip
+        if self.closed:
+            # Stopping: the outcomes its log holds are not in the MediaJobs' status yet. The
+            # Job (and its log) stay for the next leader, which settles them, then deletes it.
+            return
         self.spawn(self._clean_up, session, waiting)
 
     def _clean_up(self, session: Session, waiting: list[Key]) -> None:

@@ -490,6 +490,15 @@ def test_an_operator_shutting_down_closes_its_warm_pods_after_their_queues() -> 
         batch(world, "d", 3)
     assert world.status(Key(NS, "d")) == {}
     assert set(world.gateway.jobs) == jobs
+    # Its pod ends (its log read to the end) while the operator still stops: the Job and its
+    # log stay for the next leader, which writes the outcomes into the MediaJobs first.
+    spawned: list[str] = []
+    world.pool.spawn = lambda target, *args: spawned.append(target.__name__)
+    session = next(s for s in world.pool.sessions() if s.name == job)
+    with world.pool._lock:
+        world.pool._drained(session)
+    assert spawned == []
+    assert (NS, job) in world.gateway.jobs
 
 
 # One input cancelled alone (mediaflow.io/cancel-item-<index>): the API cancels one file of
