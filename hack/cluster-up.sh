@@ -167,8 +167,6 @@ start_control_plane() {
 		--authorization-mode Node,RBAC --enable-admission-plugins NodeRestriction \
 		--profiling=false
 	wait_for kube-apiserver 90 kubectl get --raw /readyz
-	# --kube-api-qps/burst: the default 20 requests/s per controller capped the Job controller at
-	# about 3.4 Jobs/s (some 6 requests each), the pace `make scale-sim` measured for bare Jobs.
 	start kube-controller-manager "$KUBE_BIN/kube-controller-manager" \
 		--kubeconfig "$PKI_DIR/controller-manager.kubeconfig" \
 		--authentication-kubeconfig "$PKI_DIR/controller-manager.kubeconfig" \
@@ -176,8 +174,7 @@ start_control_plane() {
 		--bind-address 127.0.0.1 --leader-elect=false --use-service-account-credentials \
 		--service-account-private-key-file "$PKI_DIR/sa.key" --root-ca-file "$PKI_DIR/ca.crt" \
 		--cluster-signing-cert-file "$PKI_DIR/ca.crt" --cluster-signing-key-file "$PKI_DIR/ca.key" \
-		--service-cluster-ip-range "$SERVICE_CIDR" --profiling=false \
-		--kube-api-qps 100 --kube-api-burst 200
+		--service-cluster-ip-range "$SERVICE_CIDR" --profiling=false
 	start kube-scheduler "$KUBE_BIN/kube-scheduler" \
 		--kubeconfig "$PKI_DIR/scheduler.kubeconfig" \
 		--authentication-kubeconfig "$PKI_DIR/scheduler.kubeconfig" \
