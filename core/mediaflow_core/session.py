@@ -40,6 +40,16 @@ def slot_key(namespace: str, job: str, slot: int) -> str:
     return f"{session_prefix(namespace, job)}{slot:06d}.json"
 
 
+def slot_number(key: str, prefix: str) -> int | None:
+    """The slot a key under a mailbox's `prefix` holds (slot_key's inverse); None for any
+    other key."""
+    name = key.removeprefix(prefix)
+    if name == key or not name.endswith(".json"):
+        return None
+    digits = name.removesuffix(".json")
+    return int(digits) if digits.isdigit() and len(digits) == 6 else None
+
+
 @dataclass(frozen=True)
 class SlotItem:
     """One conversion for a warm pod: what the one-shot worker reads from its environment

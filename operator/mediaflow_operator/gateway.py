@@ -94,6 +94,7 @@ class Gateway(Protocol):
     def delete_prefix(self, prefix: str) -> int: ...
     def delete_objects(self, keys: list[str]) -> None: ...
     def put_object(self, key: str, data: bytes) -> None: ...
+    def object_keys(self, prefix: str) -> list[str]: ...
 
 
 def _serialize(obj: Any) -> dict[str, Any]:
@@ -303,6 +304,10 @@ class KubeGateway:
     def put_object(self, key: str, data: bytes) -> None:
         with self.storage_call():
             self.storage.put(key, data)
+
+    def object_keys(self, prefix: str) -> list[str]:
+        with self.storage_call():
+            return [key for key, _ in self.storage.objects_under(prefix)]
 
 
 def _translate(error: ApiException) -> Exception:

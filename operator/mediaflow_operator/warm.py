@@ -43,6 +43,7 @@ from mediaflow_core.session import (
     parse_line,
     session_prefix,
     slot_key,
+    slot_number,
 )
 from mediaflow_operator.builders import (
     URL_TTL_MARGIN_SECONDS,
@@ -361,6 +362,7 @@ class Pool:
                                   last_activity=now)  # fmt: skip
                 self._sessions[(namespace, name)] = session
                 log.info("%s: warm pod Job %s found; it takes no new items", namespace, name)
+                self.spawn(self._close_found, namespace, name)
             if session is None:
                 return
             if deleted and not session.following:
@@ -386,6 +388,31 @@ class Pool:
         if give_up:
             why = pod.unschedulable or (pod.waiting or ("", ""))[0]
             self.spawn(self._end_if_not_started, namespace, job, why)
+
+    def _close_found(self, namespace: str, job: str) -> None:
+        """A warm pod an earlier operator made: its mailbox is closed after what it holds, so
+        that it converts that and ends at once, rather than idling out while it counts
+        against its owner's warm pods (whose new work would go to one-shot pods meanwhile).
+        A slot missing below the last one (that operator stopped between reserving a slot
+        and writing it) is written empty, so the pod does not wait for it until it idles
+        out; the MediaJob placed there gets a fresh pod when this one ends."""
+        prefix = session_prefix(namespace, job)
+        try:
+            written = {slot_number(key, prefix) for key in self.gateway.object_keys(prefix)}
+            written.discard(None)
+            last = max(written, default=-1)
+            with self._lock:
+                session = self._sessions.get((namespace, job))
+                if self.closed or session is None or session.pod_ended or session.drained:
+                    return
+                session.next_slot = last + 2
+            for missing in sorted(set(range(last + 1)) - written):
+                self.write_slot(namespace, job, missing, None)
+            self.gateway.put_object(slot_key(namespace, job, last + 1), Slot((), "").to_json())
+        except Exception as error:  # it idles out instead
+            log.warning("%s: warm pod Job %s found, not closed: %s", namespace, job, error)
+            return
+        log.info("%s: warm pod Job %s found: closed after its slot %d", namespace, job, last)
 
     def _end_if_not_started(self, namespace: str, job: str, why: str) -> None:
         """START_GRACE_SECONDS after a warm pod was seen waiting: end it if it still has not

@@ -211,6 +211,9 @@ class FakeGateway:
     def put_object(self, key: str, data: bytes) -> None:
         self.objects[key] = data
 
+    def object_keys(self, prefix: str) -> list[str]:
+        return sorted(k for k in self.objects if k.startswith(prefix))
+
     def follow_pod_log(self, namespace: str, pod: str):
         self._count("GET pods/log")
         if (namespace, pod) not in self.logs:

@@ -263,6 +263,43 @@ def test_after_a_restart_known_warm_pods_get_no_new_items_but_are_followed() -> 
     assert world.status(other)["jobName"] != job  # a fresh warm pod
 
 
+def test_a_warm_pod_found_after_a_restart_is_closed_after_what_it_holds() -> None:
+    """The new operator closes a found pod's mailbox after its last slot (it converts what
+    it holds and ends, rather than idling out as its owner's one warm pod), and writes a slot
+    the old operator reserved but never wrote empty, so the pod does not wait for it."""
+    world = WarmWorld()
+    a, b, c_ = world.create("a"), world.create("b"), world.create("c")
+    job = world.status(a)["jobName"]
+    assert [world.status(k)["sessionSlot"] for k in (a, b, c_)] == [0, 1, 2]
+    del world.gateway.objects[slot_key(NS, job, 1)]  # reserved, then the operator died
+    world.pool = Pool(world.gateway, world.settings, world.woken.append, lambda: world.clock)
+    spawned: list[tuple] = []
+    world.pool.spawn = lambda target, *args: spawned.append((target, args))
+    world.reconciler.pool = world.pool
+    world.pool.job_seen(world.gateway.jobs[NS, job], deleted=False)
+    assert [(t.__name__, args) for t, args in spawned] == [("_close_found", (NS, job))]
+    world.pool._close_found(NS, job)
+    gap = Slot.from_json(world.gateway.objects[slot_key(NS, job, 1)])
+    assert gap.items == ()  # revoked: the pod reads on
+    assert gap.next_url
+    assert Slot.from_json(world.gateway.objects[slot_key(NS, job, 2)]).items  # kept
+    closing = Slot.from_json(world.gateway.objects[slot_key(NS, job, 3)])
+    assert (closing.items, closing.next_url) == ((), "")
+    assert slot_key(NS, job, 4) not in world.gateway.objects
+    # Its end (the log read to the end) leaves the owner free to get a warm pod again; the
+    # item of the slot never written is placed anew (here: a Job of its own).
+    session = next(s for s in world.pool.sessions() if s.name == job)
+    for key in (a, b, c_):
+        world.reconcile(key)  # the new operator learns which items wait on it
+    with world.pool._lock:
+        world.pool._drained(session)
+    world.reconcile(b)
+    assert world.status(b)["jobName"] != job
+    d = world.create("d")
+    assert world.status(d)["jobName"] in world.warm_jobs()
+    assert world.status(d)["jobName"] != job
+
+
 def test_owner_of_reads_namespace_and_user_label() -> None:
     body = {"metadata": {"namespace": "n", "labels": {c.LABEL_OWNER: "u1"}}}
     assert owner_of(body) == Owner("n", "u1")
