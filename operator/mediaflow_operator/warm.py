@@ -53,7 +53,7 @@ from mediaflow_operator.builders import (
 )
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.gateway import Gateway, GoneError
-from mediaflow_operator.observed import Key, PodView
+from mediaflow_operator.observed import JobView, Key, PodView
 
 log = logging.getLogger(__name__)
 # A warm pod this close to its idle end or lifetime gets no new item: it may be gone before
@@ -362,7 +362,8 @@ class Pool:
                                   last_activity=now)  # fmt: skip
                 self._sessions[(namespace, name)] = session
                 log.info("%s: warm pod Job %s found; it takes no new items", namespace, name)
-                self.spawn(self._close_found, namespace, name)
+                if JobView.from_body(body).finished is None:  # its pod may still read
+                    self.spawn(self._close_found, namespace, name)
             if session is None:
                 return
             if deleted and not session.following:
@@ -400,7 +401,9 @@ class Pool:
         try:
             written = {slot_number(key, prefix) for key in self.gateway.object_keys(prefix)}
             written.discard(None)
-            last = max(written, default=-1)
+            if not written:  # its mailbox is gone (it ended, and was cleaned up) or unused
+                return
+            last = max(written)
             with self._lock:
                 session = self._sessions.get((namespace, job))
                 if self.closed or session is None or session.pod_ended or session.drained:

@@ -278,6 +278,14 @@ def test_a_warm_pod_found_after_a_restart_is_closed_after_what_it_holds() -> Non
     world.reconciler.pool = world.pool
     world.pool.job_seen(world.gateway.jobs[NS, job], deleted=False)
     assert [(t.__name__, args) for t, args in spawned] == [("_close_found", (NS, job))]
+    # A found Job that has finished: its pod reads nothing more, nothing to close.
+    done = json.loads(json.dumps(world.gateway.jobs[NS, job]))
+    done["metadata"]["name"] = "mf-warm-done"
+    done["metadata"]["labels"][c.LABEL_SESSION] = "mf-warm-done"
+    done["metadata"]["labels"][c.LABEL_OWNER] = "bob"  # not alice's: no bearing on hers below
+    done["status"] = {"conditions": [{"type": "Complete", "status": "True"}]}
+    world.pool.job_seen(done, deleted=False)
+    assert len(spawned) == 1
     world.pool._close_found(NS, job)
     gap = Slot.from_json(world.gateway.objects[slot_key(NS, job, 1)])
     assert gap.items == ()  # revoked: the pod reads on
@@ -286,6 +294,9 @@ def test_a_warm_pod_found_after_a_restart_is_closed_after_what_it_holds() -> Non
     closing = Slot.from_json(world.gateway.objects[slot_key(NS, job, 3)])
     assert (closing.items, closing.next_url) == ((), "")
     assert slot_key(NS, job, 4) not in world.gateway.objects
+    # A found pod whose mailbox is gone (it ended and was cleaned up) gets no slot written.
+    world.pool._close_found(NS, "mf-warm-gone")
+    assert not world.gateway.object_keys(f"_sessions/{NS}/mf-warm-gone/")
     # Its end (the log read to the end) leaves the owner free to get a warm pod again; the
     # item of the slot never written is placed anew (here: a Job of its own).
     session = next(s for s in world.pool.sessions() if s.name == job)
