@@ -40,6 +40,11 @@ def main(argv: list[str] | None = None) -> int:
         from mediaflow_operator import leader
 
         elector = leader.lead(election, port)
+        if elector is None:  # stopped while a standby: it never led, nothing to hand over
+            return 0
+        if elector.withdrawn.is_set():  # SIGTERM just as it took the Lease: hand it on
+            elector.release()
+            return 0
     try:
         kopf.run(
             # Kopf's own peering stays off: with leader election only one replica runs Kopf.

@@ -36,6 +36,7 @@ import http.server
 import logging
 import math
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -268,6 +269,8 @@ class Elector:
         self.observation: Observation | None = None
         self.valid_until = 0.0  # monotonic; past it without a renewal, the process exits
         self.stopping = threading.Event()
+        # Set by SIGTERM before Kopf runs (see `lead`): a candidate told to stop never leads.
+        self.withdrawn = threading.Event()
         self.threads: list[threading.Thread] = []
 
     def attempt(self) -> Action:
@@ -292,7 +295,8 @@ class Elector:
         self.valid_until = started + self.timing.renew_deadline
         return decision.action
 
-    def acquire(self) -> None:
+    def acquire(self) -> bool:
+        """Block until this candidate leads (True), or until it is withdrawn (False)."""
         log.info(
             "leader election: %s is a candidate for Lease %s/%s",
             self.identity,
@@ -301,6 +305,9 @@ class Elector:
         )
         holder = None
         while True:
+            if self.withdrawn.is_set():
+                log.info("leader election: %s withdrawn (stopping) as a standby", self.identity)
+                return False
             try:
                 action = self.attempt()
             except Exception as error:  # the API server unreachable: a standby just retries
@@ -308,12 +315,12 @@ class Elector:
                 action = Action.WAIT
             if action is Action.ACQUIRE:
                 log.info("leader election: %s acquired the Lease", self.identity)
-                return
+                return True
             current = self.observation.record if self.observation else None
             if current is not None and current.holder != holder:
                 holder = current.holder
                 log.info("leader election: standby; the Lease is held by %r", holder)
-            time.sleep(self.timing.retry_period)
+            self.withdrawn.wait(self.timing.retry_period)
 
     def start_renewing(self) -> None:
         for target, name in ((self._renew, "lease-renew"), (self._watchdog, "lease-watchdog")):
@@ -387,9 +394,10 @@ def lease_namespace(configured: str) -> str:
         ) from None
 
 
-def lead(settings: LeaderElectionSettings, liveness_port: int) -> Elector:
+def lead(settings: LeaderElectionSettings, liveness_port: int) -> Elector | None:
     """Block as a standby until this process holds the Lease (answering the liveness probe
-    meanwhile), then keep renewing it in the background."""
+    meanwhile), then keep renewing it in the background. None: SIGTERM came first (the
+    process ends without having led)."""
     timing = Timing(
         settings.lease_duration_seconds,
         settings.renew_deadline_seconds,
@@ -403,10 +411,18 @@ def lead(settings: LeaderElectionSettings, liveness_port: int) -> Elector:
         timeout=timing.retry_period,
     )
     elector = Elector(store, identity(), timing)
+    # The operator is its container's PID 1, and PID 1 never gets a signal it has no handler
+    # for: without this, SIGTERM was lost on a standby, which then waited out the grace period
+    # (30 s) and could take the Lease meanwhile, start Kopf, and be killed mid-work. Kopf
+    # installs its own handler when it starts (after `lead` returns).
+    previous = signal.signal(signal.SIGTERM, lambda *_: elector.withdrawn.set())
     health = StandbyHealth(liveness_port)
     try:
-        elector.acquire()
+        leads = elector.acquire()
     finally:
         health.stop()  # before Kopf binds the same port
+    if not leads:
+        signal.signal(signal.SIGTERM, previous)
+        return None
     elector.start_renewing()
     return elector

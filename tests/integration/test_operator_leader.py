@@ -167,7 +167,7 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
     minio_settings.client().fput_object(
         minio_settings.bucket, key, str(make_photo(tmp_path / "photo.jpg"))
     )
-    ports = {who: free_port() for who in ("a", "b", "a2")}
+    ports = {who: free_port() for who in ("a", "b", "a2", "c")}
     operators: dict[str, OperatorProcess] = {}
     names: list[str] = []
     measured: dict[str, float] = {}
@@ -214,6 +214,16 @@ def test_one_leader_hands_over_on_kill_and_on_sigterm_without_double_handling(
         operators["a2"] = candidate("a2", ns, ports["a2"])
         time.sleep(2 * RETRY_PERIOD)
         assert holder(kube, ns).startswith("b-")
+
+        # A standby told to stop (SIGTERM, as a rolling update does) goes at once and never
+        # leads. In its container it is PID 1, which gets no signal it has no handler for:
+        # before, it waited out the grace period and could take the Lease meanwhile.
+        operators["c"] = candidate("c", ns, ports["c"])
+        wait_until("c to stand by", lambda: "standby;" in operators["c"].log.read_text(), 30)
+        operators["c"].process.send_signal(signal.SIGTERM)
+        assert operators["c"].process.wait(timeout=10) == 0
+        assert "withdrawn (stopping) as a standby" in operators["c"].log.read_text()
+        assert "acquired the Lease" not in operators["c"].log.read_text()
 
         # A graceful stop of the leader (a rolling update): it releases the Lease.
         operators["b"].process.send_signal(signal.SIGTERM)

@@ -127,3 +127,41 @@ def test_settings_default_to_client_go_and_off(monkeypatch: pytest.MonkeyPatch) 
         "x-operator",
         1,
     )
+
+
+class HeldStore:
+    """A Lease someone else keeps renewing."""
+
+    namespace, name = "ns", "lease"
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    def read(self) -> LeaseRecord:
+        self.reads += 1
+        return LeaseRecord("other", 15, T0, T0 + timedelta(seconds=self.reads), 0)
+
+    def write(self, record: LeaseRecord) -> bool:
+        raise AssertionError("a standby of a held Lease writes nothing")
+
+
+def test_a_standby_told_to_stop_withdraws_without_ever_leading() -> None:
+    """SIGTERM on a standby (lead() sets `withdrawn`): its wait between reads ends at once
+    and it gives up, instead of waiting out the pod's grace period as a candidate that could
+    take the Lease meanwhile."""
+    import threading
+    import time
+
+    from mediaflow_operator.leader import Elector
+
+    elector = Elector(HeldStore(), "me", Timing(lease_duration=60, renew_deadline=40,
+                                               retry_period=30))  # fmt: skip
+    result: list[bool] = []
+    thread = threading.Thread(target=lambda: result.append(elector.acquire()))
+    thread.start()
+    time.sleep(0.2)  # in its 30 s wait between reads
+    started = time.monotonic()
+    elector.withdrawn.set()
+    thread.join(timeout=5)
+    assert result == [False]
+    assert time.monotonic() - started < 2
