@@ -4,7 +4,11 @@ import argparse
 import sys
 from importlib.metadata import version
 
-import kopf
+from mediaflow_operator import stopping
+
+stopping.install()  # first, before the slow imports (see stopping.py)
+
+import kopf  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -42,9 +46,10 @@ def main(argv: list[str] | None = None) -> int:
         elector = leader.lead(election, port)
         if elector is None:  # stopped while a standby: it never led, nothing to hand over
             return 0
-        if elector.withdrawn.is_set():  # SIGTERM just as it took the Lease: hand it on
+    if stopping.requested.is_set():  # SIGTERM before Kopf could start: hand the Lease on
+        if elector is not None:
             elector.release()
-            return 0
+        return 0
     try:
         kopf.run(
             # Kopf's own peering stays off: with leader election only one replica runs Kopf.

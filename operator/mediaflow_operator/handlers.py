@@ -16,6 +16,7 @@ from typing import Any
 import kopf
 
 from mediaflow_core import constants as c
+from mediaflow_operator import stopping
 from mediaflow_operator.config import OperatorSettings
 from mediaflow_operator.metrics import METRICS
 from mediaflow_operator.observed import JobView, Key, PodView, mediajob_of, session_of
@@ -28,6 +29,10 @@ log = logging.getLogger(__name__)
 
 @kopf.on.startup()
 def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    if stopping.requested.is_set():
+        # SIGTERM came after the last look before kopf.run and before Kopf's own handler:
+        # start nothing (the operator exits, its Lease released).
+        raise kopf.PermanentError("SIGTERM before the operator started")
     # Jobs and pods: only ours, selected by the API server, not after the fact.
     settings.watching.label_selectors["batch", "jobs"] = OURS
     settings.watching.label_selectors["", "pods"] = OURS

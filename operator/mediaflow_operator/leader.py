@@ -36,7 +36,6 @@ import http.server
 import logging
 import math
 import os
-import signal
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -48,6 +47,8 @@ from typing import TYPE_CHECKING, Any
 from kubernetes import client
 from kubernetes import config as kube_config
 from kubernetes.client.rest import ApiException
+
+from mediaflow_operator import stopping
 
 if TYPE_CHECKING:
     from mediaflow_operator.config import LeaderElectionSettings
@@ -262,15 +263,21 @@ class Elector:
     """One candidate: `acquire` blocks until it leads, then `start_renewing` keeps the Lease
     (or ends the process), and `release` hands it over on a graceful stop."""
 
-    def __init__(self, store: LeaseStore, identity: str, timing: Timing) -> None:
+    def __init__(
+        self,
+        store: LeaseStore,
+        identity: str,
+        timing: Timing,
+        withdrawn: threading.Event | None = None,
+    ) -> None:
         self.store = store
         self.identity = identity
         self.timing = timing
         self.observation: Observation | None = None
         self.valid_until = 0.0  # monotonic; past it without a renewal, the process exits
         self.stopping = threading.Event()
-        # Set by SIGTERM before Kopf runs (see `lead`): a candidate told to stop never leads.
-        self.withdrawn = threading.Event()
+        # Set by SIGTERM before Kopf runs (stopping.py): a candidate told to stop never leads.
+        self.withdrawn = withdrawn or threading.Event()
         self.threads: list[threading.Thread] = []
 
     def attempt(self) -> Action:
@@ -410,19 +417,14 @@ def lead(settings: LeaderElectionSettings, liveness_port: int) -> Elector | None
         # A call may take at most one retry period: the deadline stays checkable.
         timeout=timing.retry_period,
     )
-    elector = Elector(store, identity(), timing)
-    # The operator is its container's PID 1, and PID 1 never gets a signal it has no handler
-    # for: without this, SIGTERM was lost on a standby, which then waited out the grace period
-    # (30 s) and could take the Lease meanwhile, start Kopf, and be killed mid-work. Kopf
-    # installs its own handler when it starts (after `lead` returns).
-    previous = signal.signal(signal.SIGTERM, lambda *_: elector.withdrawn.set())
+    # A SIGTERM (stopping.py) withdraws the candidate: it never leads.
+    elector = Elector(store, identity(), timing, withdrawn=stopping.requested)
     health = StandbyHealth(liveness_port)
     try:
         leads = elector.acquire()
     finally:
         health.stop()  # before Kopf binds the same port
     if not leads:
-        signal.signal(signal.SIGTERM, previous)
         return None
     elector.start_renewing()
     return elector
