@@ -224,10 +224,13 @@ def test_bundled_release_installs_tests_upgrades_and_uninstalls_cleanly(
     assert secret_data(scratch, f"{RELEASE}-mediaflow-jwt") == jwt
     assert secret_data(scratch, MINIO) == minio
     storage.stat_object("mediaflow", before["status"]["result"]["key"])
-    # The replaced operator pod gone first: a MediaJob made while it still shuts down was
-    # seen stuck after the handover (2026-12-03, intermittent, also after the stopping
-    # operator was made to start nothing new: a one-shot Job and a warm pod made for it
-    # within 0.3 s, the Job deleted at once; the closing notes of that day describe it).
+    # Every replaced operator pod gone first. The first upgrade scales the 0.2.0 operator's
+    # ReplicaSet (one replica, Kopf without leader election) up while it rolls out, and a
+    # 0.2.0 pod that gets its SIGTERM while still starting never sees it (PID 1 of its
+    # container, no handler yet): it handles MediaJobs until its grace period ends (30 s),
+    # beside the new leader. A MediaJob made then got a one-shot Job from it and a warm pod
+    # from the leader, and stuck (seen 2026-12-03 in the containerd log: that pod stopped 30 s
+    # after the rollout). Operators of this version remember an early SIGTERM (stopping.py).
     wait_until(
         "the replaced operator pod to be gone",
         lambda: not [
